@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Sets up .venv (pinned requirements, FCN extensions installed into its Keras),
+# then runs one job:
+#   ./run.sh demo [args]   the nine-experiment demo on the bundled data
+#   ./run.sh test [args]   the test suite (extra args go to pytest)
+# A second run reinstalls nothing unless requirements.txt or extensions/ changed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+usage() { echo "usage: ./run.sh demo|test [args...]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+job=$1; shift
+case "$job" in demo|test) ;; *) usage ;; esac
+
+find_python() {
+    for candidate in "${PYTHON:-}" python3.11 python3 python; do
+        [ -n "$candidate" ] || continue
+        command -v "$candidate" >/dev/null 2>&1 || continue
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+            echo "$candidate"; return 0
+        fi
+    done
+    return 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+    python=$(find_python) || {
+        echo "error: Python 3.11 not found; install it or set PYTHON=/path/to/python3.11" >&2
+        exit 1
+    }
+    echo "[run.sh] creating .venv with $python"
+    "$python" -m venv .venv
+fi
+
+stamp=.venv/.requirements.sha256
+wanted=$(.venv/bin/python -c 'import hashlib,sys; print(hashlib.sha256(open("requirements.txt","rb").read()).hexdigest())')
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    echo "[run.sh] installing pinned requirements into .venv (a few minutes the first time)"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+    echo "$wanted" > "$stamp"
+fi
+
+# Idempotent: reports "up to date" and writes nothing when extensions/ is unchanged.
+.venv/bin/python FCN_setup.py install --quiet
+
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+case "$job" in
+    demo) exec .venv/bin/python -m fcn_experiments demo "$@" ;;
+    test) exec .venv/bin/python -m pytest "$@" ;;
+esac
