@@ -46,15 +46,16 @@ def photos(family, rows, cols, count=2):
 def randomize_batch_norm(model, seed=0):
     """Gives every BatchNormalization non-trivial statistics and scales."""
     rng = np.random.default_rng(seed)
+    values = {  # InceptionV3's BatchNormalization has no gamma (scale=False).
+        "gamma": lambda shape: rng.uniform(0.5, 1.5, shape),
+        "beta": lambda shape: rng.normal(0.0, 0.2, shape),
+        "moving_mean": lambda shape: rng.normal(0.0, 0.2, shape),
+        "moving_variance": lambda shape: rng.uniform(0.5, 1.5, shape),
+    }
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            shape = layer.gamma.shape
-            layer.set_weights([
-                rng.uniform(0.5, 1.5, shape),   # gamma
-                rng.normal(0.0, 0.2, shape),    # beta
-                rng.normal(0.0, 0.2, shape),    # moving mean
-                rng.uniform(0.5, 1.5, shape),   # moving variance
-            ])  # fmt: skip
+            for variable in layer.weights:
+                variable.assign(values[variable.name](variable.shape).astype("float32"))
 
 
 def build_original(family, classes=1000, **kwargs):

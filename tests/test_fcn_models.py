@@ -156,8 +156,8 @@ def test_skip_variant_starts_equal_to_plain_fcn(case, skip_fcn):
         images = photos(case.family, rows, cols, 1)
         expected = case.score_map.predict_on_batch(images)
         actual = skip_fcn.predict_on_batch(images)
-        assert actual.shape == expected.shape
-        assert max_abs_diff(actual, expected) == 0.0
+        # Equal up to float rounding: the Add changes how TF fuses ops.
+        assert_close(actual, expected)
 
 
 def test_skip_branch_is_live_at_every_size(case, skip_fcn):
