@@ -85,3 +85,8 @@ def assert_close(actual, expected, tolerance=1e-5):
     scale = max(1.0, float(np.max(np.abs(expected))))
     assert np.asarray(actual).shape == expected.shape
     assert max_abs_diff(actual, expected) <= tolerance * scale
+
+
+def run(model, images):
+    """One evaluation, eagerly: for a single call, cheaper than tracing."""
+    return keras.ops.convert_to_numpy(model(images, training=False))

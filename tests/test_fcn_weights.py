@@ -16,6 +16,7 @@ from fcn_model_helpers import FAMILIES
 from fcn_model_helpers import assert_close
 from fcn_model_helpers import build_original
 from fcn_model_helpers import photos
+from fcn_model_helpers import run
 from fcn_model_helpers import save_legacy_h5
 from keras.src.applications import fcn_conversion
 from keras.src.applications import imagenet_utils
@@ -54,7 +55,7 @@ def original():
 
 def features_of(model, images):
     features = keras.Model(model.inputs, model.get_layer("out_relu").output)
-    return features.predict_on_batch(images)
+    return run(features, images)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -79,7 +80,7 @@ def test_cached_imagenet_weights_are_used(original, keras_home, no_network):
     fcn = keras.applications.MobileNetV2_fcn(
         weights="imagenet", alpha=0.35, pooling="avg", classifier_activation=None
     )
-    assert_close(fcn.predict_on_batch(images), original.predict_on_batch(images))
+    assert_close(run(fcn, images), run(original, images))
 
     # classes != 1000: everything but the new `predictions` is ImageNet's.
     fcn = keras.applications.MobileNetV2_fcn(weights="imagenet", alpha=0.35, classes=5)
@@ -93,16 +94,15 @@ def test_imagenet_layout_file_loads_for_other_classes(original, tmp_path):
     original.save_weights(path)
     fcn = mobilenet_v2_fcn.MobileNetV2_fcn_skip(weights=str(path), alpha=0.35, classes=7)
     images = photos("MobileNetV2", 224, 224)
-    assert fcn.predict_on_batch(images).shape == (2, 7)
+    assert run(fcn, images).shape == (2, 7)
     assert_close(features_of(fcn, images), features_of(original, images))
 
 
-def test_weights_file_of_another_layout_is_refused(tmp_path):
-    other = build_original("MobileNetV2", classes=3)  # alpha 0.35 vs 1.0 below
+def test_weights_file_of_another_layout_is_refused(original, tmp_path):
     path = tmp_path / "alpha_0.35.h5"
-    save_legacy_h5(other, path)
+    save_legacy_h5(original, path)
     with pytest.raises(ValueError, match="is not laid out like"):
-        mobilenet_v2_fcn.MobileNetV2_fcn(weights=str(path), classes=3, alpha=1.0)
+        mobilenet_v2_fcn.MobileNetV2_fcn(weights=str(path), alpha=0.5)
 
 
 def test_hash_mismatch_warns_and_loads(keras_home):
@@ -181,10 +181,10 @@ def test_to_fcn_with_dropout_before_predictions(original):
 
     fcn = mobilenet_v2_fcn.to_fcn(finetuned, dropout=0.3)
     assert fcn.get_layer("top_dropout").rate == 0.3
-    assert_close(fcn.predict_on_batch(images), finetuned.predict_on_batch(images))
+    assert_close(run(fcn, images), run(finetuned, images))
     fcn = mobilenet_v2_fcn.to_fcn(finetuned, pooling="max", skip=True)
     assert fcn.output.shape == (None, 4)
-    assert fcn.predict_on_batch(images).shape == (2, 4)
+    assert run(fcn, images).shape == (2, 4)
 
 
 def test_input_tensor():
@@ -203,7 +203,7 @@ def test_saved_fcn_reloads(tmp_path):
     fcn.save(tmp_path / "fcn.keras")
     reloaded = keras.models.load_model(tmp_path / "fcn.keras")
     images = photos("MobileNetV2", 100, 140)
-    assert_close(reloaded.predict_on_batch(images), fcn.predict_on_batch(images), 0)
+    assert_close(run(reloaded, images), run(fcn, images), 0)
 
 
 def test_public_names():
