@@ -67,7 +67,6 @@ from keras.src.saving import object_registration
 from keras.src.utils import file_utils
 
 POOLINGS = ("avg", "max", None)
-SKIP_LAYER_NAMES = ("skip_reduce", "skip_pool", "skip_project", "skip_add")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,15 +124,13 @@ CLASS_INDEX_FILE = CachedFile(
 # ------------------------------------------------------------------ checks
 
 
-def check_arguments(
-    builder_name, weights, pooling, classes, classifier_activation, dropout
-):
+def check_arguments(spec, weights, pooling, classes, classifier_activation, dropout):
     if not (weights in {"imagenet", None} or file_utils.exists(weights)):
         raise ValueError(
             "The `weights` argument should be either `None` (random "
             "initialization), 'imagenet' (pre-training on ImageNet, read from "
             "$KERAS_HOME/models) or the path to an existing weights file laid "
-            f"out like keras.applications.{builder_name}'s. "
+            f"out like keras.applications.{spec.name}'s. "
             f"Received: weights={weights}"
         )
     if pooling not in POOLINGS:
@@ -386,9 +383,7 @@ def build_fcn(
     the top; `backbone_kwargs` go to Keras' builder (e.g. `alpha`).
     """
     backbone_kwargs = backbone_kwargs or {}
-    check_arguments(
-        builder_name, weights, pooling, classes, classifier_activation, dropout
-    )
+    check_arguments(spec, weights, pooling, classes, classifier_activation, dropout)
     input_shape = check_input_shape(
         spec, builder_name, input_shape, input_tensor, weights
     )
@@ -441,7 +436,7 @@ def to_fcn(
     if classifier_activation is None:
         classifier_activation = predictions.activation
     check_arguments(
-        spec.name, None, pooling, predictions.units, classifier_activation, dropout
+        spec, None, pooling, predictions.units, classifier_activation, dropout
     )
     fcn = build_model(
         spec,
@@ -641,10 +636,10 @@ decode_predictions.__doc__ = (
 
 BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip_title}.
 
-    The Keras `{name}` classifier with its top turned into convolutions, so
-    that it takes images of any size from {min_size}x{min_size} up and scores
-    every position of its final feature map. See `keras.src.applications.
-    fcn_conversion` for the conversion and the exact head semantics.{skip_doc}
+    The Keras `{name}` classifier with its top turned into convolutions:
+    it takes images of any size from {min_size}x{min_size} up and scores
+    every position of its final feature map. The module `fcn_conversion`
+    documents the conversion and the exact head semantics.{skip_doc}
 
     Args:
         weights: `None` (random initialization), `"imagenet"` (Keras'
@@ -660,9 +655,10 @@ BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip_title
         input_shape: `(rows, cols, 3)`, rows and cols may be `None` (the
             default: any size). Each must be at least {min_size}.
         pooling: `"max"` (default): the activation per position, then the
-            global maximum per class. `"avg"`: the logits averaged over
-            positions, then the activation ({avg_note}). `None`: the
-            activated score map `(batch, rows, cols, classes)`.
+            global maximum per class. `None`: the activated score map
+            `(batch, rows, cols, classes)`. `"avg"`: the logits averaged
+            over the positions, then the activation; this equals the
+            original {avg_note}.
         classes: number of classes.
         classifier_activation: activation of the scores, e.g. `"softmax"`;
             `None` for logits.
@@ -686,7 +682,7 @@ TO_FCN_DOC = """Turns an already-built `keras.applications.{name}` into its FCN 
     with a Dropout inserted before `predictions`) is rebuilt as
     `{name}_fcn` (or `{name}_fcn_skip`) and its weights copied, the top's
     Dense kernels reshaped to convs. With the defaults the twin gives the
-    same outputs as the original at its native size ({size}x{size}){any_size}.
+    same outputs as the original {avg_note}.
 
     Args:
         model: the original Keras model.
@@ -703,12 +699,12 @@ TO_FCN_DOC = """Turns an already-built `keras.applications.{name}` into its FCN 
 """
 
 
-def format_docs(spec, extra_args="", any_size=False):
+def format_docs(spec, extra_args=""):
     """The docstrings of a backbone module's builders and `to_fcn`."""
     avg_note = (
-        f"equal to the original at {spec.default_size}x{spec.default_size}"
+        f"at its native size, {spec.default_size}x{spec.default_size}"
         if spec.flatten_size
-        else "equal to the original at any size"
+        else "at any input size"
     )
     common = dict(
         name=spec.name,
@@ -722,11 +718,5 @@ def format_docs(spec, extra_args="", any_size=False):
         skip_doc=SKIP_DOC.format(skip_layer=spec.skip_layer),
         **common,
     )
-    convert = TO_FCN_DOC.format(
-        name=spec.name,
-        size=spec.default_size,
-        any_size=(
-            "; with `pooling='avg'`, at any size" if not spec.flatten_size else ""
-        ),
-    )
+    convert = TO_FCN_DOC.format(name=spec.name, avg_note=avg_note)
     return plain, skip, convert

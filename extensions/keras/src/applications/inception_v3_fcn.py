@@ -11,7 +11,9 @@ SPEC = fcn_conversion.BackboneSpec(
     default_size=299,
     min_size=75,
     feature_layer="mixed10",
-    skip_layer="mixed0",  # Stride 8, 256 channels (see module doc).
+    # The first Inception block, stride 8, 256 channels: the earliest named
+    # stage (Keras numbers the layers before it anew in every session).
+    skip_layer="mixed0",
 )
 
 IMAGENET_WEIGHTS = fcn_conversion.CachedFile(
