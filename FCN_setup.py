@@ -234,6 +234,11 @@ def public_api_files(exports, keras_dir, manifest):
                 and manifest["files"][target]["action"] == "added"
             ):
                 parent = "/".join(filter(None, [api_root, *parts[:-1], "__init__.py"]))
+                if not (keras_dir / parent).is_file():
+                    raise SetupError(
+                        f"{PUBLIC_API_FILE}: keras.{package} needs the package "
+                        f"{keras_dir / parent} to exist; export into an existing package"
+                    )
                 parent_module = ".".join(["keras", *parts[:-1]])
                 line = import_line(parent_module, parts[-1])
                 lines.setdefault(parent, [])
