@@ -589,6 +589,9 @@ def status(keras_dir, extensions_dir=EXTENSIONS_DIR, say=print):
     if manifest is None:
         say(f"FCN extensions: not installed in Keras at {keras_dir}")
         return True
+    version = keras_version(keras_dir)
+    if manifest.get("keras_version") not in (None, version):
+        say(f"  installed for Keras {manifest['keras_version']}, found Keras {version}")
     drift = [(rel, file_state(keras_dir, rel, entry))
              for rel, entry in sorted(manifest["files"].items())]
     drift = [(rel, s) for rel, s in drift if s != "installed"]
