@@ -56,7 +56,7 @@ SHIM_HEADER = (
     'removed by `python FCN_setup.py uninstall`."""\n\n'
 )
 
-USAGE = __doc__.split("\n\n")[1]
+USAGE = __doc__.split("\n\n")[1].removeprefix("usage: ")
 
 
 class SetupError(Exception):
