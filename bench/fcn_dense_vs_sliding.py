@@ -45,7 +45,9 @@ def macs(model):
 
 def crops(image):
     steps = range(0, IMAGE - CROP + 1, STRIDE)
-    return np.stack([image[r : r + CROP, c : c + CROP] for r in steps for c in steps])
+    return np.stack(
+        [image[r : r + CROP, c : c + CROP] for r in steps for c in steps]
+    )
 
 
 def main():
@@ -56,18 +58,27 @@ def main():
     original_builder, fcn_builder = FAMILIES[args.family]
     original = original_builder(weights=None)
     dense = fcn_builder(weights=None, pooling=None)
-    static = fcn_builder(weights=None, pooling=None, input_shape=(IMAGE, IMAGE, 3))
+    static = fcn_builder(
+        weights=None, pooling=None, input_shape=(IMAGE, IMAGE, 3)
+    )
     n_crops = len(range(0, IMAGE - CROP + 1, STRIDE)) ** 2
     theoretical = n_crops * macs(original) / macs(static)
     del static
 
-    image = np.random.default_rng(0).uniform(-1, 1, (IMAGE, IMAGE, 3)).astype("float32")
+    image = (
+        np.random.default_rng(0)
+        .uniform(-1, 1, (IMAGE, IMAGE, 3))
+        .astype("float32")
+    )
     runs = {
         "dense FCN, 1 pass": lambda: dense.predict_on_batch(image[None]),
         "sliding, batches of 8": lambda: [
-            original.predict_on_batch(b) for b in np.split(crops(image), n_crops // 8)
+            original.predict_on_batch(b)
+            for b in np.split(crops(image), n_crops // 8)
         ],
-        f"sliding, batch of {n_crops}": lambda: original.predict_on_batch(crops(image)),
+        f"sliding, batch of {n_crops}": lambda: original.predict_on_batch(
+            crops(image)
+        ),
     }
     assert runs["dense FCN, 1 pass"]().shape == (1, 8, 8, 1000)
     for run in runs.values():  # Trace and warm up.
@@ -80,18 +91,28 @@ def main():
             times[name].append(time.perf_counter() - start)
     fastest = {name: min(t) for name, t in times.items()}
 
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Keras {keras.__version__}, backend {keras.backend.backend()}")
-    print(f"# {args.family}: one {IMAGE}x{IMAGE} image, {n_crops} crops of "
-          f"{CROP}x{CROP} at stride {STRIDE}; {args.repeats} interleaved runs")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} CPUs, Keras "
+        f"{keras.__version__}, backend {keras.backend.backend()}"
+    )
+    print(
+        f"# {args.family}: one {IMAGE}x{IMAGE} image, {n_crops} crops of "
+        f"{CROP}x{CROP} at stride {STRIDE}; {args.repeats} interleaved runs"
+    )
     print(f"{'':<24} {'fastest ms':>10} {'median ms':>10}")
     for name, t in times.items():
         print(f"{name:<24} {min(t) * 1000:>10.0f} {np.median(t) * 1000:>10.0f}")
-    sliding = min(fastest["sliding, batches of 8"], fastest[f"sliding, batch of {n_crops}"])
+    sliding = min(
+        fastest["sliding, batches of 8"],
+        fastest[f"sliding, batch of {n_crops}"],
+    )
     measured = sliding / fastest["dense FCN, 1 pass"]
     print(f"theoretical MAC ratio    {theoretical:>9.2f}x")
     print(f"measured time ratio      {measured:>9.2f}x")
-    print(f"reached                  {measured / theoretical:>9.2f} of the theoretical")
+    print(
+        f"reached                  {measured / theoretical:>9.2f} "
+        "of the theoretical"
+    )
 
 
 if __name__ == "__main__":

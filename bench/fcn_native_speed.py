@@ -34,9 +34,21 @@ from keras import ops  # noqa: E402
 FAMILIES = {
     "VGG16": (keras.applications.VGG16, keras.applications.vgg16_fcn, {}),
     "VGG19": (keras.applications.VGG19, keras.applications.vgg19_fcn, {}),
-    "InceptionV3": (keras.applications.InceptionV3, keras.applications.inception_v3_fcn, {}),
-    "Xception": (keras.applications.Xception, keras.applications.xception_fcn, {}),
-    "MobileNetV2": (keras.applications.MobileNetV2, keras.applications.mobilenet_v2_fcn, {}),
+    "InceptionV3": (
+        keras.applications.InceptionV3,
+        keras.applications.inception_v3_fcn,
+        {},
+    ),
+    "Xception": (
+        keras.applications.Xception,
+        keras.applications.xception_fcn,
+        {},
+    ),
+    "MobileNetV2": (
+        keras.applications.MobileNetV2,
+        keras.applications.mobilenet_v2_fcn,
+        {},
+    ),
 }
 NATIVE = {"InceptionV3": 299, "Xception": 299}
 
@@ -56,7 +68,11 @@ class Fc1Matmul(layers.Layer):
         if self.patches:
             rows, cols = ops.shape(x)[1] - 6, ops.shape(x)[2] - 6
             x = ops.concatenate(
-                [x[:, i : i + rows, j : j + cols, :] for i in range(7) for j in range(7)],
+                [
+                    x[:, i : i + rows, j : j + cols, :]
+                    for i in range(7)
+                    for j in range(7)
+                ],
                 axis=-1,
             )
             return ops.relu(ops.matmul(x, self.kernel) + self.bias)
@@ -64,9 +80,16 @@ class Fc1Matmul(layers.Layer):
         return ops.reshape(ops.relu(y), (-1, 1, 1, 4096))
 
     def compute_output_shape(self, shape):
-        return (shape[0], 1, 1, 4096) if not self.patches else (
-            shape[0], None if shape[1] is None else shape[1] - 6,
-            None if shape[2] is None else shape[2] - 6, 4096)
+        return (
+            (shape[0], 1, 1, 4096)
+            if not self.patches
+            else (
+                shape[0],
+                None if shape[1] is None else shape[1] - 6,
+                None if shape[2] is None else shape[2] - 6,
+                4096,
+            )
+        )
 
 
 def vgg16_fc1_variant(fcn, patches):
@@ -89,41 +112,61 @@ def time_side_by_side(models, batch, repeats):
             start = time.perf_counter()
             model.predict_on_batch(batch)
             times[name].append(time.perf_counter() - start)
-    return {name: (float(np.min(t)), float(np.median(t))) for name, t in times.items()}
+    return {
+        name: (float(np.min(t)), float(np.median(t)))
+        for name, t in times.items()
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument(
+        "--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES)
+    )
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Keras {keras.__version__}, backend {keras.backend.backend()}")
-    print(f"{'model':<26} {'batch':>5} {'fastest ms':>10} {'median ms':>10} "
-          f"{'vs original':>11} {'max abs diff':>12}")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} CPUs, Keras "
+        f"{keras.__version__}, backend {keras.backend.backend()}"
+    )
+    print(
+        f"{'model':<26} {'batch':>5} {'fastest ms':>10} {'median ms':>10} "
+        f"{'vs original':>11} {'max abs diff':>12}"
+    )
     rng = np.random.default_rng(0)
     for family in args.families:
         builder, module, kwargs = FAMILIES[family]
         size = NATIVE.get(family, 224)
         original = builder(weights=None, **kwargs)
-        models = {f"{family} original": original,
-                  f"{family}_fcn": module.to_fcn(original, pooling="max")}
+        models = {
+            f"{family} original": original,
+            f"{family}_fcn": module.to_fcn(original, pooling="max"),
+        }
         if family == "VGG16":
             fcn = models[f"{family}_fcn"]
-            models["  fc1 as matmul@7x7"] = vgg16_fc1_variant(fcn, patches=False)
-            models["  fc1 as patches+matmul"] = vgg16_fc1_variant(fcn, patches=True)
+            models["  fc1 as matmul@7x7"] = vgg16_fc1_variant(
+                fcn, patches=False
+            )
+            models["  fc1 as patches+matmul"] = vgg16_fc1_variant(
+                fcn, patches=True
+            )
         for batch_size in args.batches:
-            batch = rng.uniform(-1, 1, (batch_size, size, size, 3)).astype("float32")
+            batch = rng.uniform(-1, 1, (batch_size, size, size, 3)).astype(
+                "float32"
+            )
             expected = original.predict_on_batch(batch)
             times = time_side_by_side(models, batch, args.repeats)
             base = times[f"{family} original"][0]
             for name, model in models.items():
                 diff = np.max(np.abs(model.predict_on_batch(batch) - expected))
                 fastest, median = times[name]
-                print(f"{name:<26} {batch_size:>5} {fastest * 1000:>10.1f} "
-                      f"{median * 1000:>10.1f} {fastest / base:>10.2f}x "
-                      f"{diff:>12.1e}", flush=True)
+                print(
+                    f"{name:<26} {batch_size:>5} {fastest * 1000:>10.1f} "
+                    f"{median * 1000:>10.1f} {fastest / base:>10.2f}x "
+                    f"{diff:>12.1e}",
+                    flush=True,
+                )
         del models, original
 
 

@@ -22,7 +22,11 @@ FAMILIES = {
     "VGG19": (keras.applications.VGG19, vgg19_fcn, {}),
     "InceptionV3": (keras.applications.InceptionV3, inception_v3_fcn, {}),
     "Xception": (keras.applications.Xception, xception_fcn, {}),
-    "MobileNetV2": (keras.applications.MobileNetV2, mobilenet_v2_fcn, {"alpha": 0.35}),
+    "MobileNetV2": (
+        keras.applications.MobileNetV2,
+        mobilenet_v2_fcn,
+        {"alpha": 0.35},
+    ),
 }
 GAP_FAMILIES = ["InceptionV3", "Xception", "MobileNetV2"]
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
@@ -36,11 +40,15 @@ def photos(family, rows, cols, count=2):
     """Real photos resized to rows x cols, preprocessed for `family`."""
     images = [
         np.asarray(
-            Image.fromarray(getattr(skimage.data, name)()).convert("RGB").resize((cols, rows))
+            Image.fromarray(getattr(skimage.data, name)())
+            .convert("RGB")
+            .resize((cols, rows))
         )
         for name in PHOTOS[:count]
     ]
-    return FAMILIES[family][1].preprocess_input(np.stack(images).astype("float32"))
+    return FAMILIES[family][1].preprocess_input(
+        np.stack(images).astype("float32")
+    )
 
 
 def randomize_batch_norm(model, seed=0):
@@ -55,16 +63,21 @@ def randomize_batch_norm(model, seed=0):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             for variable in layer.weights:
-                variable.assign(values[variable.name](variable.shape).astype("float32"))
+                variable.assign(
+                    values[variable.name](variable.shape).astype("float32")
+                )
 
 
 def build_original(family, classes=1000, **kwargs):
     """Keras' own model with random weights and logits output."""
     builder, _, family_kwargs = FAMILIES[family]
     model = builder(
-        weights=None, classes=classes, classifier_activation=None,
-        **family_kwargs, **kwargs,
-    )  # fmt: skip
+        weights=None,
+        classes=classes,
+        classifier_activation=None,
+        **family_kwargs,
+        **kwargs,
+    )
     randomize_batch_norm(model)
     return model
 

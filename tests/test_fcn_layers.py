@@ -24,13 +24,23 @@ def dynamic_model(layer, inputs):
     """`layer` in a graph whose rows and cols are unknown when traced."""
     specs = [tf.TensorSpec((None, None, None, np.shape(x)[-1])) for x in inputs]
     tensors = [keras.Input((None, None, np.shape(x)[-1])) for x in inputs]
-    model = keras.Model(tensors, layer(tensors if len(tensors) > 1 else tensors[0]))
-    graph = tf.function(lambda *x: model(list(x) if len(x) > 1 else x[0]), input_signature=specs)
+    model = keras.Model(
+        tensors, layer(tensors if len(tensors) > 1 else tensors[0])
+    )
+    graph = tf.function(
+        lambda *x: model(list(x) if len(x) > 1 else x[0]), input_signature=specs
+    )
     return lambda *x: graph(*x).numpy()
 
 
 @pytest.mark.parametrize(
-    "in_size, out_size", [((56, 56), (7, 7)), ((13, 17), (4, 5)), ((5, 6), (5, 6)), ((9, 2), (3, 1))]
+    "in_size, out_size",
+    [
+        ((56, 56), (7, 7)),
+        ((13, 17), (4, 5)),
+        ((5, 6), (5, 6)),
+        ((9, 2), (3, 1)),
+    ],
 )
 def test_adaptive_average_pooling(in_size, out_size):
     rng = np.random.default_rng(0)
@@ -38,7 +48,9 @@ def test_adaptive_average_pooling(in_size, out_size):
     reference = np.zeros((2, *out_size, 1), "float32")
     expected = reference_adaptive_average(x, *out_size)
     eager = AdaptiveAveragePooling2D()([x, reference])
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(eager), expected, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(eager), expected, atol=1e-6
+    )
     model = dynamic_model(AdaptiveAveragePooling2D(), [x, reference])
     np.testing.assert_allclose(model(x, reference), expected, atol=1e-6)
 
@@ -49,7 +61,9 @@ def test_min_size_padding_is_centred_and_only_where_needed():
     x = np.arange(1, 1 + 3 * 4 * 2, dtype="float32").reshape(1, 3, 4, 2)
     padded = model(x)
     assert padded.shape == (1, 7, 7, 2)
-    np.testing.assert_array_equal(padded[:, 2:5, 1:5], x)  # 2 + 2 and 1 + 2 zeros
+    np.testing.assert_array_equal(
+        padded[:, 2:5, 1:5], x
+    )  # 2 + 2 and 1 + 2 zeros
     assert padded.sum() == x.sum()
     wide = np.ones((1, 2, 9, 2), "float32")
     assert model(wide).shape == (1, 7, 9, 2)

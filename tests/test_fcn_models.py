@@ -44,7 +44,9 @@ def case(request):
 
 
 def builder(case, skip=False):
-    return getattr(case.module, f"{case.spec.name}_fcn{'_skip' if skip else ''}")
+    return getattr(
+        case.module, f"{case.spec.name}_fcn{'_skip' if skip else ''}"
+    )
 
 
 def family_kwargs(case):
@@ -73,7 +75,9 @@ def test_score_map_matches_original_at_native_size(case):
     assert_close(score_map.mean(axis=(1, 2)), case.logits)
 
 
-@pytest.mark.parametrize("suffix, skip", [(".h5", False), (".weights.h5", True)])
+@pytest.mark.parametrize(
+    "suffix, skip", [(".h5", False), (".weights.h5", True)]
+)
 def test_weights_path_matches_original(case, tmp_path, suffix, skip):
     # Legacy HDF5 as Keras' ImageNet files, and Keras 3's own format; the
     # second one through the skip builder, which starts equal to the plain.
@@ -83,9 +87,11 @@ def test_weights_path_matches_original(case, tmp_path, suffix, skip):
     else:
         case.original.save_weights(path)
     fcn = builder(case, skip)(
-        weights=path, pooling="avg", classifier_activation=None,
+        weights=path,
+        pooling="avg",
+        classifier_activation=None,
         **family_kwargs(case),
-    )  # fmt: skip
+    )
     assert_close(run(fcn, case.images), case.logits)
 
 
@@ -98,9 +104,11 @@ def test_score_map_shape_at_any_size(case):
     else:
         # One score per position of Keras' own feature map.
         features = FAMILIES[case.family][0](
-            include_top=False, weights=None, input_shape=(rows, cols, 3),
+            include_top=False,
+            weights=None,
+            input_shape=(rows, cols, 3),
             **family_kwargs(case),
-        )  # fmt: skip
+        )
         expected = (1, *features.output.shape[1:3], 1000)
     assert score_map.shape == expected
 
@@ -127,8 +135,12 @@ def test_max_head(case):
     images = photos(case.family, 256, 320)
     logits = run(case.score_map, images)
     assert logits.shape[1] * logits.shape[2] > 1
-    fcn = case.module.to_fcn(case.original, pooling="max", classifier_activation="softmax")
-    expected = keras.ops.convert_to_numpy(keras.ops.softmax(logits)).max(axis=(1, 2))
+    fcn = case.module.to_fcn(
+        case.original, pooling="max", classifier_activation="softmax"
+    )
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(logits)).max(
+        axis=(1, 2)
+    )
     assert_close(run(fcn, images), expected)
 
 
@@ -150,7 +162,9 @@ def test_skip_variant_starts_equal_to_plain_fcn_and_learns(case):
     plain.append(run(case.score_map, batches[-1]))
     project = skip_fcn.get_layer("skip_project")
     rng = np.random.default_rng(1)
-    project.kernel.assign(rng.normal(0, 0.05, project.kernel.shape).astype("float32"))
+    project.kernel.assign(
+        rng.normal(0, 0.05, project.kernel.shape).astype("float32")
+    )
     for images, expected in zip(batches, plain):
         actual = run(skip_fcn, images)
         assert actual.shape == expected.shape

@@ -12,8 +12,12 @@ from fcn_model_helpers import FAMILIES
 def rocket_and_scores():
     image = np.asarray(Image.open("test_image.jpg").convert("RGB"))
     module = FAMILIES["MobileNetV2"][1]
-    model = module.MobileNetV2_fcn(weights=None, alpha=0.35, classes=4, pooling=None)
-    scores = model.predict_on_batch(module.preprocess_input(image[None].astype("float32")))
+    model = module.MobileNetV2_fcn(
+        weights=None, alpha=0.35, classes=4, pooling=None
+    )
+    scores = model.predict_on_batch(
+        module.preprocess_input(image[None].astype("float32"))
+    )
     return image, scores
 
 
@@ -23,7 +27,9 @@ def test_overlay_writes_png(rocket_and_scores, tmp_path):
     matplotlib.use("Agg")
     image, scores = rocket_and_scores
     assert 1 < scores.shape[1] < scores.shape[2]  # A 427x640 photo.
-    ax = keras.visualization.overlay_score_map(image, scores, class_index=2, alpha=0.6)
+    ax = keras.visualization.overlay_score_map(
+        image, scores, class_index=2, alpha=0.6
+    )
     heatmap = ax.images[-1].get_array()
     np.testing.assert_array_equal(heatmap, scores[0, :, :, 2])
     assert ax.images[-1].get_extent() == [0, image.shape[1], image.shape[0], 0]

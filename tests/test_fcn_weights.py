@@ -78,12 +78,17 @@ def test_cached_imagenet_weights_are_used(original, keras_home, no_network):
     images = photos("MobileNetV2", 224, 224)
 
     fcn = keras.applications.MobileNetV2_fcn(
-        weights="imagenet", alpha=0.35, pooling="avg", classifier_activation=None
+        weights="imagenet",
+        alpha=0.35,
+        pooling="avg",
+        classifier_activation=None,
     )
     assert_close(run(fcn, images), run(original, images))
 
     # classes != 1000: everything but the new `predictions` is ImageNet's.
-    fcn = keras.applications.MobileNetV2_fcn(weights="imagenet", alpha=0.35, classes=5)
+    fcn = keras.applications.MobileNetV2_fcn(
+        weights="imagenet", alpha=0.35, classes=5
+    )
     assert fcn.output.shape == (None, 5)
     assert fcn.get_layer("predictions").kernel.shape == (1, 1, 1280, 5)
     assert_close(features_of(fcn, images), features_of(original, images))
@@ -92,7 +97,9 @@ def test_cached_imagenet_weights_are_used(original, keras_home, no_network):
 def test_imagenet_layout_file_loads_for_other_classes(original, tmp_path):
     path = tmp_path / "imagenet_layout.weights.h5"
     original.save_weights(path)
-    fcn = mobilenet_v2_fcn.MobileNetV2_fcn_skip(weights=str(path), alpha=0.35, classes=7)
+    fcn = mobilenet_v2_fcn.MobileNetV2_fcn_skip(
+        weights=str(path), alpha=0.35, classes=7
+    )
     images = photos("MobileNetV2", 224, 224)
     assert run(fcn, images).shape == (2, 7)
     assert_close(features_of(fcn, images), features_of(original, images))
@@ -108,7 +115,9 @@ def test_weights_file_of_another_layout_is_refused(original, tmp_path):
 def test_hash_mismatch_warns_and_loads(keras_home):
     (keras_home / "models").mkdir()
     (keras_home / "models" / "some.h5").write_bytes(b"not the published file")
-    file = fcn_conversion.CachedFile("some.h5", "https://example.invalid/some.h5", "0" * 32)
+    file = fcn_conversion.CachedFile(
+        "some.h5", "https://example.invalid/some.h5", "0" * 32
+    )
     with pytest.warns(UserWarning, match="md5 hash"):
         path = fcn_conversion.cached_file(file, "test")
     assert path == str(keras_home / "models" / "some.h5")
@@ -124,9 +133,15 @@ def test_decode_predictions_offline(keras_home, no_network, monkeypatch):
 
     (keras_home / "models").mkdir()
     index = {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}
-    (keras_home / "models" / "imagenet_class_index.json").write_text(json.dumps(index))
-    with pytest.warns(UserWarning, match="md5 hash"):  # Ours is not Keras' file.
-        decoded = keras.applications.vgg16_fcn.decode_predictions(predictions, top=2)
+    (keras_home / "models" / "imagenet_class_index.json").write_text(
+        json.dumps(index)
+    )
+    with pytest.warns(
+        UserWarning, match="md5 hash"
+    ):  # Ours is not Keras' file.
+        decoded = keras.applications.vgg16_fcn.decode_predictions(
+            predictions, top=2
+        )
     assert [(name, label) for name, label, _ in decoded[0]] == [
         ("n00000007", "class_7"),
         ("n00000003", "class_3"),
@@ -141,7 +156,10 @@ def test_decode_predictions_offline(keras_home, no_network, monkeypatch):
         ({"classes": 0}, "classes=0"),
         ({"dropout": 1.0}, "dropout=1.0"),
         ({"input_shape": (None, None)}, r"input_shape=\(None, None\)"),
-        ({"input_shape": (64, 64, 1), "weights": "imagenet"}, "3 input channels"),
+        (
+            {"input_shape": (64, 64, 1), "weights": "imagenet"},
+            "3 input channels",
+        ),
         ({"alpha": 0.6, "weights": "imagenet"}, "alpha=0.6"),
     ],
 )
@@ -155,7 +173,10 @@ def test_to_fcn_refuses_other_families(original):
     from keras.src.applications import inception_v3_fcn
     from keras.src.applications import vgg16_fcn
 
-    for module, layer in [(vgg16_fcn, "block5_pool"), (inception_v3_fcn, "mixed10")]:
+    for module, layer in [
+        (vgg16_fcn, "block5_pool"),
+        (inception_v3_fcn, "mixed10"),
+    ]:
         with pytest.raises(ValueError, match=f"no layer named '{layer}'"):
             module.to_fcn(original)
 
@@ -193,11 +214,18 @@ def test_input_tensor():
         weights=None, alpha=0.35, classes=3, input_tensor=inputs, pooling=None
     )
     assert fcn.inputs[0] is inputs
-    assert fcn.predict_on_batch(np.zeros((1, 96, 128, 3), "float32")).shape == (1, 3, 4, 3)
+    assert fcn.predict_on_batch(np.zeros((1, 96, 128, 3), "float32")).shape == (
+        1,
+        3,
+        4,
+        3,
+    )
 
 
 def test_saved_fcn_reloads(tmp_path):
-    fcn = mobilenet_v2_fcn.MobileNetV2_fcn_skip(weights=None, alpha=0.35, classes=3)
+    fcn = mobilenet_v2_fcn.MobileNetV2_fcn_skip(
+        weights=None, alpha=0.35, classes=3
+    )
     project = fcn.get_layer("skip_project")
     project.kernel.assign(np.full(project.kernel.shape, 0.01, "float32"))
     fcn.save(tmp_path / "fcn.keras")
@@ -216,5 +244,10 @@ def test_public_names():
             assert getattr(public, name) is getattr(module, name)
         for name in ("to_fcn", "preprocess_input", "decode_predictions"):
             assert getattr(public, name) is getattr(module, name)
-    assert tf.keras.applications.vgg16_fcn.VGG16_fcn is keras.applications.VGG16_fcn
-    assert keras.visualization.overlay_score_map.__module__.endswith("fcn_score_map")
+    assert (
+        tf.keras.applications.vgg16_fcn.VGG16_fcn
+        is keras.applications.VGG16_fcn
+    )
+    assert keras.visualization.overlay_score_map.__module__.endswith(
+        "fcn_score_map"
+    )

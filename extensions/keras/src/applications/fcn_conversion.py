@@ -124,7 +124,9 @@ CLASS_INDEX_FILE = CachedFile(
 # ------------------------------------------------------------------ checks
 
 
-def check_arguments(spec, weights, pooling, classes, classifier_activation, dropout):
+def check_arguments(
+    spec, weights, pooling, classes, classifier_activation, dropout
+):
     if not (weights in {"imagenet", None} or file_utils.exists(weights)):
         raise ValueError(
             "The `weights` argument should be either `None` (random "
@@ -177,7 +179,9 @@ def check_input_shape(spec, builder_name, input_shape, input_tensor, weights):
             "Pretrained weights need 3 input channels; pass weights=None for "
             f"another number. Received: input_shape={input_shape}"
         )
-    if any(size is not None and size < spec.min_size for size in input_shape[:2]):
+    if any(
+        size is not None and size < spec.min_size for size in input_shape[:2]
+    ):
         raise ValueError(
             f"{builder_name} needs input images of at least "
             f"{spec.min_size}x{spec.min_size} pixels. "
@@ -255,8 +259,12 @@ class AdaptiveAveragePooling2D(layers.Layer):
         features, reference = inputs
         in_shape = ops.shape(features)
         out_shape = ops.shape(reference)
-        rows = _adaptive_pooling_matrix(in_shape[1], out_shape[1], features.dtype)
-        cols = _adaptive_pooling_matrix(in_shape[2], out_shape[2], features.dtype)
+        rows = _adaptive_pooling_matrix(
+            in_shape[1], out_shape[1], features.dtype
+        )
+        cols = _adaptive_pooling_matrix(
+            in_shape[2], out_shape[2], features.dtype
+        )
         pooled = ops.einsum("ih,bhwc->biwc", rows, features)
         return ops.einsum("jw,biwc->bijc", cols, pooled)
 
@@ -348,7 +356,10 @@ def build_model(
     else:
         img_input = input_tensor
     backbone = spec.keras_builder(
-        include_top=False, weights=None, input_tensor=img_input, **backbone_kwargs
+        include_top=False,
+        weights=None,
+        input_tensor=img_input,
+        **backbone_kwargs,
     )
     x = backbone.get_layer(spec.feature_layer).output
     if skip:
@@ -383,7 +394,9 @@ def build_fcn(
     the top; `backbone_kwargs` go to Keras' builder (e.g. `alpha`).
     """
     backbone_kwargs = backbone_kwargs or {}
-    check_arguments(spec, weights, pooling, classes, classifier_activation, dropout)
+    check_arguments(
+        spec, weights, pooling, classes, classifier_activation, dropout
+    )
     input_shape = check_input_shape(
         spec, builder_name, input_shape, input_tensor, weights
     )
@@ -411,7 +424,13 @@ def build_fcn(
         # The file may hold the model's own classes (an original the user
         # trained) or ImageNet's 1000 (then `predictions` starts fresh).
         load_original_weights(
-            spec, model, weights, classes, classes, input_shape[-1], backbone_kwargs
+            spec,
+            model,
+            weights,
+            classes,
+            classes,
+            input_shape[-1],
+            backbone_kwargs,
         )
     return model
 
@@ -502,9 +521,15 @@ def copy_weights(spec, original, fcn, skip_predictions=False):
             f"{spec.name}. Received: model={original.name}"
         )
     pairs = list(zip(sources, targets))
-    top = [n for n in spec.top_layer_names if not (skip_predictions and n == "predictions")]
+    top = [
+        n
+        for n in spec.top_layer_names
+        if not (skip_predictions and n == "predictions")
+    ]
     for name in top:
-        pairs.append((get_layer(spec, original, name, layers.Dense), fcn.get_layer(name)))
+        pairs.append(
+            (get_layer(spec, original, name, layers.Dense), fcn.get_layer(name))
+        )
 
     converted = {id(source) for source, _ in pairs}
     left = [
@@ -537,7 +562,9 @@ def copy_weights(spec, original, fcn, skip_predictions=False):
                 f"as the FCN builds it. Received: model={original.name}"
             )
         # Variable to variable, no NumPy round trip (VGG's fc1 is 400 MB).
-        for source_variable, target_variable in zip(source.weights, target.weights):
+        for source_variable, target_variable in zip(
+            source.weights, target.weights
+        ):
             target_variable.assign(
                 ops.reshape(source_variable.value, target_variable.shape)
             )
@@ -575,7 +602,9 @@ def load_original_weights(
                 ".h5 or a .weights.h5 file saved from "
                 f"keras.applications.{spec.name}."
             ) from e
-        copy_weights(spec, original, fcn, skip_predictions=layout_classes != classes)
+        copy_weights(
+            spec, original, fcn, skip_predictions=layout_classes != classes
+        )
         return
     raise ValueError(
         f"The weights file {path} is not laid out like "
@@ -634,7 +663,7 @@ decode_predictions.__doc__ = (
 )
 
 
-BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip_title}.
+BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip}.
 
     The Keras `{name}` classifier with its top turned into convolutions:
     it takes images of any size from {min_size}x{min_size} up and scores
@@ -676,7 +705,7 @@ SKIP_DOC = """
     zero-initialised 1x1 projection, see `fcn_conversion.skip_branch`), so
     the model starts out computing exactly the plain FCN's scores."""
 
-TO_FCN_DOC = """Turns an already-built `keras.applications.{name}` into its FCN twin.
+TO_FCN_DOC = """Turns a built `keras.applications.{name}` into its FCN twin.
 
     The original (`include_top=True`, any `classes`, possibly trained, e.g.
     with a Dropout inserted before `predictions`) is rebuilt as
@@ -712,9 +741,9 @@ def format_docs(spec, extra_args=""):
         avg_note=avg_note,
         extra_args=extra_args,
     )
-    plain = BUILDER_DOC.format(skip_title="", skip_doc="", **common)
+    plain = BUILDER_DOC.format(skip="", skip_doc="", **common)
     skip = BUILDER_DOC.format(
-        skip_title=" with a skip connection",
+        skip=" with a skip connection",
         skip_doc=SKIP_DOC.format(skip_layer=spec.skip_layer),
         **common,
     )

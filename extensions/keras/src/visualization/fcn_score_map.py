@@ -60,13 +60,18 @@ def overlay_score_map(
             f"Received: score_map.shape={np.shape(score_map)}"
         )
     classes = scores.shape[-1]
-    if not (isinstance(class_index, (int, np.integer)) and 0 <= class_index < classes):
+    if not (
+        isinstance(class_index, (int, np.integer))
+        and 0 <= class_index < classes
+    ):
         raise ValueError(
             f"`class_index` should be an integer in [0, {classes}). "
             f"Received: class_index={class_index}"
         )
     if not 0 <= alpha <= 1:
-        raise ValueError(f"`alpha` should be in [0, 1]. Received: alpha={alpha}")
+        raise ValueError(
+            f"`alpha` should be in [0, 1]. Received: alpha={alpha}"
+        )
 
     if ax is None:
         _, ax = plt.subplots()
