@@ -2,12 +2,14 @@
 
 usage: python bench/fcn_native_speed.py [--families VGG16 ...] [--repeats N]
 
-For each family: Keras' original (`include_top=True`) and its FCN twin
-(`<Name>_fcn`, default `pooling="max"`, input shape `(None, None, 3)`),
-random weights copied by `to_fcn`, timed alternately on the same batch with
-`predict_on_batch` (compiled). For VGG16, three ways of computing `fc1` on
-the 7x7 map are timed too, to pick the fastest correct one:
-- `conv`: a 7x7 `Conv2D`, what `VGG16_fcn` uses (its own row);
+For each family: Keras' original (`include_top=True`, logits) and its FCN
+twins from `to_fcn` (input shape `(None, None, 3)`, the weights copied),
+timed alternately on the same random batch with `predict_on_batch`
+(compiled): `pooling="max"` (the builders' default), and for the global
+average pooling families also `pooling="avg"` (`to_fcn`'s default, computed
+as the 1x1 conv of the averaged features). For VGG16, two other ways of
+computing `fc1` on the 7x7 map are timed too, to pick the fastest correct
+one (`VGG16_fcn` computes it as a 7x7 `Conv2D`):
 - `matmul@7x7`: the map flattened and multiplied by the kernel as a matrix,
   exactly the original's Dense (valid only for a 7x7 map);
 - `patches+matmul`: the 49 shifted views concatenated into patches, then
@@ -15,7 +17,8 @@ the 7x7 map are timed too, to pick the fastest correct one:
 Prints the fastest and the median time of each (the machine may be shared:
 the fastest of interleaved runs is the least disturbed), the ratio of the
 fastest to the original's, measured in the same run, and the max abs diff of
-the outputs against the original's.
+the logits against the original's where they compute the same function
+(`-` where they do not: max over positions vs average).
 """
 
 import argparse
@@ -97,8 +100,8 @@ def vgg16_fc1_variant(fcn, patches):
     fc1 = fcn.get_layer("fc1")
     x = fcn.get_layer("fc1_pad").output
     x = Fc1Matmul(*fc1.get_weights(), patches=patches)(x)
-    for name in ("fc2", "predictions", "score_activation", "max_pool"):
-        x = fcn.get_layer(name)(x)
+    for layer in fcn.layers[fcn.layers.index(fc1) + 1 :]:  # A chain.
+        x = layer(x)
     return keras.Model(fcn.inputs, x)
 
 
@@ -138,33 +141,33 @@ def main():
     for family in args.families:
         builder, module, kwargs = FAMILIES[family]
         size = NATIVE.get(family, 224)
-        original = builder(weights=None, **kwargs)
-        models = {
-            f"{family} original": original,
-            f"{family}_fcn": module.to_fcn(original, pooling="max"),
-        }
+        original = builder(weights=None, classifier_activation=None, **kwargs)
+        models = {f"{family} original": original}
+        poolings = ["max"] if family.startswith("VGG") else ["avg", "max"]
+        for pooling in poolings:
+            name = f"{family}_fcn, {pooling}"
+            models[name] = module.to_fcn(original, pooling=pooling)
         if family == "VGG16":
-            fcn = models[f"{family}_fcn"]
-            models["  fc1 as matmul@7x7"] = vgg16_fc1_variant(
-                fcn, patches=False
-            )
-            models["  fc1 as patches+matmul"] = vgg16_fc1_variant(
-                fcn, patches=True
-            )
+            fcn = models["VGG16_fcn, max"]
+            models["  fc1 as matmul@7x7"] = vgg16_fc1_variant(fcn, False)
+            models["  fc1 as patches+matmul"] = vgg16_fc1_variant(fcn, True)
         for batch_size in args.batches:
-            batch = rng.uniform(-1, 1, (batch_size, size, size, 3)).astype(
-                "float32"
-            )
+            batch = rng.uniform(-1, 1, (batch_size, size, size, 3))
+            batch = batch.astype("float32")
             expected = original.predict_on_batch(batch)
             times = time_side_by_side(models, batch, args.repeats)
             base = times[f"{family} original"][0]
             for name, model in models.items():
-                diff = np.max(np.abs(model.predict_on_batch(batch) - expected))
+                if name.endswith("max") and family not in ("VGG16", "VGG19"):
+                    diff = "-"
+                else:
+                    outputs = model.predict_on_batch(batch)
+                    diff = f"{np.max(np.abs(outputs - expected)):.1e}"
                 fastest, median = times[name]
                 print(
                     f"{name:<26} {batch_size:>5} {fastest * 1000:>10.1f} "
                     f"{median * 1000:>10.1f} {fastest / base:>10.2f}x "
-                    f"{diff:>12.1e}",
+                    f"{diff:>12}",
                     flush=True,
                 )
         del models, original

@@ -94,6 +94,20 @@ def test_weights_path_matches_original(case, tmp_path, suffix, skip):
     )
     assert_close(run(fcn, case.images), case.logits)
 
+    if case.family == "VGG16" and suffix == ".weights.h5":
+        # The ImageNet layout (1000 classes) for 7 classes: all but the new
+        # `predictions` loaded, VGG's fc1 and fc2 included.
+        del fcn
+        fcn = builder(case)(weights=path, classes=7, pooling=None)
+        assert fcn.output.shape == (None, None, None, 7)
+        fc2 = keras.Model(fcn.inputs, fcn.get_layer("fc2").output)
+        original_fc2 = keras.Model(
+            case.original.inputs, case.original.get_layer("fc2").output
+        )
+        assert_close(
+            run(fc2, case.images)[:, 0, 0], run(original_fc2, case.images)
+        )
+
 
 def test_score_map_shape_at_any_size(case):
     rows, cols = 448, 320
