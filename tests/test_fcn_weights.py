@@ -98,7 +98,7 @@ def test_imagenet_layout_file_loads_for_other_classes(original, tmp_path):
     path = tmp_path / "imagenet_layout.weights.h5"
     original.save_weights(path)
     fcn = mobilenet_v2_fcn.MobileNetV2_fcn_skip(
-        weights=str(path), alpha=0.35, classes=7
+        weights=path, alpha=0.35, classes=7
     )
     images = photos("MobileNetV2", 224, 224)
     assert run(fcn, images).shape == (2, 7)
@@ -203,7 +203,9 @@ def test_to_fcn_with_dropout_before_predictions(original):
     fcn = mobilenet_v2_fcn.to_fcn(finetuned, dropout=0.3)
     assert fcn.get_layer("top_dropout").rate == 0.3
     assert_close(run(fcn, images), run(finetuned, images))
+    assert fcn.name == f"{finetuned.name}_fcn"
     fcn = mobilenet_v2_fcn.to_fcn(finetuned, pooling="max", skip=True)
+    assert fcn.name == f"{finetuned.name}_fcn_skip"
     assert fcn.output.shape == (None, 4)
     assert run(fcn, images).shape == (2, 4)
 
@@ -214,6 +216,7 @@ def test_input_tensor():
         weights=None, alpha=0.35, classes=3, input_tensor=inputs, pooling=None
     )
     assert fcn.inputs[0] is inputs
+    assert fcn.name == "mobilenetv2_0.35_fcn"
     assert fcn.predict_on_batch(np.zeros((1, 96, 128, 3), "float32")).shape == (
         1,
         3,

@@ -127,7 +127,11 @@ CLASS_INDEX_FILE = CachedFile(
 def check_arguments(
     spec, weights, pooling, classes, classifier_activation, dropout
 ):
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
+    # A local file only: `file_utils.exists` would query remote paths.
+    is_file = isinstance(weights, (str, os.PathLike)) and os.path.isfile(
+        weights
+    )
+    if not (weights is None or weights == "imagenet" or is_file):
         raise ValueError(
             "The `weights` argument should be either `None` (random "
             "initialization), 'imagenet' (pre-training on ImageNet, read from "
@@ -224,8 +228,11 @@ class MinSizeZeroPadding2D(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, rows, cols, channels = input_shape
-        grow = lambda size: None if size is None else max(size, self.min_size)  # noqa: E731
-        return (batch, grow(rows), grow(cols), channels)
+        rows, cols = (
+            None if size is None else max(size, self.min_size)
+            for size in (rows, cols)
+        )
+        return (batch, rows, cols, channels)
 
     def get_config(self):
         return {**super().get_config(), "min_size": self.min_size}
@@ -426,7 +433,7 @@ def build_fcn(
         load_original_weights(
             spec,
             model,
-            weights,
+            os.fspath(weights),
             classes,
             classes,
             input_shape[-1],
@@ -449,8 +456,8 @@ def to_fcn(
     The classes come from the model's `predictions` layer;
     `classifier_activation=None` takes its activation too.
     """
-    for name in (spec.feature_layer,) + spec.top_layer_names[:-1]:
-        get_layer(spec, model, name)  # Fails before building, if missing.
+    for layer_name in (spec.feature_layer,) + spec.top_layer_names[:-1]:
+        get_layer(spec, model, layer_name)  # Fails before building.
     predictions = get_layer(spec, model, "predictions", layers.Dense)
     if classifier_activation is None:
         classifier_activation = predictions.activation
