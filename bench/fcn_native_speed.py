@@ -1,6 +1,7 @@
 """FCN at native size vs Keras' original, batch 1 and 8, side by side.
 
 usage: python bench/fcn_native_speed.py [--families VGG16 ...] [--repeats N]
+                                        [--seconds S]
 
 For each family: Keras' original (`include_top=True`, logits) and its FCN
 twins from `to_fcn` (input shape `(None, None, 3)`, the weights copied),
@@ -14,8 +15,9 @@ one (`VGG16_fcn` computes it as a 7x7 `Conv2D`):
   exactly the original's Dense (valid only for a 7x7 map);
 - `patches+matmul`: the 49 shifted views concatenated into patches, then
   one matmul (valid at every size).
-Prints the fastest and the median time of each (the machine may be shared:
-the fastest of interleaved runs is the least disturbed), the ratio of the
+Prints the fastest and the median time of each over interleaved runs (at
+least `--repeats` and `--seconds` in all per model; the machine may be
+shared, and the fastest run is the least disturbed), the ratio of the
 fastest to the original's, measured in the same run, and the max abs diff of
 the logits against the original's where they compute the same function
 (`-` where they do not: max over positions vs average).
@@ -105,18 +107,21 @@ def vgg16_fc1_variant(fcn, patches):
     return keras.Model(fcn.inputs, x)
 
 
-def time_side_by_side(models, batch, repeats):
+def time_side_by_side(models, batch, repeats, seconds):
+    """Interleaved runs: at least `repeats` each, and `seconds` in all each."""
     for model in models.values():  # Trace and warm up.
         model.predict_on_batch(batch)
-        model.predict_on_batch(batch)
     times = {name: [] for name in models}
-    for _ in range(repeats):
+    while (
+        min(len(t) for t in times.values()) < repeats
+        or min(sum(t) for t in times.values()) < seconds
+    ):
         for name, model in models.items():
             start = time.perf_counter()
             model.predict_on_batch(batch)
             times[name].append(time.perf_counter() - start)
     return {
-        name: (float(np.min(t)), float(np.median(t)))
+        name: (float(np.min(t)), float(np.median(t)), len(t))
         for name, t in times.items()
     }
 
@@ -128,6 +133,9 @@ def main():
     )
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="least time per model"
+    )
     args = parser.parse_args()
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, Keras "
@@ -135,7 +143,7 @@ def main():
     )
     print(
         f"{'model':<26} {'batch':>5} {'fastest ms':>10} {'median ms':>10} "
-        f"{'vs original':>11} {'max abs diff':>12}"
+        f"{'runs':>5} {'vs original':>11} {'max abs diff':>12}"
     )
     rng = np.random.default_rng(0)
     for family in args.families:
@@ -155,7 +163,7 @@ def main():
             batch = rng.uniform(-1, 1, (batch_size, size, size, 3))
             batch = batch.astype("float32")
             expected = original.predict_on_batch(batch)
-            times = time_side_by_side(models, batch, args.repeats)
+            times = time_side_by_side(models, batch, args.repeats, args.seconds)
             base = times[f"{family} original"][0]
             for name, model in models.items():
                 if name.endswith("max") and family not in ("VGG16", "VGG19"):
@@ -163,10 +171,10 @@ def main():
                 else:
                     outputs = model.predict_on_batch(batch)
                     diff = f"{np.max(np.abs(outputs - expected)):.1e}"
-                fastest, median = times[name]
+                fastest, median, runs = times[name]
                 print(
                     f"{name:<26} {batch_size:>5} {fastest * 1000:>10.1f} "
-                    f"{median * 1000:>10.1f} {fastest / base:>10.2f}x "
+                    f"{median * 1000:>10.1f} {runs:>5} {fastest / base:>10.2f}x "
                     f"{diff:>12}",
                     flush=True,
                 )
