@@ -62,6 +62,7 @@ from keras.src import ops
 from keras.src.applications import imagenet_utils
 from keras.src.backend import config
 from keras.src.models import Functional
+from keras.src.models.cloning import clone_model
 from keras.src.ops import operation_utils
 from keras.src.saving import object_registration
 from keras.src.utils import file_utils
@@ -88,6 +89,10 @@ class BackboneSpec:
             flattened features and `predictions` (VGG's `fc1`, `fc2`).
         kwargs_from_model: returns the builder arguments (e.g. MobileNetV2's
             `alpha`) that an already-built original was made with.
+        same_padding: `{name: (kernel_size, strides)}` of the backbone's
+            `ZeroPadding2D` layers that pad as a "same" convolution would,
+            for sizes fixed when Keras builds it; in a model of unknown
+            size they are replaced by `SamePadding2D` (MobileNetV2).
     """
 
     name: str
@@ -99,6 +104,7 @@ class BackboneSpec:
     flatten_size: int | None = None
     hidden_dense: tuple = ()
     kwargs_from_model: Callable = lambda model: {}
+    same_padding: dict = dataclasses.field(default_factory=dict)
 
     @property
     def top_layer_names(self):
@@ -238,6 +244,49 @@ class MinSizeZeroPadding2D(layers.Layer):
         return {**super().get_config(), "min_size": self.min_size}
 
 
+@object_registration.register_keras_serializable(package="keras_fcn")
+class SamePadding2D(layers.Layer):
+    """Zero-pads as a "same" convolution would, for the size at run time.
+
+    Keras' MobileNetV2 pads before its stride-2 convolutions by amounts fixed
+    when it is built (`imagenet_utils.correct_pad`), assuming even sizes when
+    they are unknown. This layer computes TensorFlow's "same" padding of a
+    `kernel_size` x `kernel_size` convolution with `strides` from the actual
+    size, which is what `correct_pad` gives for a known size: a model of
+    unknown size then pads every input as a model built for it would.
+    """
+
+    def __init__(self, kernel_size, strides, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = kernel_size
+        self.strides = strides
+
+    def _paddings(self, size):
+        k, s = self.kernel_size, self.strides
+        total = _int_or_tensor_max(((size + s - 1) // s - 1) * s + k - size, 0)
+        return [total // 2, total - total // 2]
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        paddings = [self._paddings(size) for size in shape[1:3]]
+        return ops.pad(inputs, [[0, 0], *paddings, [0, 0]])
+
+    def compute_output_shape(self, input_shape):
+        batch, rows, cols, channels = input_shape
+        rows, cols = (
+            None if size is None else size + sum(self._paddings(size))
+            for size in (rows, cols)
+        )
+        return (batch, rows, cols, channels)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+        }
+
+
 def _adaptive_pooling_matrix(in_size, out_size, dtype):
     """`(out_size, in_size)` averaging weights of adaptive average pooling.
 
@@ -368,6 +417,8 @@ def build_model(
         input_tensor=img_input,
         **backbone_kwargs,
     )
+    if spec.same_padding and None in img_input.shape[1:3]:
+        backbone = _with_same_padding(spec, backbone)
     x = backbone.get_layer(spec.feature_layer).output
     if skip:
         x = skip_branch(backbone.get_layer(spec.skip_layer).output, x)
@@ -377,6 +428,21 @@ def build_model(
     else:
         inputs = img_input
     return Functional(inputs, x, name=name)
+
+
+def _with_same_padding(spec, backbone):
+    """`backbone` rebuilt with `spec.same_padding`'s layers computing the
+    padding at run time (fresh weights, as all of a new backbone's)."""
+
+    def clone(layer):
+        if layer.name in spec.same_padding:
+            kernel_size, strides = spec.same_padding[layer.name]
+            return SamePadding2D(kernel_size, strides, name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    return clone_model(
+        backbone, input_tensors=backbone.input, clone_function=clone
+    )
 
 
 def build_fcn(
