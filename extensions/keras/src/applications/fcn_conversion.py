@@ -20,12 +20,17 @@ Conversion (exact: the kernels are reshaped, never retrained):
   not an equivalence.)
 - InceptionV3, Xception, MobileNetV2: the `predictions` Dense that follows
   global average pooling becomes a 1x1 conv on the feature map.
+The backbone is built by Keras' own builder (`include_top=False`), with one
+change: where MobileNetV2's size is unknown when it is built, its padding
+before stride-2 convs (which Keras fixes for even sizes then) is computed
+for each input's actual size (`SamePadding2D`), so that it too equals the
+original at any size, odd ones included.
 
 Head (`pooling`), `classifier_activation` being e.g. softmax:
 - `"avg"`: the per-position logits are averaged, then activated. For the
   global-average-pooling backbones this equals the original model at any
   input size; it is computed as the 1x1 conv of the averaged features (the
-  same thing, the conv being linear, and 49 times cheaper at 224). For the
+  same thing, the conv being linear, and as cheap as the original). For the
   VGGs it equals the original at 224x224.
 - `"max"`: the arrangement of the FCN paper and of the original distribution:
   the activation per position, then the global maximum per class.
@@ -36,7 +41,10 @@ global-average-pooling backbones with `pooling="avg"`, see above), so
 logit score map.
 
 Skip variant (`*_fcn_skip`, the original distribution's experiment #9): see
-`skip_branch`.
+`skip_branch`. The branch starts at stride 4 where a stage ends there:
+VGG's `block2_pool`, Xception's block 2 output (`block3_sepconv1_act`),
+MobileNetV2's `block_2_add`; InceptionV3's earliest named stage is `mixed0`,
+at stride 8.
 
 Weights: `"imagenet"` reads Keras' own ImageNet file (with the top) from
 `$KERAS_HOME/models` and never downloads; a path loads a file laid out like
