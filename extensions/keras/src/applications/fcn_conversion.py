@@ -17,7 +17,8 @@ Conversion (exact: the kernels are reshaped, never retrained):
   7x7 window `fc1` needs: it is zero-padded, centred, to 7x7 and scored as one
   position. (The original cannot take these sizes at all; zeros are what its
   ReLU features hold where nothing fires, so this is the natural extension,
-  not an equivalence.)
+  not an equivalence.) `to_fcn` of a VGG built for another input size,
+  whose `fc1` reads an r x c map, makes `fc1` an r x c conv.
 - InceptionV3, Xception, MobileNetV2: the `predictions` Dense that follows
   global average pooling becomes a 1x1 conv on the feature map.
 The backbone is built by Keras' own builder (`include_top=False`), with one
@@ -92,7 +93,8 @@ class BackboneSpec:
         feature_layer: the layer whose output the original's top reads.
         skip_layer: the early layer the skip branch starts from.
         flatten_size: the final feature map size that the original flattens
-            (7 for VGG), or `None` for global average pooling.
+            at its native size (7 for VGG), or `None` for global average
+            pooling. (`to_fcn` takes it from the original it converts.)
         hidden_dense: `(name, units)` of the Dense layers between the
             flattened features and `predictions` (VGG's `fc1`, `fc2`).
         kwargs_from_model: returns the builder arguments (e.g. MobileNetV2's
@@ -221,30 +223,31 @@ class MinSizeZeroPadding2D(layers.Layer):
 
     Lets VGG's 7x7 `fc1` score inputs below 224x224: a final feature map of
     1x1 to 6x6 becomes 7x7. Maps already large enough pass unchanged.
+    `min_size` is an int or `(rows, cols)`.
     """
 
     def __init__(self, min_size, **kwargs):
         super().__init__(**kwargs)
-        self.min_size = min_size
+        if isinstance(min_size, int):
+            min_size = (min_size, min_size)
+        self.min_size = tuple(min_size)
 
     def call(self, inputs):
-        shape = ops.shape(inputs)
-        rows, cols = shape[1], shape[2]
-        if isinstance(rows, int) and isinstance(cols, int):
-            if rows >= self.min_size and cols >= self.min_size:
+        sizes = ops.shape(inputs)[1:3]
+        if all(isinstance(size, int) for size in sizes):
+            if all(size >= m for size, m in zip(sizes, self.min_size)):
                 return inputs
-        paddings = [[0, 0], [0, 0], [0, 0], [0, 0]]
-        for axis, size in ((1, rows), (2, cols)):
-            missing = _int_or_tensor_max(self.min_size - size, 0)
-            before = missing // 2
-            paddings[axis] = [before, missing - before]
-        return ops.pad(inputs, paddings)
+        paddings = [[0, 0]]
+        for size, min_size in zip(sizes, self.min_size):
+            missing = _int_or_tensor_max(min_size - size, 0)
+            paddings.append([missing // 2, missing - missing // 2])
+        return ops.pad(inputs, paddings + [[0, 0]])
 
     def compute_output_shape(self, input_shape):
         batch, rows, cols, channels = input_shape
         rows, cols = (
-            None if size is None else max(size, self.min_size)
-            for size in (rows, cols)
+            None if size is None else max(size, min_size)
+            for size, min_size in zip((rows, cols), self.min_size)
         )
         return (batch, rows, cols, channels)
 
@@ -371,14 +374,20 @@ def skip_branch(early, features):
     return layers.Add(name="skip_add")([features, x])
 
 
-def fcn_top(spec, x, pooling, classes, classifier_activation, dropout):
-    """The converted top and the head, on the final feature map `x`."""
+def fcn_top(
+    spec, x, pooling, classes, classifier_activation, dropout, window=None
+):
+    """The converted top and the head, on the final feature map `x`.
+
+    `window`: `(rows, cols)` of the map the original flattens; by default
+    `spec.flatten_size` square.
+    """
     if spec.flatten_size is not None:
-        x = MinSizeZeroPadding2D(spec.flatten_size, name="fc1_pad")(x)
-        window = spec.flatten_size
+        window = window or (spec.flatten_size, spec.flatten_size)
+        x = MinSizeZeroPadding2D(window, name="fc1_pad")(x)
         for name, units in spec.hidden_dense:
             x = layers.Conv2D(units, window, activation="relu", name=name)(x)
-            window = 1
+            window = (1, 1)
     elif pooling == "avg":
         # Averaging the 1x1 conv's logits = the 1x1 conv of averaged features.
         x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
@@ -411,6 +420,7 @@ def build_model(
     skip,
     name,
     backbone_kwargs,
+    window=None,
 ):
     """Builds the FCN with freshly initialised weights."""
     if input_tensor is None:
@@ -430,7 +440,9 @@ def build_model(
     x = backbone.get_layer(spec.feature_layer).output
     if skip:
         x = skip_branch(backbone.get_layer(spec.skip_layer).output, x)
-    x = fcn_top(spec, x, pooling, classes, classifier_activation, dropout)
+    x = fcn_top(
+        spec, x, pooling, classes, classifier_activation, dropout, window
+    )
     if input_tensor is not None:
         inputs = operation_utils.get_source_inputs(input_tensor)
     else:
@@ -533,6 +545,12 @@ def to_fcn(
     for layer_name in (spec.feature_layer,) + spec.top_layer_names[:-1]:
         get_layer(spec, model, layer_name)  # Fails before building.
     predictions = get_layer(spec, model, "predictions", layers.Dense)
+    window = None
+    if spec.flatten_size is not None:
+        # An original built for another size flattens another map: its fc1
+        # becomes a conv of that window (7x7 at 224x224).
+        features = get_layer(spec, model, spec.feature_layer)
+        window = tuple(features.output.shape[1:3])
     if classifier_activation is None:
         classifier_activation = predictions.activation
     check_arguments(
@@ -549,6 +567,7 @@ def to_fcn(
         skip,
         name or f"{model.name}_fcn{'_skip' if skip else ''}",
         spec.kwargs_from_model(model),
+        window,
     )
     copy_weights(spec, model, fcn)
     return fcn
