@@ -182,8 +182,7 @@ def load_img_crop(
     """
     img, size, resample = _open(path, color_mode, target_size, interpolation,
                                 min_dimension)
-    box = crop_boxes(img.size, size)[1]
-    return img.resize((size[1], size[0]), resample, box=box)
+    return img.resize((size[1], size[0]), resample, box=crop_box(img.size, size))
 
 
 def load_img_multicrop(
@@ -196,9 +195,10 @@ def load_img_multicrop(
 ):
     """Loads three crops with the aspect of `target_size`: start, centre, end.
 
-    The crops lie along the longer side (relative to the target's aspect)
-    and together cover the whole image up to an aspect ratio of 3:1. The
-    centre crop equals `load_img_crop`. Arguments as for `load_img_crop`.
+    The image is resized to cover the target (`cover_size`), then cut at the
+    start, centre and end of its longer side (relative to the target's
+    aspect); the crops cover the whole image up to an aspect ratio of 3:1.
+    Arguments as for `load_img_crop`.
 
     Returns:
         A list of three PIL images of size `target_size`; stack them with
@@ -206,8 +206,11 @@ def load_img_multicrop(
     """
     img, size, resample = _open(path, color_mode, target_size, interpolation,
                                 min_dimension)
-    return [img.resize((size[1], size[0]), resample, box=box)
-            for box in crop_boxes(img.size, size)]
+    height, width = cover_size(img.size, size)
+    img = img.resize((width, height), resample)
+    top, left = height - size[0], width - size[1]
+    return [img.crop((x, y, x + size[1], y + size[0]))
+            for y, x in [(0, 0), (top // 2, left // 2), (top, left)]]
 
 
 def load_img_pad(
@@ -239,11 +242,10 @@ def load_img_pad(
     return canvas, mask
 
 
-def crop_boxes(image_size, target_size):
-    """The start, centre and end crop boxes `(left, top, right, bottom)`.
-
-    The crop has the largest size with the target's aspect ratio that fits
-    in the image, computed as in `keras.utils.load_img(keep_aspect_ratio=True)`.
+def crop_box(image_size, target_size):
+    """The central crop box `(left, top, right, bottom)` of `load_img_crop`:
+    the largest with the target's aspect ratio, computed as in
+    `keras.utils.load_img(keep_aspect_ratio=True)`.
 
     Args:
         image_size: `(width, height)` of the image, as PIL gives it.
@@ -253,20 +255,35 @@ def crop_boxes(image_size, target_size):
     target_height, target_width = target_size
     crop_height = max(1, min(height, (width * target_height) // target_width))
     crop_width = max(1, min(width, (height * target_width) // target_height))
-    boxes = []
-    for top, left in [(0, 0),
-                      ((height - crop_height) // 2, (width - crop_width) // 2),
-                      (height - crop_height, width - crop_width)]:
-        boxes.append((left, top, left + crop_width, top + crop_height))
-    return boxes
+    top = (height - crop_height) // 2
+    left = (width - crop_width) // 2
+    return (left, top, left + crop_width, top + crop_height)
+
+
+def cover_size(image_size, target_size):
+    """`(height, width)` that covers the target at the image's aspect ratio:
+    the shorter side (relative to the target's aspect) equals the target,
+    the other is rounded half up.
+
+    Args:
+        image_size: `(width, height)` of the image, as PIL gives it.
+        target_size: `(height, width)` of the result.
+    """
+    width, height = image_size
+    target_height, target_width = target_size
+    if width * target_height >= height * target_width:
+        return target_height, max(target_width, (2 * width * target_height + height)
+                                  // (2 * height))
+    return max(target_height, (2 * height * target_width + width) // (2 * width)), target_width
 
 
 def pad_placement(image_size, target_size):
     """Where a padded image goes: `((top, left), (height, width))`.
 
-    The longer side fills the target exactly; the other is floored. Exact
-    integer arithmetic (TF's `resize_with_pad` uses float32, which can
-    leave a 1-pixel black strip or shift the image by a pixel).
+    The longer side (relative to the target's aspect) fills the target
+    exactly; the other is floored. Exact integer arithmetic: TF's
+    `resize_with_pad` uses float32, which can leave a 1-pixel black strip or
+    shift the image by a pixel.
 
     Args:
         image_size: `(width, height)` of the image, as PIL gives it.
