@@ -5,7 +5,7 @@ usage: .venv/bin/python bench/bench_loaders.py [--images 400] [--rounds 5]
 
 Writes a folder of real JPEGs (scikit-image's bundled photos, cropped to
 aspect ratios 0.6 to 1.8 and scaled to a longer side of 320 to 800 px) under
-tmp/bench/, then times one epoch of every loader per round, the loaders
+$TMPDIR/fcn_bench/, then times one epoch of every loader per round, the loaders
 interleaved so that load on the machine hits them alike; the table shows the
 best images/s and the median CPU time per image (all threads of the process;
 steadier than wall time on a shared machine), each also as a ratio to Keras'
@@ -18,6 +18,7 @@ import argparse
 import os
 import shutil
 import statistics
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,7 +30,6 @@ from PIL import Image  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg",
           "motorcycle_left.png", "motorcycle_right.png", "retina.jpg", "rocket.jpg"]
 
@@ -157,7 +157,7 @@ def main():
     parser.add_argument("--no-training", action="store_true")
     args = parser.parse_args()
 
-    directory = os.path.join(ROOT, "tmp", "bench", "jpegs")
+    directory = os.path.join(tempfile.gettempdir(), "fcn_bench", "jpegs")
     make_jpegs(directory, args.images)
     print(f"{args.images} JPEGs in {directory}; S={args.size}, batch {args.batch}, "
           f"median of {args.rounds} interleaved epochs, {os.cpu_count()} CPU cores\n")

@@ -214,12 +214,11 @@ def test_pad_fits_centres_and_masks(photo_paths, target_size):
         assert img.size == mask.size == (tw, th) and mask.mode == "L"
         source = Image.open(path).convert("RGB")
         w, h = source.size
-        # Longer side (relative to the target) fills it exactly.
-        if w * th >= h * tw:
-            nw, nh = tw, h * tw // w
-        else:
-            nw, nh = w * th // h, th
-        top, left = (th - nh) // 2, (tw - nw) // 2
+        # Longer side (relative to the target) fills it exactly; the offset
+        # centres the unrounded size, as TF's resize_with_pad does.
+        scale = min(th / h, tw / w)
+        nw, nh = min(tw, int(w * scale + 1e-9)), min(th, int(h * scale + 1e-9))
+        top, left = int((th - h * scale) / 2 + 1e-9), int((tw - w * scale) / 2 + 1e-9)
         mask = np.asarray(mask)
         assert set(np.unique(mask)) <= {0, 255}
         assert (mask[top:top + nh, left:left + nw] == 255).all() and (mask == 255).sum() == nh * nw

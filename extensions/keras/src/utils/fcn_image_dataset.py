@@ -6,10 +6,12 @@
 
 - `"stretch"`: resized to S x S, aspect ratio lost (Keras' default);
 - `"crop"`: shorter side to S, central S x S: Keras' `crop_to_aspect_ratio`
-  (`smart_resize`), decoding only the crop window of a JPEG;
+  (its `smart_resize`, reused);
 - `"pad"`: longer side to S, centred on black S x S: Keras'
-  `pad_to_aspect_ratio`, but with exact integer sizes (TF's float32
-  `resize_with_pad` can leave a 1-pixel black strip or shift by a pixel);
+  `pad_to_aspect_ratio` (TF's `resize_with_pad`), in exact integer
+  arithmetic: TF's float32 can make the longer side S - 1 (a black strip,
+  e.g. a 32 x 32 image padded to 224 comes out 223 x 223) or shift the
+  image by a pixel;
 - `"multicrop"`: shorter side to S, three S x S crops (start, centre, end
   along the longer side) per image, shape `(3, S, S, C)`; the centre crop is
   the `"crop"` image; `keras.applications.MultiCrop` pools a model over them;
@@ -153,7 +155,8 @@ def fcn_image_dataset_from_directory(
     inferred = labels == "inferred"
     image_paths, labels, class_names = dataset_utils.index_directory(
         directory,
-        labels,
+        # A copy: Keras shuffles a list of labels in place.
+        labels if labels in ("inferred", None) else list(labels),
         formats=ALLOWLIST_FORMATS,
         class_names=class_names,
         shuffle=shuffle,
@@ -277,9 +280,8 @@ class ImageLoader:
 
     `records` holds the per-file tensors the pipeline carries; `load(record,
     flip)` is the per-image graph function. It is specialized to the files:
-    the branches for PIL decoding, EXIF rotation and the JPEG crop shortcut
-    exist only if some file needs them, so a folder of plain JPEGs pays for
-    none of them.
+    the branches for PIL decoding and EXIF rotation exist only if some file
+    needs them, so a folder of plain JPEGs pays for neither.
     """
 
     def __init__(self, resize_mode, size, color_mode, interpolation, stride,
@@ -298,10 +300,6 @@ class ImageLoader:
             "use_pil": np.asarray(use_pil, dtype=bool),
             "rotated": np.asarray(orientation, dtype=np.int32) != 1,
             "orientation": np.asarray(orientation, dtype=np.int32),
-            "fast_crop": np.asarray([
-                resize_mode == "crop" and not pil and o == 1 and info.format == "JPEG"
-                for info, pil, o in zip(infos, use_pil, orientation)
-            ], dtype=bool),
             "native_size": np.asarray(
                 [self.native_size(*upright_size(info)) for info in infos],
                 dtype=np.int32,
@@ -336,11 +334,7 @@ class ImageLoader:
         """The float32 image of one record, flipped left-right if `flip`."""
         data = tf.io.read_file(record["path"])
         if self.resize_mode == "crop":
-            img = self._select(
-                "fast_crop", record,
-                lambda: self._crop_jpeg(data),
-                lambda: self._crop(self._decode(data, record)),
-            )
+            img = self._crop(self._decode(data, record))
         elif self.resize_mode == "pad":
             img = self._pad(self._decode(data, record))
         elif self.resize_mode == "multicrop":
@@ -394,22 +388,6 @@ class ImageLoader:
             data_format="channels_last", backend_module=tf_backend(),
         )
 
-    def _crop_jpeg(self, data):
-        """`_crop` for a JPEG, decoding only the crop window; the window is
-        `smart_resize`'s, in the same float32 arithmetic."""
-        shape = tf.image.extract_jpeg_shape(data)
-        height, width = shape[0], shape[1]
-        target_height, target_width = self.size
-        crop_height = tf.cast(tf.cast(width * target_height, "float32") / target_width, "int32")
-        crop_height = tf.maximum(tf.minimum(height, crop_height), 1)
-        crop_width = tf.cast(tf.cast(height * target_width, "float32") / target_height, "int32")
-        crop_width = tf.maximum(tf.minimum(width, crop_width), 1)
-        top = tf.cast(tf.cast(height - crop_height, "float32") / 2, "int32")
-        left = tf.cast(tf.cast(width - crop_width, "float32") / 2, "int32")
-        window = tf.stack([top, left, crop_height, crop_width])
-        img = tf.image.decode_and_crop_jpeg(data, window, channels=self.channels)
-        return self._resize(img, self.size)
-
     def _multicrop(self, img):
         """Resizes to cover the target (`fcn_image_loading.cover_size`),
         then cuts three crops: start, centre, end."""
@@ -435,7 +413,7 @@ class ImageLoader:
         return tf.ensure_shape(crops, (NUM_CROPS, *self.size, self.channels))
 
     def _pad(self, img):
-        """Resizes to fit and pads (`fcn_image_loading.pad_placement`)."""
+        """Resizes to fit and pads, as `fcn_image_loading.pad_placement`."""
         shape = tf.shape(img, out_type="int64")
         height, width = shape[0], shape[1]
         target_height, target_width = (tf.constant(t, "int64") for t in self.size)
@@ -446,8 +424,14 @@ class ImageLoader:
         new_width = tf.where(
             wide, target_width, tf.maximum(width * target_height // height, 1)
         )
+        zero = tf.constant(0, "int64")
+        top = tf.where(
+            wide, (target_height * width - height * target_width) // (2 * width), zero
+        )
+        left = tf.where(
+            wide, zero, (target_width * height - width * target_height) // (2 * height)
+        )
         img = self._resize(img, tf.cast(tf.stack([new_height, new_width]), "int32"))
-        top, left = (target_height - new_height) // 2, (target_width - new_width) // 2
         img = tf.image.pad_to_bounding_box(
             img, tf.cast(top, "int32"), tf.cast(left, "int32"), *self.size
         )

@@ -280,10 +280,11 @@ def cover_size(image_size, target_size):
 def pad_placement(image_size, target_size):
     """Where a padded image goes: `((top, left), (height, width))`.
 
-    The longer side (relative to the target's aspect) fills the target
-    exactly; the other is floored. Exact integer arithmetic: TF's
-    `resize_with_pad` uses float32, which can leave a 1-pixel black strip or
-    shift the image by a pixel.
+    The placement of TF's `resize_with_pad` (Keras' `pad_to_aspect_ratio`):
+    the longer side (relative to the target's aspect) fills the target, the
+    other is floored, and the offset centres the unfloored size. In exact
+    integer arithmetic: TF's float32 can make the longer side one pixel
+    short, leaving a black strip.
 
     Args:
         image_size: `(width, height)` of the image, as PIL gives it.
@@ -292,12 +293,12 @@ def pad_placement(image_size, target_size):
     width, height = image_size
     target_height, target_width = target_size
     if width * target_height >= height * target_width:
-        new_width, new_height = target_width, max(1, height * target_width // width)
-    else:
-        new_width, new_height = max(1, width * target_height // height), target_height
-    top = (target_height - new_height) // 2
-    left = (target_width - new_width) // 2
-    return (top, left), (new_height, new_width)
+        new_height = max(1, height * target_width // width)
+        top = (target_height * width - height * target_width) // (2 * width)
+        return (top, 0), (new_height, target_width)
+    new_width = max(1, width * target_height // height)
+    left = (target_width * height - width * target_height) // (2 * height)
+    return (0, left), (target_height, new_width)
 
 
 def _open(path, color_mode, target_size, interpolation, min_dimension):
