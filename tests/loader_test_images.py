@@ -68,14 +68,14 @@ def save_with_orientation(upright, path, orientation, **kwargs):
 
 
 def write_bad_files(directory):
-    """Bad files, one of each kind; returns {kind: path}."""
+    """Bad files, one of each kind; returns {file name: path}."""
     os.makedirs(directory, exist_ok=True)
     good = photo("rocket")
     files = {}
 
     def path(name):
-        files[name.split(".")[0]] = os.path.join(directory, name)
-        return files[name.split(".")[0]]
+        files[name] = os.path.join(directory, name)
+        return files[name]
 
     open(path("zero_byte.jpg"), "wb").close()
     good.save(os.path.join(directory, "full.jpg"), quality=95)
