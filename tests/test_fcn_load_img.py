@@ -3,7 +3,6 @@ behaviour in mode 0, and the legacy `flow_from_directory` hook."""
 
 import inspect
 import io
-import os
 import pathlib
 import re
 

@@ -6,25 +6,33 @@
 
 - `"stretch"`: resized to S x S, aspect ratio lost (Keras' default);
 - `"crop"`: shorter side to S, central S x S: Keras' `crop_to_aspect_ratio`
-  (its `smart_resize`, reused);
+  (its `smart_resize`, reused; same pixels);
 - `"pad"`: longer side to S, centred on black S x S: Keras'
-  `pad_to_aspect_ratio` (TF's `resize_with_pad`), in exact integer
-  arithmetic: TF's float32 can make the longer side S - 1 (a black strip,
-  e.g. a 32 x 32 image padded to 224 comes out 223 x 223) or shift the
-  image by a pixel;
-- `"multicrop"`: shorter side to S, three S x S crops (start, centre, end
-  along the longer side) per image, shape `(3, S, S, C)`; the centre crop is
-  the `"crop"` image; `keras.applications.MultiCrop` pools a model over them;
+  `pad_to_aspect_ratio` (TF's `resize_with_pad`; same pixels), but in exact
+  integer arithmetic: TF's float32 can make the longer side S - 1, leaving a
+  black strip (a 32 x 32 image padded to 224 comes out 223 x 223);
+- `"multicrop"`: resized so that the shorter side is S, then three S x S
+  crops (start, centre, end along the longer side), which cover images up to
+  3:1; shape `(3, S, S, C)` per image. `keras.applications.MultiCrop` runs
+  a model on them and pools the predictions;
 - `"native"`: shorter side S, longer side rounded to a multiple of `stride`
-  (the aspect ratio changes by at most `stride / 2` pixels), batched by
-  shape, so a batch holds images of one aspect-ratio bucket.
+  (so the aspect ratio changes by at most `stride / 2` pixels), batched by
+  shape: a batch holds images of one aspect-ratio bucket.
 
-Every file is checked when the file list is built, before a dataset exists
-(see `fcn_image_files`): a bad file is skipped with one warning naming it,
-or raises with `on_bad_image="raise"`, so training never stops mid-epoch on
-a file that was bad from the start. EXIF orientation is applied; files TF
-decodes wrongly (palette or 1-bit BMP) or that need PIL's handling (CMYK
-JPEG) go through PIL. Pixels are float32 in [0, 255], channels last.
+Bad files are caught when the file list is built, before the dataset
+exists: every file is decoded once (a JPEG at 1/8 scale, which still reads
+its whole stream) in a thread pool. That costs about half an epoch of
+decoding, once, and is the only way to know that no file will fail
+mid-epoch; a bad file is skipped with one warning naming it, or raises with
+`on_bad_image="raise"` (see `fcn_image_files` for what counts as bad).
+
+Intentional differences from Keras' loader, all for correctness: bad files
+are skipped instead of stopping training mid-epoch; EXIF orientation is
+applied; files that TF decodes wrongly (palette BMP) or refuses (1-bit BMP,
+GIF or BMP in grayscale, JPEG in RGBA) and CMYK JPEGs go through PIL; the
+pad placement is exact; a list of `labels` is not shuffled in place; images
+are always float32 in [0, 255] (Keras gives uint8 for `"nearest"`). Only
+channels-last tf.data datasets are made.
 """
 
 import io
@@ -38,7 +46,6 @@ from keras.src.utils import dataset_utils
 from keras.src.utils import fcn_image_files
 from keras.src.utils import image_dataset_utils
 from keras.src.utils import image_utils
-from keras.src.utils import io_utils
 from keras.src.utils.module_utils import tensorflow as tf
 
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
