@@ -412,15 +412,18 @@ _get_batches_of_crops_or_masks._fcn_replaces = _KERAS_BATCHES
 
 def _with_labels(self, index_array, inputs, images):
     """The label part of Keras' batch builder (keras/src/legacy/
-    preprocessing/image.py, `BatchFromFilesMixin`), for `inputs`."""
-    n = len(index_array)
+    preprocessing/image.py, `BatchFromFilesMixin`), loops included: a
+    `DataFrameIterator`'s classes are a list, of lists for multi-label."""
     if self.class_mode == "input":
         batch_y = images.copy()
     elif self.class_mode in {"binary", "sparse"}:
-        batch_y = np.asarray(self.classes[index_array], dtype=self.dtype)
+        batch_y = np.empty(len(index_array), dtype=self.dtype)
+        for i, n_observation in enumerate(index_array):
+            batch_y[i] = self.classes[n_observation]
     elif self.class_mode == "categorical":
-        batch_y = np.zeros((n, len(self.class_indices)), dtype=self.dtype)
-        batch_y[np.arange(n), self.classes[index_array]] = 1.0
+        batch_y = np.zeros((len(index_array), len(self.class_indices)), dtype=self.dtype)
+        for i, n_observation in enumerate(index_array):
+            batch_y[i, self.classes[n_observation]] = 1.0
     elif self.class_mode == "multi_output":
         batch_y = [output[index_array] for output in self.labels]
     elif self.class_mode == "raw":
