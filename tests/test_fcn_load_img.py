@@ -145,7 +145,8 @@ def test_mode_0_leaves_keras_as_shipped():
 def test_hooks_are_set_only_in_modes_that_need_them():
     keras.utils.set_load_img_type(3)
     assert image_utils.load_img is keras.utils.load_img
-    assert legacy_image.BatchFromFilesMixin._get_batches_of_transformed_samples is KERAS_BATCHES
+    batches = legacy_image.BatchFromFilesMixin._get_batches_of_transformed_samples
+    assert batches is KERAS_BATCHES
     for mode in (2, 4):
         keras.utils.set_load_img_type(mode)
         assert (legacy_image.BatchFromFilesMixin._get_batches_of_transformed_samples
@@ -184,10 +185,9 @@ def test_multicrop_takes_start_centre_end(photo_paths, target_size):
         full = cover_resize(Image.open(path).convert("RGB"), target_size)
         h, w = full.shape[:2]
         assert h == th or w == tw
-        expected = [full[:th, :tw], full[(h - th) // 2:(h - th) // 2 + th,
-                                         (w - tw) // 2:(w - tw) // 2 + tw], full[h - th:, w - tw:]]
-        for crop, reference in zip(crops, expected):
-            np.testing.assert_array_equal(as_array(crop), reference)
+        top, left = h - th, w - tw
+        for crop, (t, l) in zip(crops, [(0, 0), (top // 2, left // 2), (top, left)]):
+            np.testing.assert_array_equal(as_array(crop), full[t:t + th, l:l + tw])
         # The centre crop shows the crop mode's image (resampled from
         # another grid, so up to a sub-pixel shift).
         centre = as_array(keras.utils.load_img_crop(path, target_size=target_size,
@@ -220,7 +220,8 @@ def test_pad_fits_centres_and_masks(photo_paths, target_size):
         top, left = int((th - h * scale) / 2 + 1e-9), int((tw - w * scale) / 2 + 1e-9)
         mask = np.asarray(mask)
         assert set(np.unique(mask)) <= {0, 255}
-        assert (mask[top:top + nh, left:left + nw] == 255).all() and (mask == 255).sum() == nh * nw
+        assert (mask[top:top + nh, left:left + nw] == 255).all()
+        assert (mask == 255).sum() == nh * nw
         pixels = np.asarray(img, dtype=np.float32)
         assert (pixels[mask == 0] == 0).all()
         np.testing.assert_array_equal(pixels[top:top + nh, left:left + nw],
@@ -301,12 +302,14 @@ def test_loaders_scale_16_bit_images(tmp_path):
 def test_loaders_refuse_bad_files_naming_them(tmp_path):
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
-    with pytest.raises(fcn_image_files.BadImageError, match="empty.jpg is not a readable image"):
+    with pytest.raises(fcn_image_files.BadImageError,
+                       match="empty.jpg is not a readable image"):
         keras.utils.load_img_crop(str(empty), target_size=(10, 10))
     bomb = tmp_path / "bomb.png"
     Image.new("1", (10000, 10000)).save(bomb)
     with pytest.warns(Image.DecompressionBombWarning):
-        with pytest.raises(fcn_image_files.BadImageError, match="bomb.png .*decompression bomb"):
+        with pytest.raises(fcn_image_files.BadImageError,
+                           match="bomb.png .*decompression bomb"):
             keras.utils.load_img_pad(str(bomb), target_size=(10, 10))
 
 
@@ -342,8 +345,10 @@ def reference(iterator, loader):
     return [loader(path, target_size=(48, 48)) for path in iterator.filepaths]
 
 
-@pytest.mark.parametrize("mode, loader", [(1, lambda p, **k: keras.utils.load_img_pad(p, **k)[0]),
-                                          (3, keras.utils.load_img_crop)])
+@pytest.mark.parametrize("mode, loader", [
+    (1, lambda path, **kwargs: keras.utils.load_img_pad(path, **kwargs)[0]),
+    (3, keras.utils.load_img_crop),
+])
 def test_flow_from_directory_pad_and_crop(photo_dir, mode, loader):
     keras.utils.set_load_img_type(mode)
     iterator = flow(photo_dir)

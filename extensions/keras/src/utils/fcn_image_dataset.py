@@ -256,7 +256,9 @@ def _check_files(paths, labels, on_bad_image):
     """Inspects every file; returns the good paths, their labels and infos."""
     # PIL warns about large images before we refuse them with our own message.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fcn_image_files.pil_image.DecompressionBombWarning)
+        warnings.simplefilter(
+            "ignore", fcn_image_files.pil_image.DecompressionBombWarning
+        )
         with ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4)) as pool:
             results = list(pool.map(_inspect, paths))
     bad = sorted(str(r) for r in results if isinstance(r, Exception))
@@ -301,7 +303,9 @@ class ImageLoader:
         self.stride = stride
         use_pil = [not self._tf_decodes(info) for info in infos]
         # PIL applies the orientation itself.
-        orientation = [1 if pil else info.orientation for info, pil in zip(infos, use_pil)]
+        orientation = [
+            1 if pil else info.orientation for info, pil in zip(infos, use_pil)
+        ]
         self.records = {
             "path": np.asarray(paths, dtype=str),
             "use_pil": np.asarray(use_pil, dtype=bool),
@@ -402,15 +406,13 @@ class ImageLoader:
         height, width = shape[0], shape[1]
         target_height, target_width = (tf.constant(t, "int64") for t in self.size)
         wide = width * target_height >= height * target_width
-        new_height = tf.where(
-            wide, target_height,
-            tf.maximum((2 * height * target_width + width) // (2 * width), target_height),
-        )
-        new_width = tf.where(
-            wide,
-            tf.maximum((2 * width * target_height + height) // (2 * height), target_width),
-            target_width,
-        )
+        # Rounded half up, as `fcn_image_loading.cover_size`.
+        cover_width = (2 * width * target_height + height) // (2 * height)
+        cover_height = (2 * height * target_width + width) // (2 * width)
+        new_height = tf.where(wide, target_height,
+                              tf.maximum(cover_height, target_height))
+        new_width = tf.where(wide, tf.maximum(cover_width, target_width),
+                             target_width)
         img = self._resize(img, tf.cast(tf.stack([new_height, new_width]), "int32"))
         top, left = new_height - target_height, new_width - target_width
         crops = tf.stack([
@@ -485,7 +487,9 @@ def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
         parts.append(tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
                      .map(lambda r: r % 2 == 1))
     if label_mode:
-        parts.append(dataset_utils.labels_to_dataset_tf(labels, label_mode, num_classes))
+        parts.append(
+            dataset_utils.labels_to_dataset_tf(labels, label_mode, num_classes)
+        )
     ds = tf.data.Dataset.zip(tuple(parts)) if len(parts) > 1 else parts[0]
     if shuffle:
         ds = ds.shuffle(buffer_size=batch_size * 8 if batch_size else 1024, seed=seed)

@@ -272,9 +272,10 @@ def cover_size(image_size, target_size):
     width, height = image_size
     target_height, target_width = target_size
     if width * target_height >= height * target_width:
-        return target_height, max(target_width, (2 * width * target_height + height)
-                                  // (2 * height))
-    return max(target_height, (2 * height * target_width + width) // (2 * width)), target_width
+        cover_width = (2 * width * target_height + height) // (2 * height)
+        return target_height, max(target_width, cover_width)
+    cover_height = (2 * height * target_width + width) // (2 * width)
+    return max(target_height, cover_height), target_width
 
 
 def pad_placement(image_size, target_size):
@@ -421,7 +422,9 @@ def _with_labels(self, index_array, inputs, images):
         for i, n_observation in enumerate(index_array):
             batch_y[i] = self.classes[n_observation]
     elif self.class_mode == "categorical":
-        batch_y = np.zeros((len(index_array), len(self.class_indices)), dtype=self.dtype)
+        batch_y = np.zeros(
+            (len(index_array), len(self.class_indices)), dtype=self.dtype
+        )
         for i, n_observation in enumerate(index_array):
             batch_y[i, self.classes[n_observation]] = 1.0
     elif self.class_mode == "multi_output":
