@@ -20,10 +20,10 @@
   shape: a batch holds images of one aspect-ratio bucket.
 
 Bad files are caught when the file list is built, before the dataset
-exists: every file is decoded once (a JPEG at 1/8 scale, which still reads
-its whole stream) in a thread pool. That costs about half an epoch of
-decoding, once, and is the only way to know that no file will fail
-mid-epoch; a bad file is skipped with one warning naming it, or raises with
+exists: every file is read through once in a thread pool (a JPEG decoded at
+1/8 scale, which still reads its whole stream; a PNG's checksums verified).
+That costs about half an epoch of decoding, once, and is the only way to
+know that no file will fail mid-epoch; a bad file is skipped with one warning naming it, or raises with
 `on_bad_image="raise"` (see `fcn_image_files` for what counts as bad).
 
 Intentional differences from Keras' loader, all for correctness: bad files
@@ -46,6 +46,7 @@ from keras.src.utils import dataset_utils
 from keras.src.utils import fcn_image_files
 from keras.src.utils import image_dataset_utils
 from keras.src.utils import image_utils
+from keras.src.utils import io_utils
 from keras.src.utils.module_utils import tensorflow as tf
 
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
@@ -179,7 +180,13 @@ def fcn_image_dataset_from_directory(
     _report_unlisted_files(directory, class_names if inferred else [""], follow_links)
     # Checked before the split, so that two calls with the same seed
     # (training, then validation) split the same list of good files.
+    found = len(image_paths)
     image_paths, labels, infos = _check_files(image_paths, labels, on_bad_image)
+    if verbose and len(image_paths) < found:
+        io_utils.print_msg(
+            f"Skipped {found - len(image_paths)} bad files (see the warnings); "
+            f"using {len(image_paths)}."
+        )
 
     datasets = []
     for name in ["training", "validation"] if subset == "both" else [subset]:
