@@ -21,8 +21,11 @@ While a mode other than 0 is set, the legacy
 images in that mode: it looks `image_utils.load_img` up at batch time, so
 that module attribute points to the mode dispatcher; modes 2 and 4 also
 replace the generator's batch builder, because their samples are not one
-image: mode 2 yields inputs `(images, masks)`, mode 4 images of shape
-`(batch, 3, H, W, channels)`. `set_load_img_type(0)` puts Keras' own
+image: mode 2 yields inputs `(images, masks)` (masks `(batch, H, W, 1)`,
+1 on the image and 0 on the padding), mode 4 images of shape
+`(batch, 3, H, W, channels)`; the random transform of an
+`ImageDataGenerator` is drawn once per image and applied to its three crops
+(and, its geometric part, to its mask). `set_load_img_type(0)` puts Keras' own
 functions back, so mode 0 leaves Keras exactly as shipped.
 
 Fixed from the original: the mode switch works (its `global` was missing);
