@@ -166,6 +166,7 @@ def test_install_follows_changes_to_extensions(site, tmp_path):
     extensions = tmp_path / "extensions"
     shutil.copytree(REPO / "extensions", extensions)
     extra = extensions / "keras" / "src" / "utils" / "fcn_scratch_module.py"
+    extra.parent.mkdir(parents=True, exist_ok=True)
     extra.write_text("VALUE = 1\n")
     keras_dir = site / "keras"
     FCN_setup.install(keras_dir, extensions, say=lambda line: None)
