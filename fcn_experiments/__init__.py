@@ -11,22 +11,28 @@ writes results.csv, results.md and PNG figures to the output folder.
 From a shell: `python -m fcn_experiments demo` or `... run --help`.
 """
 
-from fcn_experiments.bundled_data import build_bundled_dataset
-from fcn_experiments.config import PROFILES
-from fcn_experiments.config import Config
-from fcn_experiments.config import make_config
-from fcn_experiments.experiments import EXPERIMENTS
-from fcn_experiments.results import markdown_table
-from fcn_experiments.results import read_results
-from fcn_experiments.runner import run_experiments
+import importlib
 
-__all__ = [
-    "EXPERIMENTS",
-    "PROFILES",
-    "Config",
-    "build_bundled_dataset",
-    "make_config",
-    "markdown_table",
-    "read_results",
-    "run_experiments",
-]
+# Public name -> module. Imported on first use, so that `import
+# fcn_experiments` (and `--help`) does not load TensorFlow.
+_EXPORTS = {
+    "EXPERIMENTS": "fcn_experiments.experiments",
+    "PROFILES": "fcn_experiments.config",
+    "Config": "fcn_experiments.config",
+    "build_bundled_dataset": "fcn_experiments.bundled_data",
+    "make_config": "fcn_experiments.config",
+    "markdown_table": "fcn_experiments.results",
+    "read_results": "fcn_experiments.results",
+    "run_experiments": "fcn_experiments.runner",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fcn_experiments' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__():
+    return __all__

@@ -34,7 +34,7 @@ from PIL import ImageFilter
 
 CLASS_NAMES = ("degraded", "pristine")
 SPLITS = ("train", "validation", "test")
-DATASET_VERSION = 1
+DATASET_VERSION = 2
 
 # Photos from skimage/data with the licence their docstring in
 # skimage/data/_fetchers.py states. Photos without a clear free licence
@@ -66,6 +66,10 @@ DEGRADATIONS = ("blur", "noise", "jpeg")
 BLUR_RADIUS = (0.9, 1.5)
 NOISE_STD = (5.0, 10.0)
 JPEG_QUALITY = (15, 30)
+MIDDLE_STRENGTH = {"blur": 1.2, "noise": 7.5, "jpeg": 22}
+# Mean absolute change, in 8-bit levels, below which a degradation is
+# considered invisible.
+MIN_MEAN_CHANGE = 0.5
 
 
 def skimage_data_dir():
@@ -290,6 +294,21 @@ def build_bundled_dataset(
     return folder
 
 
+def _visible_degradation(pixels, crop):
+    """The planned degradation, or, if it leaves the crop practically
+    unchanged (blur on a smooth retina crop), the next kind that does not:
+    a `degraded` image must differ from its `pristine` twin."""
+    planned = DEGRADATIONS.index(crop["degradation"])
+    for step in range(len(DEGRADATIONS)):
+        kind = DEGRADATIONS[(planned + step) % len(DEGRADATIONS)]
+        strength = crop["strength"] if step == 0 else MIDDLE_STRENGTH[kind]
+        rng = np.random.default_rng(crop["noise_seed"])
+        degraded = degrade(pixels, kind, strength, rng)
+        if np.abs(degraded.astype(float) - pixels).mean() >= MIN_MEAN_CHANGE:
+            break
+    return kind, strength, degraded
+
+
 def _write_images(folder, crops):
     photos = {}
     rows = []
@@ -298,12 +317,7 @@ def _write_images(folder, crops):
             photos[crop["source"]] = _load_rgb(crop["source"])
         x0, y0, x1, y1 = crop["box"]
         pristine = photos[crop["source"]][y0:y1, x0:x1]
-        degraded = degrade(
-            pristine,
-            crop["degradation"],
-            crop["strength"],
-            np.random.default_rng(crop["noise_seed"]),
-        )
+        kind, strength, degraded = _visible_degradation(pristine, crop)
         for label, pixels in (("pristine", pristine), ("degraded", degraded)):
             relative = os.path.join(crop["split"], label, crop["name"])
             path = os.path.join(folder, relative)
@@ -317,8 +331,8 @@ def _write_images(folder, crops):
                     "source": crop["source"],
                     "cell": " ".join(map(str, crop["cell"])),
                     "box": " ".join(map(str, crop["box"])),
-                    "degradation": crop["degradation"] if label == "degraded" else "",
-                    "strength": crop["strength"] if label == "degraded" else "",
+                    "degradation": kind if label == "degraded" else "",
+                    "strength": strength if label == "degraded" else "",
                 }
             )
     return rows
