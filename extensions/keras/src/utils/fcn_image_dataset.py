@@ -1,0 +1,505 @@
+"""tf.data pipelines that feed FCNs images at their aspect ratio.
+
+`fcn_image_dataset_from_directory` is `keras.utils.image_dataset_from_directory`
+(same class discovery, label modes and order, `validation_split` / `subset` /
+`seed` and shuffling, reusing Keras' `dataset_utils`) with a `resize_mode`:
+
+- `"stretch"`: resized to S x S, aspect ratio lost (Keras' default);
+- `"crop"`: shorter side to S, central S x S: Keras' `crop_to_aspect_ratio`
+  (`smart_resize`), decoding only the crop window of a JPEG;
+- `"pad"`: longer side to S, centred on black S x S: Keras'
+  `pad_to_aspect_ratio`, but with exact integer sizes (TF's float32
+  `resize_with_pad` can leave a 1-pixel black strip or shift by a pixel);
+- `"multicrop"`: shorter side to S, three S x S crops (start, centre, end
+  along the longer side) per image, shape `(3, S, S, C)`; the centre crop is
+  the `"crop"` image; `keras.applications.MultiCrop` pools a model over them;
+- `"native"`: shorter side S, longer side rounded to a multiple of `stride`
+  (the aspect ratio changes by at most `stride / 2` pixels), batched by
+  shape, so a batch holds images of one aspect-ratio bucket.
+
+Every file is checked when the file list is built, before a dataset exists
+(see `fcn_image_files`): a bad file is skipped with one warning naming it,
+or raises with `on_bad_image="raise"`, so training never stops mid-epoch on
+a file that was bad from the start. EXIF orientation is applied; files TF
+decodes wrongly (palette or 1-bit BMP) or that need PIL's handling (CMYK
+JPEG) go through PIL. Pixels are float32 in [0, 255], channels last.
+"""
+
+import io
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from keras.src.utils import dataset_utils
+from keras.src.utils import fcn_image_files
+from keras.src.utils import image_dataset_utils
+from keras.src.utils import image_utils
+from keras.src.utils import io_utils
+from keras.src.utils.module_utils import tensorflow as tf
+
+RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
+ON_BAD_IMAGE = ("skip", "raise")
+ALLOWLIST_FORMATS = image_dataset_utils.ALLOWLIST_FORMATS
+NUM_CROPS = 3
+NUM_CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
+INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3",
+                  "lanczos5", "gaussian", "mitchellcubic")
+
+
+def fcn_image_dataset_from_directory(
+    directory,
+    labels="inferred",
+    label_mode="int",
+    class_names=None,
+    color_mode="rgb",
+    batch_size=32,
+    image_size=224,
+    resize_mode="crop",
+    shuffle=True,
+    seed=None,
+    validation_split=None,
+    subset=None,
+    interpolation="bilinear",
+    follow_links=False,
+    horizontal_flip=False,
+    stride=32,
+    on_bad_image="skip",
+    verbose=True,
+):
+    """Generates a `tf.data.Dataset` of images at their aspect ratio.
+
+    Arguments not listed are those of `keras.utils.image_dataset_from_directory`
+    and mean the same.
+
+    Args:
+        image_size: The target side S (an int), or `(height, width)` for
+            `"stretch"`, `"crop"`, `"pad"` and `"multicrop"`.
+        resize_mode: One of `"stretch"`, `"crop"`, `"pad"`, `"multicrop"`,
+            `"native"` (see the module docstring).
+        horizontal_flip: Whether to flip each image left-right with
+            probability 1/2, anew every epoch (the three crops of a multicrop
+            image share one flip). With `validation_split`, only the training
+            subset is flipped.
+        stride: For `"native"`: the longer side is rounded to a multiple of
+            it (the network's total stride, 32 for the Keras backbones).
+        on_bad_image: `"skip"` (one warning per bad file) or `"raise"`.
+
+    Returns:
+        A `tf.data.Dataset` (two for `subset="both"`) yielding `(images,
+        labels)`, or only images when `label_mode` is None. Images are
+        float32 in [0, 255] of shape `(batch, S, S, C)`, `(batch, 3, S, S, C)`
+        for `"multicrop"` and `(batch, h, w, C)` for `"native"`. Like Keras',
+        the dataset has `class_names` and `file_paths` (the files kept).
+    """
+    if labels not in ("inferred", None):
+        if not isinstance(labels, (list, tuple)):
+            raise ValueError(
+                "`labels` must be 'inferred', None, or a list/tuple of "
+                "integer labels, one per image file in the directory "
+                f"(in alphanumeric order of the paths). Received: labels={labels}"
+            )
+        if class_names:
+            raise ValueError(
+                "`class_names` can only be passed with `labels='inferred'`. "
+                f"Received: labels={labels}, class_names={class_names}"
+            )
+    if label_mode not in {"int", "categorical", "binary", None}:
+        raise ValueError(
+            "`label_mode` must be one of 'int', 'categorical', 'binary' or "
+            f"None. Received: label_mode={label_mode}"
+        )
+    if labels is None or label_mode is None:
+        labels = None
+        label_mode = None
+    if color_mode not in NUM_CHANNELS:
+        raise ValueError(
+            "`color_mode` must be one of 'rgb', 'rgba', 'grayscale'. "
+            f"Received: color_mode={color_mode}"
+        )
+    if resize_mode not in RESIZE_MODES:
+        raise ValueError(
+            f"`resize_mode` must be one of {RESIZE_MODES}. "
+            f"Received: resize_mode={resize_mode!r}"
+        )
+    size = _check_image_size(image_size, resize_mode)
+    interpolation = str(interpolation).lower()
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(
+            f"`interpolation` must be one of {INTERPOLATIONS}. "
+            f"Received: interpolation={interpolation}"
+        )
+    if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
+        raise ValueError(
+            f"`stride` must be a positive integer. Received: stride={stride!r}"
+        )
+    if on_bad_image not in ON_BAD_IMAGE:
+        raise ValueError(
+            f"`on_bad_image` must be one of {ON_BAD_IMAGE}. "
+            f"Received: on_bad_image={on_bad_image!r}"
+        )
+    if batch_size is not None and (
+        not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise ValueError(
+            "`batch_size` must be a positive integer or None. "
+            f"Received: batch_size={batch_size!r}"
+        )
+    dataset_utils.check_validation_split_arg(validation_split, subset, shuffle, seed)
+
+    if seed is None:
+        seed = np.random.randint(1e6)
+    inferred = labels == "inferred"
+    image_paths, labels, class_names = dataset_utils.index_directory(
+        directory,
+        labels,
+        formats=ALLOWLIST_FORMATS,
+        class_names=class_names,
+        shuffle=shuffle,
+        seed=seed,
+        follow_links=follow_links,
+        verbose=verbose,
+    )
+    if label_mode == "binary" and len(class_names) != 2:
+        raise ValueError(
+            "`label_mode='binary'` needs exactly 2 classes. "
+            f"Received: class_names={class_names}"
+        )
+    _report_unlisted_files(directory, class_names if inferred else [""], follow_links)
+    # Checked before the split, so that two calls with the same seed
+    # (training, then validation) split the same list of good files.
+    image_paths, labels, infos = _check_files(image_paths, labels, on_bad_image)
+
+    loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride)
+    datasets = []
+    for name in ["training", "validation"] if subset == "both" else [subset]:
+        samples, subset_labels = dataset_utils.get_training_or_validation_split(
+            list(zip(image_paths, infos)), labels, validation_split, name
+        )
+        if not samples:
+            raise ValueError(
+                f"No {name + ' ' if name else ''}images found in directory "
+                f"{directory}. Allowed formats: {ALLOWLIST_FORMATS}"
+            )
+        paths, subset_infos = (list(column) for column in zip(*samples))
+        dataset = _paths_to_dataset(
+            loader,
+            paths,
+            subset_infos,
+            subset_labels,
+            label_mode=label_mode,
+            num_classes=len(class_names) if class_names else 0,
+            batch_size=batch_size,
+            # As Keras: the validation half of subset="both" is not shuffled.
+            shuffle=shuffle and not (subset == "both" and name == "validation"),
+            seed=seed,
+            horizontal_flip=horizontal_flip and name != "validation",
+        )
+        dataset.class_names = class_names
+        dataset.file_paths = paths
+        datasets.append(dataset)
+    return datasets if subset == "both" else datasets[0]
+
+
+def _check_image_size(image_size, resize_mode):
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    if (
+        not isinstance(image_size, (list, tuple))
+        or len(image_size) != 2
+        or not all(isinstance(s, int) and s > 0 for s in image_size)
+    ):
+        raise ValueError(
+            "`image_size` must be a positive int S, or (height, width). "
+            f"Received: image_size={image_size}"
+        )
+    if resize_mode == "native" and image_size[0] != image_size[1]:
+        raise ValueError(
+            "`resize_mode='native'` takes the shorter side S as `image_size`; "
+            f"it keeps each image's own aspect ratio. Received: "
+            f"image_size={image_size}"
+        )
+    return tuple(image_size)
+
+
+def _report_unlisted_files(directory, subdirs, follow_links):
+    """Warns about files that Keras' allowlist leaves out of the dataset.
+
+    Only warns, whatever `on_bad_image` says: like Keras, the dataset is made
+    of the allowed formats; dotfiles (.DS_Store, ...) pass silently.
+    """
+    for subdir in subdirs:
+        for root, fname in dataset_utils.iter_valid_files(
+            os.path.join(directory, subdir), follow_links, ("",)
+        ):
+            if fname.startswith(".") or fname.lower().endswith(ALLOWLIST_FORMATS):
+                continue
+            warnings.warn(
+                f"Skipped {os.path.join(root, fname)}: not one of the image "
+                f"formats {ALLOWLIST_FORMATS}. Convert it, or move it out of "
+                f"{directory} to silence this warning.",
+                stacklevel=3,
+            )
+
+
+def _check_files(paths, labels, on_bad_image):
+    """Inspects every file; returns the good paths, their labels and infos."""
+    # PIL warns about large images before we refuse them with our own message.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fcn_image_files.pil_image.DecompressionBombWarning)
+        with ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4)) as pool:
+            results = list(pool.map(_inspect, paths))
+    bad = sorted(str(r) for r in results if isinstance(r, Exception))
+    if bad and on_bad_image == "raise":
+        more = f" (and {len(bad) - 1} more bad files)" if len(bad) > 1 else ""
+        raise fcn_image_files.BadImageError(
+            f"{bad[0]}{more}. Pass on_bad_image='skip' to leave bad files out."
+        )
+    for message in bad:
+        warnings.warn(f"Skipped: {message}", stacklevel=3)
+    keep = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
+    if labels is not None:
+        labels = np.asarray(labels)[keep] if isinstance(labels, np.ndarray) else [
+            labels[i] for i in keep
+        ]
+    return [paths[i] for i in keep], labels, [results[i] for i in keep]
+
+
+def _inspect(path):
+    try:
+        return fcn_image_files.inspect_image_file(path)
+    except fcn_image_files.BadImageError as e:
+        return e
+
+
+class ImageLoader:
+    """Decodes and resizes one image file in a given resize mode (tf.data).
+
+    `records(paths, infos)` turns the checked files into the tensors the
+    pipeline carries; `load(record, flip)` is the per-image graph function.
+    """
+
+    def __init__(self, resize_mode, size, color_mode, interpolation, stride):
+        self.resize_mode = resize_mode
+        self.size = size
+        self.color_mode = color_mode
+        self.channels = NUM_CHANNELS[color_mode]
+        self.interpolation = interpolation
+        self.stride = stride
+
+    # ---------------------------------------------------- per-file facts
+
+    def records(self, paths, infos):
+        """The per-file tensors: how to decode it, and its native size."""
+        use_pil = [not self._tf_decodes(info) for info in infos]
+        orientation = [1 if pil else info.orientation
+                       for info, pil in zip(infos, use_pil)]
+        fast_crop = [
+            self.resize_mode == "crop" and not pil and o == 1 and info.format == "JPEG"
+            for info, pil, o in zip(infos, use_pil, orientation)
+        ]
+        native = [self.native_size(*upright_size(info)) for info in infos]
+        return {
+            "path": np.asarray(paths, dtype=str),
+            "use_pil": np.asarray(use_pil, dtype=bool),
+            "orientation": np.asarray(orientation, dtype=np.int32),
+            "fast_crop": np.asarray(fast_crop, dtype=bool),
+            "native_size": np.asarray(native, dtype=np.int32).reshape(-1, 2),
+        }
+
+    def _tf_decodes(self, info):
+        """Whether TF's decoder gives the same pixels as PIL for this file
+        (measured: TF misreads palette BMPs, refuses 1-bit BMPs, GIFs and
+        BMPs in grayscale, JPEGs in RGBA; PIL handles CMYK JPEGs)."""
+        if info.format == "JPEG":
+            return info.mode in ("RGB", "L") and self.channels in (1, 3)
+        if info.format == "PNG":
+            return info.mode != "1"
+        if info.format == "GIF":
+            return self.channels == 3
+        if info.format == "BMP":
+            return info.mode in ("RGB", "RGBA") and self.channels in (3, 4)
+        return False
+
+    def native_size(self, width, height):
+        """`(height, width)` for `"native"`: shorter side S, longer side
+        rounded half up to a multiple of the stride (and at least S)."""
+        side = self.size[0]
+        short, long = min(width, height), max(width, height)
+        long = max(side, self.stride * int(long * side / short / self.stride + 0.5))
+        return (long, side) if height > width else (side, long)
+
+    # ------------------------------------------------------- graph side
+
+    def load(self, record, flip):
+        """The image of one record: float32, flipped left-right if `flip`."""
+        data = tf.io.read_file(record["path"])
+        if self.resize_mode == "crop":
+            img = tf.cond(
+                record["fast_crop"],
+                lambda: self._crop_jpeg(data),
+                lambda: self._crop(self._decode(data, record)),
+            )
+        elif self.resize_mode == "pad":
+            img = self._pad(self._decode(data, record))
+        elif self.resize_mode == "multicrop":
+            img = self._multicrop(self._decode(data, record))
+        elif self.resize_mode == "native":
+            img = self._resize(self._decode(data, record), record["native_size"])
+        else:
+            img = self._resize(self._decode(data, record), self.size)
+        img = tf.cast(img, "float32")
+        # Width is the second-last axis for (h, w, c) and (3, h, w, c) alike.
+        return tf.cond(flip, lambda: tf.reverse(img, [-2]), lambda: img)
+
+    def _decode(self, data, record):
+        def with_tf():
+            img = tf.io.decode_image(data, channels=self.channels,
+                                     expand_animations=False)
+            return orient(img, record["orientation"])
+
+        def with_pil():
+            img = tf.numpy_function(self._pil_decode, [data], tf.uint8, stateful=False)
+            img.set_shape((None, None, self.channels))
+            return img
+
+        return tf.cond(record["use_pil"], with_pil, with_tf)
+
+    def _pil_decode(self, data):
+        img = fcn_image_files.open_image(io.BytesIO(data), self.color_mode)
+        return np.asarray(img, dtype=np.uint8).reshape(img.size[1], img.size[0], -1)
+
+    def _resize(self, images, size):
+        # What Keras' `smart_resize` and `resize_with_pad` resize with.
+        return tf.image.resize(images, size, method=self.interpolation)
+
+    def _crop_window(self, height, width):
+        """Keras' `smart_resize` crop: `(top, left, height, width)`, the
+        same float32 arithmetic so that both paths cut the same pixels."""
+        target_height, target_width = self.size
+        crop_height = tf.cast(tf.cast(width * target_height, "float32") / target_width, "int32")
+        crop_height = tf.maximum(tf.minimum(height, crop_height), 1)
+        crop_width = tf.cast(tf.cast(height * target_width, "float32") / target_height, "int32")
+        crop_width = tf.maximum(tf.minimum(width, crop_width), 1)
+        top = tf.cast(tf.cast(height - crop_height, "float32") / 2, "int32")
+        left = tf.cast(tf.cast(width - crop_width, "float32") / 2, "int32")
+        return top, left, crop_height, crop_width
+
+    def _crop(self, img):
+        return image_utils.smart_resize(
+            img, self.size, interpolation=self.interpolation,
+            data_format="channels_last", backend_module=tf_backend(),
+        )
+
+    def _crop_jpeg(self, data):
+        """`_crop` for a JPEG, decoding only the crop window."""
+        shape = tf.image.extract_jpeg_shape(data)
+        window = tf.stack(self._crop_window(shape[0], shape[1]))
+        img = tf.image.decode_and_crop_jpeg(data, window, channels=self.channels)
+        return self._resize(img, self.size)
+
+    def _multicrop(self, img):
+        shape = tf.shape(img)
+        height, width = shape[0], shape[1]
+        top, left, crop_height, crop_width = self._crop_window(height, width)
+        crops = [
+            img[t:t + crop_height, l:l + crop_width]
+            for t, l in [(0, 0), (top, left), (height - crop_height, width - crop_width)]
+        ]
+        return self._resize(tf.stack(crops), self.size)
+
+    def _pad(self, img):
+        """Resizes to fit and pads, with `fcn_image_loading.pad_placement`'s
+        integer arithmetic."""
+        shape = tf.shape(img, out_type="int64")
+        height, width = shape[0], shape[1]
+        target_height, target_width = (tf.constant(t, "int64") for t in self.size)
+        wide = width * target_height >= height * target_width
+        new_height = tf.where(
+            wide, tf.maximum(height * target_width // width, 1), target_height
+        )
+        new_width = tf.where(
+            wide, target_width, tf.maximum(width * target_height // height, 1)
+        )
+        img = self._resize(img, tf.cast(tf.stack([new_height, new_width]), "int32"))
+        top, left = (target_height - new_height) // 2, (target_width - new_width) // 2
+        img = tf.image.pad_to_bounding_box(
+            img, tf.cast(top, "int32"), tf.cast(left, "int32"), *self.size
+        )
+        return tf.ensure_shape(img, (*self.size, self.channels))
+
+
+def orient(img, orientation):
+    """Applies an EXIF orientation (1 to 8) as `PIL.ImageOps.exif_transpose`."""
+    def transposed():
+        return tf.transpose(img, (1, 0, 2))
+
+    return tf.switch_case(orientation - 1, [
+        lambda: img,                                   # 1: upright
+        lambda: tf.reverse(img, [1]),                  # 2: mirrored
+        lambda: tf.reverse(img, [0, 1]),               # 3: rotated 180
+        lambda: tf.reverse(img, [0]),                  # 4: flipped
+        transposed,                                    # 5: transposed
+        lambda: tf.reverse(transposed(), [1]),         # 6: rotated 90 cw
+        lambda: tf.reverse(transposed(), [0, 1]),      # 7: transversed
+        lambda: tf.reverse(transposed(), [0]),         # 8: rotated 90 ccw
+    ])
+
+
+def upright_size(info):
+    """`(width, height)` of a checked file once its EXIF orientation is applied."""
+    if info.orientation in fcn_image_files.TRANSPOSING_ORIENTATIONS:
+        return info.height, info.width
+    return info.width, info.height
+
+
+def tf_backend():
+    from keras.src.backend import tensorflow
+
+    return tensorflow
+
+
+def _paths_to_dataset(loader, paths, infos, labels, label_mode, num_classes,
+                      batch_size, shuffle, seed, horizontal_flip):
+    """The dataset of one subset: records, flips and labels, shuffled,
+    decoded in parallel, batched (by shape for `"native"`), prefetched."""
+    parts = [tf.data.Dataset.from_tensor_slices(loader.records(paths, infos))]
+    if horizontal_flip:
+        # A fresh stream each epoch, reproducible from `seed`.
+        parts.append(tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+                     .map(lambda r: r % 2 == 1))
+    else:
+        parts.append(tf.data.Dataset.from_tensors(False).repeat())
+    if label_mode:
+        parts.append(dataset_utils.labels_to_dataset_tf(labels, label_mode, num_classes))
+    ds = tf.data.Dataset.zip(tuple(parts))
+    if shuffle:
+        ds = ds.shuffle(buffer_size=batch_size * 8 if batch_size else 1024, seed=seed)
+
+    def load(record, flip, *label):
+        img = loader.load(record, flip)
+        return (img, *label) if label else img
+
+    if loader.resize_mode == "native" and batch_size is not None:
+        # Group the records (not the decoded images, to keep memory low) by
+        # shape, then decode each batch.
+        spec = tf.TensorSpec((None, None, loader.channels), "float32")
+
+        def load_batch(record, flip, *label):
+            img = tf.map_fn(lambda rf: loader.load(*rf), (record, flip),
+                            fn_output_signature=spec)
+            return (img, *label) if label else img
+
+        ds = ds.group_by_window(
+            key_func=lambda record, *_: tf.cast(
+                record["native_size"][0] * 65536 + record["native_size"][1], "int64"),
+            reduce_func=lambda key, window: window.batch(batch_size),
+            window_size=batch_size,
+        )
+        ds = ds.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        if batch_size is not None:
+            ds = ds.batch(batch_size)
+    return ds.prefetch(tf.data.AUTOTUNE)

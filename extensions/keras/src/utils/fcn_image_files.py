@@ -1,0 +1,187 @@
+"""Opening and checking image files for the FCN loaders.
+
+One place decides what a usable image file is, for the `load_img` modes
+(`fcn_image_loading`) and for the tf.data pipelines (`fcn_image_dataset`):
+
+- the file must decode completely (zero-byte, truncated, corrupt PNG and
+  non-image files are refused; JPEG has no checksum, so bytes flipped inside
+  a JPEG stream cannot be detected by anyone);
+- more than `PIL.Image.MAX_IMAGE_PIXELS` pixels is refused as a possible
+  decompression bomb (set that limit to change it, as for PIL itself);
+- the EXIF orientation is applied, so photos are shown upright;
+- 16-bit images are scaled to 8 bits (PIL's `convert` would clip them white);
+- grayscale, palette, RGBA and CMYK images are converted to `color_mode`.
+"""
+
+import collections
+import io
+import pathlib
+
+import numpy as np
+
+try:
+    from PIL import ExifTags
+    from PIL import Image as pil_image
+    from PIL import ImageOps
+except ImportError:
+    pil_image = None
+
+COLOR_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+# EXIF orientations 5 to 8 swap width and height.
+TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+
+ImageInfo = collections.namedtuple(
+    "ImageInfo", ["width", "height", "orientation", "format", "mode"]
+)
+ImageInfo.__doc__ = """What `inspect_image_file` learns from a file.
+
+`width` and `height` are those of the stored pixels, before the EXIF
+`orientation` (1 to 8; 1 = upright) is applied.
+"""
+
+
+class BadImageError(ValueError):
+    """An image file that cannot be used: unreadable, corrupt or too large."""
+
+
+def _require_pil():
+    if pil_image is None:
+        raise ImportError(
+            "Could not import PIL.Image. The FCN image loaders require PIL: "
+            "pip install pillow"
+        )
+
+
+def _read_bytes(path):
+    """Reads `path` the way `keras.utils.load_img` accepts it."""
+    if isinstance(path, io.BytesIO):
+        return path.getvalue(), "<BytesIO>"
+    if isinstance(path, (pathlib.Path, bytes, str)):
+        if isinstance(path, pathlib.Path):
+            path = str(path.resolve())
+        name = path.decode() if isinstance(path, bytes) else path
+        with open(path, "rb") as f:
+            return f.read(), name
+    raise TypeError(
+        f"path should be path-like or io.BytesIO, not {type(path)}"
+    )
+
+
+def check_pixel_count(size, name):
+    """Refuses images over `PIL.Image.MAX_IMAGE_PIXELS` pixels."""
+    limit = pil_image.MAX_IMAGE_PIXELS
+    if limit is not None and size[0] * size[1] > limit:
+        raise BadImageError(
+            f"{name} is {size[0]}x{size[1]} pixels, more than "
+            f"PIL.Image.MAX_IMAGE_PIXELS={limit}: refused as a possible "
+            "decompression bomb. Shrink the image, or raise that limit if "
+            "you trust the file."
+        )
+
+
+def orientation_of(img):
+    """The EXIF orientation of an open image: 1 (upright) to 8."""
+    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    return orientation if orientation in range(1, 9) else 1
+
+
+def to_8_bit(img):
+    """Scales a 16-bit grayscale image to 8 bits; other images pass."""
+    if img.mode in SIXTEEN_BIT_MODES or (img.mode == "I" and img.format == "PNG"):
+        # PNG stores at most 16 bits; PIL opens some 16-bit PNGs as "I".
+        array = np.asarray(img).astype(np.uint32) >> 8
+        return pil_image.fromarray(array.astype(np.uint8), "L")
+    return img
+
+
+def convert_color_mode(img, color_mode):
+    """Converts an 8-bit PIL image to `color_mode`, as Keras' loader does."""
+    target = COLOR_MODES[color_mode]
+    if img.mode == target:
+        return img
+    if img.mode == "P" and "transparency" in img.info:
+        # Palette transparency goes through RGBA; PIL warns otherwise.
+        img = img.convert("RGBA")
+    return img.convert(target)
+
+
+def open_image(path, color_mode="rgb"):
+    """Opens an image file with PIL, upright, 8-bit and in `color_mode`.
+
+    Args:
+        path: Path to the image file (str, bytes, `pathlib.Path`), or an
+            `io.BytesIO`, as for `keras.utils.load_img`.
+        color_mode: One of `"grayscale"`, `"rgb"`, `"rgba"`.
+
+    Returns:
+        A loaded PIL image.
+
+    Raises:
+        BadImageError: the file is not a readable image, or is too large.
+    """
+    _require_pil()
+    if color_mode not in COLOR_MODES:
+        raise ValueError(
+            'color_mode must be "grayscale", "rgb", or "rgba". '
+            f"Received: color_mode={color_mode}"
+        )
+    data, name = _read_bytes(path)
+    try:
+        img = pil_image.open(io.BytesIO(data))
+        check_pixel_count(img.size, name)
+        ImageOps.exif_transpose(img, in_place=True)
+        img = to_8_bit(img)
+        return convert_color_mode(img, color_mode)
+    except Exception as e:
+        raise _bad_image(name, e) from e
+
+
+def inspect_image_file(path):
+    """Checks that a file decodes completely, and reads its size.
+
+    Cheap enough to run on every file of a dataset before training: a JPEG
+    is decoded at 1/8 scale (which still reads the whole entropy-coded
+    stream, so truncation is caught), other formats are decoded fully.
+
+    Args:
+        path: Path to the image file.
+
+    Returns:
+        An `ImageInfo`.
+
+    Raises:
+        BadImageError: the file is empty, truncated, corrupt, not an image,
+            or over `PIL.Image.MAX_IMAGE_PIXELS` pixels.
+    """
+    _require_pil()
+    try:
+        with pil_image.open(path) as img:
+            check_pixel_count(img.size, path)
+            info = ImageInfo(
+                img.size[0], img.size[1], orientation_of(img), img.format, img.mode
+            )
+            if img.format == "JPEG":
+                img.draft(None, (max(1, img.size[0] // 8), max(1, img.size[1] // 8)))
+            img.load()
+        return info
+    except Exception as e:
+        raise _bad_image(path, e) from e
+
+
+def _bad_image(name, error):
+    """The `BadImageError` for any failure to read `name`."""
+    if isinstance(error, BadImageError):
+        return error
+    if isinstance(error, pil_image.DecompressionBombError):
+        return BadImageError(
+            f"{name} is refused as a possible decompression bomb: {error} "
+            "Shrink the image, or raise PIL.Image.MAX_IMAGE_PIXELS if you "
+            "trust the file."
+        )
+    # Corrupt files make PIL raise almost anything (OSError, SyntaxError,
+    # struct.error, ...): every failure means the same thing here.
+    return BadImageError(
+        f"{name} is not a readable image ({type(error).__name__}: {error}). "
+        "Replace or remove the file."
+    )

@@ -1,0 +1,414 @@
+"""The original FCN distribution's `load_img` modes, with its bugs fixed.
+
+`set_load_img_type(n)` selects what `keras.utils.load_img` (and
+`keras.preprocessing.image.load_img`) does:
+
+| n | mode        | result for `target_size=(S, S)`                         |
+|---|-------------|---------------------------------------------------------|
+| 0 | `keras`     | Keras' own `load_img`, unchanged                        |
+| 1 | `pad`       | longer side resized to S, centred on a black S x S      |
+| 2 | `pad+mask`  | as 1, plus an S x S mask of the valid pixels (255)      |
+| 3 | `crop`      | shorter side resized to S, central S x S                |
+| 4 | `multicrop` | shorter side resized to S, three S x S crops: start,    |
+|   |             | centre and end along the longer side                    |
+
+A non-square `target_size=(H, W)` works the same way with "S x S" read as
+"H x W". In modes 1 to 4, `target_size=None` or a size containing `None`
+means `(min_dimension, min_dimension)`, as in the original.
+
+While a mode other than 0 is set, the legacy
+`ImageDataGenerator.flow_from_directory` (and `flow_from_dataframe`) loads
+images in that mode: it looks `image_utils.load_img` up at batch time, so
+that module attribute points to the mode dispatcher; modes 2 and 4 also
+replace the generator's batch builder, because their samples are not one
+image: mode 2 yields inputs `(images, masks)`, mode 4 images of shape
+`(batch, 3, H, W, channels)`. `set_load_img_type(0)` puts Keras' own
+functions back, so mode 0 leaves Keras exactly as shipped.
+
+Fixed from the original: the mode switch works (its `global` was missing);
+multicrop batches instead of crashing; crop offsets are whole pixels and
+the shorter side is exactly S; pad keeps the image's color mode; EXIF
+orientation is applied and 16-bit images are scaled (see `fcn_image_files`).
+"""
+
+import functools
+import os
+
+import numpy as np
+
+from keras.src.legacy.preprocessing import image as legacy_image
+from keras.src.utils import fcn_image_files
+from keras.src.utils import image_utils
+
+LOAD_IMG_TYPES = ("keras", "pad", "pad+mask", "crop", "multicrop")
+MULTICROP_POSITIONS = ("start", "centre", "end")
+
+_load_img_type = 0
+
+
+def _keras_original(obj):
+    """Keras' own function, even if this module is imported again."""
+    return getattr(obj, "_fcn_replaces", obj)
+
+
+_KERAS_LOAD_IMG = _keras_original(image_utils.load_img)
+_KERAS_BATCHES = _keras_original(
+    legacy_image.BatchFromFilesMixin._get_batches_of_transformed_samples
+)
+
+
+def set_load_img_type(load_img_type):
+    """Selects the mode of `load_img`: 0 keras, 1 pad, 2 pad + mask, 3 crop,
+    4 multicrop (see the module docstring).
+
+    Args:
+        load_img_type: Integer from 0 to 4.
+    """
+    global _load_img_type
+    if (
+        isinstance(load_img_type, bool)
+        or not isinstance(load_img_type, (int, np.integer))
+        or not 0 <= load_img_type < len(LOAD_IMG_TYPES)
+    ):
+        modes = ", ".join(f"{i} = {name}" for i, name in enumerate(LOAD_IMG_TYPES))
+        raise ValueError(
+            f"`load_img_type` must be an integer: {modes}. "
+            f"Received: load_img_type={load_img_type!r}"
+        )
+    _load_img_type = int(load_img_type)
+    _hook_legacy_generator(_load_img_type)
+
+
+def get_load_img_type():
+    """Returns the mode of `load_img` set by `set_load_img_type` (0 to 4)."""
+    return _load_img_type
+
+
+@functools.wraps(_KERAS_LOAD_IMG, assigned=("__name__", "__qualname__"), updated=())
+def load_img(*args, **kwargs):
+    """Loads an image in the mode chosen with `set_load_img_type`.
+
+    In mode 0 this is `keras.utils.load_img` itself: same signature, same
+    results, same errors. In modes 1 to 4 the arguments are those of
+    `load_img_pad`, `load_img_crop` and `load_img_multicrop`; mode 1 returns
+    the padded image, mode 2 `(image, mask)`, mode 3 the crop and mode 4
+    a list of three crops.
+    """
+    if _load_img_type == 0:
+        return _KERAS_LOAD_IMG(*args, **kwargs)
+    if _load_img_type == 1:
+        return load_img_pad(*args, **kwargs)[0]
+    if _load_img_type == 2:
+        return load_img_pad(*args, **kwargs)
+    if _load_img_type == 3:
+        return load_img_crop(*args, **kwargs)
+    return load_img_multicrop(*args, **kwargs)
+
+
+load_img._fcn_replaces = _KERAS_LOAD_IMG
+
+
+def load_img_keras(
+    path,
+    color_mode="rgb",
+    target_size=None,
+    interpolation="nearest",
+    keep_aspect_ratio=False,
+    min_dimension=224,
+):
+    """Keras' `load_img`, plus the original's aspect-keeping target sizes.
+
+    `target_size=(None, W)` resizes to width W and `(H, None)` to height H,
+    keeping the aspect ratio; if the shorter side then falls below
+    `min_dimension`, the image is scaled up so that it equals it.
+    `(None, None)` keeps the image's own size. Any other `target_size` goes
+    to `keras.utils.load_img` unchanged (which, like Keras, ignores EXIF
+    orientation).
+
+    Returns:
+        A PIL image.
+    """
+    if target_size is None or None not in tuple(target_size):
+        return _KERAS_LOAD_IMG(
+            path,
+            color_mode=color_mode,
+            target_size=target_size,
+            interpolation=interpolation,
+            keep_aspect_ratio=keep_aspect_ratio,
+        )
+    resample = _resample(interpolation)
+    _check_min_dimension(min_dimension)
+    img = _KERAS_LOAD_IMG(path, color_mode=color_mode)
+    target_height, target_width = target_size
+    if target_height is None and target_width is None:
+        return img
+    width, height = img.size
+    if target_height is None:
+        size = (target_width, round(height * target_width / width))
+    else:
+        size = (round(width * target_height / height), target_height)
+    if min(size) < min_dimension:
+        scale = min_dimension / min(size)
+        size = (round(size[0] * scale), round(size[1] * scale))
+    return img.resize(size, resample)
+
+
+def load_img_crop(
+    path,
+    color_mode="rgb",
+    target_size=None,
+    interpolation="nearest",
+    keep_aspect_ratio=False,
+    min_dimension=224,
+):
+    """Loads the central crop of an image with the aspect of `target_size`.
+
+    The shorter side (relative to the target's aspect) is resized to the
+    target, the rest is cropped symmetrically: for a file without EXIF
+    rotation this equals `keras.utils.load_img(..., keep_aspect_ratio=True)`.
+
+    Args:
+        path: Path to the image file, or an `io.BytesIO`.
+        color_mode: One of `"grayscale"`, `"rgb"`, `"rgba"`.
+        target_size: `(height, width)`; `None`, or a size containing `None`,
+            means `(min_dimension, min_dimension)`.
+        interpolation: PIL resampling method, as for `keras.utils.load_img`.
+        keep_aspect_ratio: Accepted for the `load_img` call signature; the
+            aspect ratio is always kept.
+        min_dimension: Target side when `target_size` does not give one.
+
+    Returns:
+        A PIL image of size `target_size`.
+    """
+    img, size, resample = _open(path, color_mode, target_size, interpolation,
+                                min_dimension)
+    box = crop_boxes(img.size, size)[1]
+    return img.resize((size[1], size[0]), resample, box=box)
+
+
+def load_img_multicrop(
+    path,
+    color_mode="rgb",
+    target_size=None,
+    interpolation="nearest",
+    keep_aspect_ratio=False,
+    min_dimension=224,
+):
+    """Loads three crops with the aspect of `target_size`: start, centre, end.
+
+    The crops lie along the longer side (relative to the target's aspect)
+    and together cover the whole image up to an aspect ratio of 3:1. The
+    centre crop equals `load_img_crop`. Arguments as for `load_img_crop`.
+
+    Returns:
+        A list of three PIL images of size `target_size`; stack them with
+        `np.stack([keras.utils.img_to_array(c) for c in crops])`.
+    """
+    img, size, resample = _open(path, color_mode, target_size, interpolation,
+                                min_dimension)
+    return [img.resize((size[1], size[0]), resample, box=box)
+            for box in crop_boxes(img.size, size)]
+
+
+def load_img_pad(
+    path,
+    color_mode="rgb",
+    target_size=None,
+    interpolation="nearest",
+    keep_aspect_ratio=False,
+    min_dimension=224,
+):
+    """Loads an image fitted into `target_size` and padded with black.
+
+    The longer side (relative to the target's aspect) is resized to the
+    target, the image keeps its aspect ratio and is pasted centred on a
+    black canvas (transparent black for `"rgba"`). Arguments as for
+    `load_img_crop`.
+
+    Returns:
+        `(image, mask)`: two PIL images of size `target_size`; the mask
+        (mode `"L"`) is 255 where the image is and 0 in the padding.
+    """
+    img, size, resample = _open(path, color_mode, target_size, interpolation,
+                                min_dimension)
+    (top, left), (height, width) = pad_placement(img.size, size)
+    canvas = fcn_image_files.pil_image.new(img.mode, (size[1], size[0]))
+    canvas.paste(img.resize((width, height), resample), (left, top))
+    mask = fcn_image_files.pil_image.new("L", (size[1], size[0]))
+    mask.paste(255, (left, top, left + width, top + height))
+    return canvas, mask
+
+
+def crop_boxes(image_size, target_size):
+    """The start, centre and end crop boxes `(left, top, right, bottom)`.
+
+    The crop has the largest size with the target's aspect ratio that fits
+    in the image, computed as in `keras.utils.load_img(keep_aspect_ratio=True)`.
+
+    Args:
+        image_size: `(width, height)` of the image, as PIL gives it.
+        target_size: `(height, width)` of the result.
+    """
+    width, height = image_size
+    target_height, target_width = target_size
+    crop_height = max(1, min(height, (width * target_height) // target_width))
+    crop_width = max(1, min(width, (height * target_width) // target_height))
+    boxes = []
+    for top, left in [(0, 0),
+                      ((height - crop_height) // 2, (width - crop_width) // 2),
+                      (height - crop_height, width - crop_width)]:
+        boxes.append((left, top, left + crop_width, top + crop_height))
+    return boxes
+
+
+def pad_placement(image_size, target_size):
+    """Where a padded image goes: `((top, left), (height, width))`.
+
+    The longer side fills the target exactly; the other is floored. Exact
+    integer arithmetic (TF's `resize_with_pad` uses float32, which can
+    leave a 1-pixel black strip or shift the image by a pixel).
+
+    Args:
+        image_size: `(width, height)` of the image, as PIL gives it.
+        target_size: `(height, width)` of the result.
+    """
+    width, height = image_size
+    target_height, target_width = target_size
+    if width * target_height >= height * target_width:
+        new_width, new_height = target_width, max(1, height * target_width // width)
+    else:
+        new_width, new_height = max(1, width * target_height // height), target_height
+    top = (target_height - new_height) // 2
+    left = (target_width - new_width) // 2
+    return (top, left), (new_height, new_width)
+
+
+def _open(path, color_mode, target_size, interpolation, min_dimension):
+    """Shared start of the crop, pad and multicrop loaders."""
+    resample = _resample(interpolation)
+    if target_size is None or None in tuple(target_size):
+        _check_min_dimension(min_dimension)
+        target_size = (min_dimension, min_dimension)
+    target_size = tuple(target_size)
+    if len(target_size) != 2 or not all(
+        isinstance(s, (int, np.integer)) and s > 0 for s in target_size
+    ):
+        raise ValueError(
+            "`target_size` must be `(height, width)` with positive integers, "
+            f"or None. Received: target_size={target_size}"
+        )
+    return fcn_image_files.open_image(path, color_mode), target_size, resample
+
+
+def _resample(interpolation):
+    if interpolation not in image_utils.PIL_INTERPOLATION_METHODS:
+        raise ValueError(
+            "Invalid interpolation method {} specified. Supported "
+            "methods are {}".format(
+                interpolation,
+                ", ".join(image_utils.PIL_INTERPOLATION_METHODS.keys()),
+            )
+        )
+    return image_utils.PIL_INTERPOLATION_METHODS[interpolation]
+
+
+def _check_min_dimension(min_dimension):
+    if not isinstance(min_dimension, (int, np.integer)) or min_dimension < 1:
+        raise ValueError(
+            "`min_dimension` must be a positive integer. "
+            f"Received: min_dimension={min_dimension!r}"
+        )
+
+
+# ------------------------------------------------- legacy generator hook
+
+
+def _hook_legacy_generator(load_img_type):
+    """Points the legacy generator at mode `load_img_type`, or back at Keras."""
+    image_utils.load_img = load_img if load_img_type else _KERAS_LOAD_IMG
+    legacy_image.BatchFromFilesMixin._get_batches_of_transformed_samples = (
+        _get_batches_of_crops_or_masks
+        if LOAD_IMG_TYPES[load_img_type] in ("pad+mask", "multicrop")
+        else _KERAS_BATCHES
+    )
+
+
+def _get_batches_of_crops_or_masks(self, index_array):
+    """`BatchFromFilesMixin._get_batches_of_transformed_samples` for modes
+    2 and 4, whose samples are an image and a mask, or three crops.
+
+    Each image gets one random transform: the three crops of an image share
+    it, and a mask gets its geometric part (no channel or brightness shift)
+    and stays 0 or 1.
+    """
+    multicrop = _load_img_type == LOAD_IMG_TYPES.index("multicrop")
+    count = len(MULTICROP_POSITIONS) if multicrop else 1
+    batch_x = np.zeros((len(index_array), count) + self.image_shape, dtype=self.dtype)
+    channel_axis = -1 if self.data_format == "channels_last" else 0
+    mask_shape = list(self.image_shape)
+    mask_shape[channel_axis] = 1
+    batch_mask = np.zeros((len(index_array), *mask_shape), dtype=self.dtype)
+    generator = self.image_data_generator
+    filepaths = self.filepaths
+    for i, j in enumerate(index_array):
+        loaded = load_img(
+            filepaths[j],
+            color_mode=self.color_mode,
+            target_size=self.target_size,
+            interpolation=self.interpolation,
+            keep_aspect_ratio=self.keep_aspect_ratio,
+        )
+        crops = loaded if multicrop else loaded[:1]
+        arrays = [image_utils.img_to_array(c, data_format=self.data_format)
+                  for c in crops]
+        params = generator.get_random_transform(arrays[0].shape) if generator else None
+        for k, x in enumerate(arrays):
+            if generator:
+                x = generator.standardize(generator.apply_transform(x, params))
+            batch_x[i, k] = x
+        if not multicrop:
+            mask = image_utils.img_to_array(loaded[1], data_format=self.data_format)
+            if generator:
+                geometric = dict(params, channel_shift_intensity=None, brightness=None)
+                mask = generator.apply_transform(mask, geometric)
+            batch_mask[i] = mask > 127.5
+    images = batch_x if multicrop else batch_x[:, 0]
+    if self.save_to_dir:
+        for i, j in enumerate(index_array):
+            for k, x in enumerate(batch_x[i]):
+                img = image_utils.array_to_img(x, self.data_format, scale=True)
+                fname = "{prefix}_{index}_{crop}_{hash}.{format}".format(
+                    prefix=self.save_prefix,
+                    index=j,
+                    crop=k,
+                    hash=np.random.randint(1e7),
+                    format=self.save_format,
+                )
+                img.save(os.path.join(self.save_to_dir, fname))
+    inputs = images if multicrop else (images, batch_mask)
+    return _with_labels(self, index_array, inputs, images)
+
+
+_get_batches_of_crops_or_masks._fcn_replaces = _KERAS_BATCHES
+
+
+def _with_labels(self, index_array, inputs, images):
+    """The label part of Keras' batch builder (keras/src/legacy/
+    preprocessing/image.py, `BatchFromFilesMixin`), for `inputs`."""
+    n = len(index_array)
+    if self.class_mode == "input":
+        batch_y = images.copy()
+    elif self.class_mode in {"binary", "sparse"}:
+        batch_y = np.asarray(self.classes[index_array], dtype=self.dtype)
+    elif self.class_mode == "categorical":
+        batch_y = np.zeros((n, len(self.class_indices)), dtype=self.dtype)
+        batch_y[np.arange(n), self.classes[index_array]] = 1.0
+    elif self.class_mode == "multi_output":
+        batch_y = [output[index_array] for output in self.labels]
+    elif self.class_mode == "raw":
+        batch_y = self.labels[index_array]
+    else:
+        return inputs
+    if self.sample_weight is None:
+        return inputs, batch_y
+    return inputs, batch_y, self.sample_weight[index_array]
