@@ -187,6 +187,9 @@ def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1)
         optimizer=keras.optimizers.SGD(learning_rate=config.lr_start, momentum=0.0),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
+        # XLA would recompile for every input shape (native-size buckets,
+        # the last partial batch), costing more than it saves on a CPU.
+        jit_compile=False,
     )
     resume_epoch = _restored_epoch(folder)
     _cut_log(folder, resume_epoch)
@@ -228,6 +231,7 @@ def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1)
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # The training dataset shuffles itself.
     )
     if best.best is None:
         raise RuntimeError(
