@@ -51,7 +51,7 @@ class Config:
     epochs: int = 20
     freeze_up_to: int | str = 0
     dropout: float = 0.0
-    fcn_pooling: str = "avg"
+    fcn_pooling: str = "max"
     scale_resize_mode: str = "native"
     weights: str = "auto"
     experiments: tuple = ALL_EXPERIMENTS
@@ -119,7 +119,9 @@ PARAMETER_HELP = {
     "freeze_up_to": "freeze the backbone up to this layer: a count of "
     "leading layers (0: train all) or a layer name (frozen inclusive)",
     "dropout": "dropout rate before the classifier",
-    "fcn_pooling": "how the FCNs pool their score map: avg | max",
+    "fcn_pooling": "how the FCNs pool their score map: max (softmax per "
+    "position, then the maximum: the original's) | avg (logits averaged, "
+    "then softmax: equals the original model for GAP backbones)",
     "scale_resize_mode": "resize mode of experiments #3-#5: native (keep the "
     "aspect ratio) or stretch (as the original code)",
     "weights": "starting weights: auto (ImageNet when it can be had, else "
@@ -145,7 +147,6 @@ PROFILES = {
         batch_size=8,
         epochs=20,
         lr_patience=3,
-        fcn_pooling="max",
         weights="imagenet",
     ),
     "quick": dict(

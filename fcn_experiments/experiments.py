@@ -58,16 +58,17 @@ def preprocess_function(config):
     return getattr(keras.applications, config.model).preprocess_input
 
 
-def _to_fcn():
-    # The FCN conversion is installed into Keras by FCN_setup.py.
+def _to_fcn(config):
+    # The FCN modules are installed into Keras by FCN_setup.py.
+    module = f"{config.model}_fcn"
     try:
-        from keras.applications import to_fcn
-    except ImportError as error:
+        return getattr(keras.applications, module).to_fcn
+    except AttributeError as error:
         raise ImportError(
-            "keras.applications.to_fcn is missing: the FCN extensions are not "
-            "installed in this Keras. Run `python FCN_setup.py install`."
+            f"keras.applications.{module}.to_fcn is missing: the FCN "
+            "extensions are not installed in this Keras. Run "
+            "`python FCN_setup.py install`."
         ) from error
-    return to_fcn
 
 
 def _multicrop():
@@ -106,7 +107,7 @@ def build_model(experiment, original, config):
         if config.dropout > 0:
             return _with_head_dropout(original, config.dropout)
         return original
-    fcn = _to_fcn()(
+    fcn = _to_fcn(config)(
         original,
         pooling=config.fcn_pooling,
         classifier_activation="softmax",

@@ -15,6 +15,7 @@ from fcn_experiments.experiments import build_experiment_model
 from fcn_experiments.experiments import get_experiment
 from fcn_experiments.experiments import inner_fcn
 from fcn_experiments.experiments import preprocess_function
+from fcn_experiments.starting_weights import APPLICATIONS
 from fcn_experiments.starting_weights import starting_weights_path
 from fcn_experiments import training
 
@@ -70,14 +71,23 @@ def training_curves(rows, output_dir, path):
     return path
 
 
-def score_map_model(fcn, num_classes):
-    """A model giving the FCN's class score map `(1, h, w, classes)`,
-    before its global pooling."""
-    for layer in reversed(fcn.layers):
-        shape = layer.output.shape
-        if len(shape) == 4 and shape[-1] == num_classes:
-            return keras.Model(fcn.inputs, layer.output)
-    raise ValueError(f"{fcn.name} has no 4-D output with {num_classes} channels.")
+def score_map_model(fcn, config, num_classes, skip):
+    """The trained `fcn` rebuilt with `pooling=None`: its softmax score map
+    `(1, rows, cols, classes)`, one score per position, whatever pooling it
+    was trained with."""
+    name = APPLICATIONS[config.model][0] + ("_fcn_skip" if skip else "_fcn")
+    kwargs = {"alpha": config.alpha} if config.model == "mobilenet_v2" else {}
+    mapper = getattr(keras.applications, name)(
+        weights=None,
+        pooling=None,
+        classes=num_classes,
+        classifier_activation="softmax",
+        **kwargs,
+    )
+    for layer in mapper.layers:
+        if layer.weights:
+            layer.set_weights(fcn.get_layer(layer.name).get_weights())
+    return mapper
 
 
 def _panels(image, class_names):
@@ -93,7 +103,7 @@ def _panels(image, class_names):
     return panels
 
 
-def score_map_figure(fcn, preprocess, class_names, path, title, image_path=TEST_IMAGE):
+def score_map_figure(mapper, preprocess, class_names, path, title, image_path=TEST_IMAGE):
     """Overlays the FCN's score map on `image_path` (at full resolution).
 
     Shows the `degraded` class for the bundled data, else the class the FCN
@@ -103,7 +113,6 @@ def score_map_figure(fcn, preprocess, class_names, path, title, image_path=TEST_
 
     with Image.open(image_path) as f:
         image = np.asarray(f.convert("RGB"))
-    mapper = score_map_model(fcn, len(class_names))
     panels = _panels(image, class_names)
     columns = min(2, len(panels))
     rows = (len(panels) + columns - 1) // columns
@@ -160,7 +169,9 @@ def make_all(rows, config, class_names, strategy):
     )
     paths.append(
         score_map_figure(
-            inner_fcn(model), preprocess, class_names,
+            score_map_model(inner_fcn(model), config, len(class_names), experiment.skip),
+            preprocess,
+            class_names,
             os.path.join(out, SCORE_MAP_PNG), title,
         )
     )

@@ -12,6 +12,7 @@ from fcn_experiments.datasets import load_splits
 from fcn_experiments.datasets import resolve_folders
 from fcn_experiments.distribute import resolve_strategy
 from fcn_experiments.distribute import worker_id
+from fcn_experiments.experiments import EXPERIMENTS
 from fcn_experiments.experiments import build_experiment_model
 from fcn_experiments.experiments import get_experiment
 from fcn_experiments.results import text_table
@@ -80,6 +81,23 @@ def _run_one(experiment, config, folders, class_names, start, strategy, folder,
     return result
 
 
+def _with_other_finished(rows, config, fingerprint):
+    """`rows` plus the experiments not selected this time that finished
+    earlier in the same output folder with the same settings, by number."""
+    done = {row["experiment"] for row in rows}
+    for experiment in EXPERIMENTS:
+        if experiment.number in done:
+            continue
+        folder = os.path.join(config.output_dir, experiment.folder)
+        try:
+            result = training.load_finished(folder, fingerprint)
+        except RuntimeError:  # Other settings: not part of these results.
+            continue
+        if result is not None:
+            rows.append(result)
+    return sorted(rows, key=lambda row: row["experiment"])
+
+
 def run_experiments(config=None, *, strategy="auto", callbacks=(), plots_to_make=True,
                     verbose=1, **params):
     """Runs the selected experiments; skips finished ones, resumes killed ones.
@@ -96,9 +114,10 @@ def run_experiments(config=None, *, strategy="auto", callbacks=(), plots_to_make
         **params: `Config` fields, used when `config` is None.
 
     Returns:
-        The result rows (dicts with the `results.COLUMNS` fields), one per
-        selected experiment, as also written to `results.csv`/`results.md`
-        in `config.output_dir`.
+        The result rows (dicts with the `results.FIELDS`), as also written to
+        `results.csv`/`results.md` in `config.output_dir`: one per selected
+        experiment, plus those finished earlier in the same folder with the
+        same settings.
     """
     if config is None:
         config = make_config(**params)
@@ -167,6 +186,7 @@ def run_experiments(config=None, *, strategy="auto", callbacks=(), plots_to_make
         rows.append(result)
     if worker is not None:
         return rows
+    rows = _with_other_finished(rows, config, fingerprint)
     csv_path, _ = write_results(rows, config.output_dir)
     if plots_to_make:
         plots.make_all(rows, config, class_names, strategy)
