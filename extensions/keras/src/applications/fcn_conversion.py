@@ -1,0 +1,732 @@
+"""Fully convolutional (FCN) twins of Keras' ImageNet classifiers.
+
+Written once here, used by `vgg16_fcn`, `vgg19_fcn`, `inception_v3_fcn`,
+`xception_fcn` and `mobilenet_v2_fcn`, which only describe their backbone
+(a `BackboneSpec`) and hold the builders.
+
+An FCN model is the Keras classifier with its fully connected top turned into
+convolutions. It accepts any input size at or above the backbone's minimum
+and scores every position of the final feature map.
+
+Conversion (exact: the kernels are reshaped, never retrained):
+- VGG16 / VGG19: `fc1` `(7*7*512, 4096)` becomes a 7x7 conv, `fc2` and
+  `predictions` become 1x1 convs. A channels-last `Flatten` is a C-order
+  reshape, so `fc1`'s kernel reshaped to `(7, 7, 512, 4096)` is exactly the
+  conv kernel. An HxW input gives (H//32 - 6) x (W//32 - 6) positions, one at
+  224x224. Inputs from 32 up to 223 give a final feature map smaller than the
+  7x7 window `fc1` needs: it is zero-padded, centred, to 7x7 and scored as one
+  position. (The original cannot take these sizes at all; zeros are what its
+  ReLU features hold where nothing fires, so this is the natural extension,
+  not an equivalence.)
+- InceptionV3, Xception, MobileNetV2: the `predictions` Dense that follows
+  global average pooling becomes a 1x1 conv on the feature map.
+
+Head (`pooling`), `classifier_activation` being e.g. softmax:
+- `"avg"`: the per-position logits are averaged, then activated. For the
+  global-average-pooling backbones this equals the original model at any
+  input size; it is computed as the 1x1 conv of the averaged features (the
+  same thing, the conv being linear, and 49 times cheaper at 224). For the
+  VGGs it equals the original at 224x224.
+- `"max"`: the arrangement of the FCN paper and of the original distribution:
+  the activation per position, then the global maximum per class.
+- `None`: the activated score map, `(batch, rows, cols, classes)`.
+The layer named `predictions` outputs logits per position (except for the
+global-average-pooling backbones with `pooling="avg"`, see above), so
+`keras.Model(model.input, model.get_layer("predictions").output)` is the
+logit score map.
+
+Skip variant (`*_fcn_skip`, the original distribution's experiment #9): see
+`skip_branch`.
+
+Weights: `"imagenet"` reads Keras' own ImageNet file (with the top) from
+`$KERAS_HOME/models` and never downloads; a path loads a file laid out like
+the original Keras model, legacy `.h5` or `.weights.h5`. Either is loaded
+into a freshly built original (Keras' own builder, `include_top=True`) and
+converted by `copy_weights`, the same function `to_fcn` uses.
+
+Model code uses `keras.layers` and `keras.ops` only (backend-neutral);
+only the `channels_last` data format is supported.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import warnings
+from typing import Callable
+
+from keras.src import activations
+from keras.src import backend
+from keras.src import layers
+from keras.src import ops
+from keras.src.applications import imagenet_utils
+from keras.src.backend import config
+from keras.src.models import Functional
+from keras.src.ops import operation_utils
+from keras.src.saving import object_registration
+from keras.src.utils import file_utils
+
+POOLINGS = ("avg", "max", None)
+SKIP_LAYER_NAMES = ("skip_reduce", "skip_pool", "skip_project", "skip_add")
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """What differs between the backbones: one per `*_fcn` module.
+
+    Attributes:
+        name: the Keras application's name, e.g. `"VGG16"`.
+        keras_builder: Keras' own builder, e.g. `keras.applications.VGG16`.
+            It builds the FCN's backbone (`include_top=False`) and, to load a
+            weights file, the original (`include_top=True`).
+        default_size: the original's native input size.
+        min_size: the smallest input size accepted.
+        feature_layer: the layer whose output the original's top reads.
+        skip_layer: the early layer the skip branch starts from.
+        flatten_size: the final feature map size that the original flattens
+            (7 for VGG), or `None` for global average pooling.
+        hidden_dense: `(name, units)` of the Dense layers between the
+            flattened features and `predictions` (VGG's `fc1`, `fc2`).
+        kwargs_from_model: returns the builder arguments (e.g. MobileNetV2's
+            `alpha`) that an already-built original was made with.
+    """
+
+    name: str
+    keras_builder: Callable
+    default_size: int
+    min_size: int
+    feature_layer: str
+    skip_layer: str
+    flatten_size: int | None = None
+    hidden_dense: tuple = ()
+    kwargs_from_model: Callable = lambda model: {}
+
+    @property
+    def top_layer_names(self):
+        return tuple(name for name, _ in self.hidden_dense) + ("predictions",)
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedFile:
+    """A file Keras downloads into `$KERAS_HOME/models`; here read only."""
+
+    file_name: str
+    origin: str
+    file_hash: str | None = None
+
+
+CLASS_INDEX_FILE = CachedFile(
+    "imagenet_class_index.json",
+    imagenet_utils.CLASS_INDEX_PATH,
+    "c2c37ea517e94d9795004a39431a14cb",
+)
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_arguments(
+    builder_name, weights, pooling, classes, classifier_activation, dropout
+):
+    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
+        raise ValueError(
+            "The `weights` argument should be either `None` (random "
+            "initialization), 'imagenet' (pre-training on ImageNet, read from "
+            "$KERAS_HOME/models) or the path to an existing weights file laid "
+            f"out like keras.applications.{builder_name}'s. "
+            f"Received: weights={weights}"
+        )
+    if pooling not in POOLINGS:
+        raise ValueError(
+            "The `pooling` argument should be 'max' (per-position activation, "
+            "then global max), 'avg' (average logits, then activation) or "
+            f"None (the score map). Received: pooling={pooling}"
+        )
+    if not (isinstance(classes, int) and classes > 0):
+        raise ValueError(
+            "The `classes` argument should be a positive integer. "
+            f"Received: classes={classes}"
+        )
+    activations.get(classifier_activation)  # Raises on an unknown name.
+    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+        raise ValueError(
+            "The `dropout` argument should be a rate in [0, 1). "
+            f"Received: dropout={dropout}"
+        )
+
+
+def check_input_shape(spec, builder_name, input_shape, input_tensor, weights):
+    """Returns the `(rows, cols, channels)` input shape, checked."""
+    if backend.image_data_format() != "channels_last":
+        raise ValueError(
+            f"{builder_name} supports the channels_last data format only; "
+            "call keras.config.set_image_data_format('channels_last'). "
+            f"Received: image_data_format={backend.image_data_format()}"
+        )
+    if input_shape is None:
+        if input_tensor is not None:
+            input_shape = tuple(input_tensor.shape[1:])
+        else:
+            input_shape = (None, None, 3)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or input_shape[-1] is None:
+        raise ValueError(
+            "`input_shape` should be (rows, cols, channels), rows and cols "
+            "may be None. Received: "
+            f"input_shape={input_shape}"
+        )
+    if weights is not None and input_shape[-1] != 3:
+        raise ValueError(
+            "Pretrained weights need 3 input channels; pass weights=None for "
+            f"another number. Received: input_shape={input_shape}"
+        )
+    if any(size is not None and size < spec.min_size for size in input_shape[:2]):
+        raise ValueError(
+            f"{builder_name} needs input images of at least "
+            f"{spec.min_size}x{spec.min_size} pixels. "
+            f"Received: input_shape={input_shape}"
+        )
+    return input_shape
+
+
+# ------------------------------------------------------------------ layers
+
+
+def _int_or_tensor_max(a, b):
+    return max(a, b) if isinstance(a, int) else ops.maximum(a, b)
+
+
+@object_registration.register_keras_serializable(package="keras_fcn")
+class MinSizeZeroPadding2D(layers.Layer):
+    """Zero-pads rows and columns, centred, up to `min_size` where smaller.
+
+    Lets VGG's 7x7 `fc1` score inputs below 224x224: a final feature map of
+    1x1 to 6x6 becomes 7x7. Maps already large enough pass unchanged.
+    """
+
+    def __init__(self, min_size, **kwargs):
+        super().__init__(**kwargs)
+        self.min_size = min_size
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        rows, cols = shape[1], shape[2]
+        if isinstance(rows, int) and isinstance(cols, int):
+            if rows >= self.min_size and cols >= self.min_size:
+                return inputs
+        paddings = [[0, 0], [0, 0], [0, 0], [0, 0]]
+        for axis, size in ((1, rows), (2, cols)):
+            missing = _int_or_tensor_max(self.min_size - size, 0)
+            before = missing // 2
+            paddings[axis] = [before, missing - before]
+        return ops.pad(inputs, paddings)
+
+    def compute_output_shape(self, input_shape):
+        batch, rows, cols, channels = input_shape
+        grow = lambda size: None if size is None else max(size, self.min_size)  # noqa: E731
+        return (batch, grow(rows), grow(cols), channels)
+
+    def get_config(self):
+        return {**super().get_config(), "min_size": self.min_size}
+
+
+def _adaptive_pooling_matrix(in_size, out_size, dtype):
+    """`(out_size, in_size)` averaging weights of adaptive average pooling.
+
+    Output cell `i` averages inputs `[floor(i * in / out), ceil((i + 1) * in /
+    out))`, as PyTorch's `AdaptiveAvgPool`; the windows cover every input.
+    """
+    out_index = ops.expand_dims(ops.arange(out_size), 1)
+    in_index = ops.expand_dims(ops.arange(in_size), 0)
+    start = (out_index * in_size) // out_size
+    stop = ((out_index + 1) * in_size + out_size - 1) // out_size
+    inside = ops.cast(
+        ops.logical_and(in_index >= start, in_index < stop), dtype
+    )
+    return inside / ops.sum(inside, axis=1, keepdims=True)
+
+
+@object_registration.register_keras_serializable(package="keras_fcn")
+class AdaptiveAveragePooling2D(layers.Layer):
+    """Average-pools `inputs[0]` to the rows and cols of `inputs[1]`.
+
+    Adaptive, so it works at every input size: the output size is read at
+    run time from the reference tensor, never fixed when the model is built.
+    """
+
+    def call(self, inputs):
+        features, reference = inputs
+        in_shape = ops.shape(features)
+        out_shape = ops.shape(reference)
+        rows = _adaptive_pooling_matrix(in_shape[1], out_shape[1], features.dtype)
+        cols = _adaptive_pooling_matrix(in_shape[2], out_shape[2], features.dtype)
+        pooled = ops.einsum("ih,bhwc->biwc", rows, features)
+        return ops.einsum("jw,biwc->bijc", cols, pooled)
+
+    def compute_output_shape(self, input_shapes):
+        features, reference = input_shapes
+        return (features[0], reference[1], reference[2], features[3])
+
+
+# ------------------------------------------------------------------ model
+
+
+def skip_branch(early, features):
+    """Adds a skip connection from an early feature map to the final one.
+
+    The skip branch (experiment #9 of the original distribution, redesigned):
+    `skip_reduce`, a 1x1 conv with ReLU, halves the early map's channels;
+    `skip_pool` average-pools it adaptively to the final map's rows and cols
+    (the original's fixed 65x65 pool failed below 336 px; this works at every
+    size the backbone accepts); `skip_project`, a 1x1 conv, maps it to the
+    final map's channels; `skip_add` adds it to the final feature map, which
+    then feeds the top as usual.
+
+    `skip_project` starts at zero (kernel and bias), so a skip model starts
+    out computing exactly its plain FCN, including the converted pretrained
+    top, and learns how much of the finer features to use: the zero-init
+    residual branch of Goyal et al. (2017). Its gradient is not zero, so it
+    moves away from zero on the first step.
+    """
+    channels = features.shape[-1]
+    reduced = max(8, early.shape[-1] // 2)
+    x = layers.Conv2D(reduced, 1, activation="relu", name="skip_reduce")(early)
+    x = AdaptiveAveragePooling2D(name="skip_pool")([x, features])
+    x = layers.Conv2D(
+        channels,
+        1,
+        kernel_initializer="zeros",
+        bias_initializer="zeros",
+        name="skip_project",
+    )(x)
+    return layers.Add(name="skip_add")([features, x])
+
+
+def fcn_top(spec, x, pooling, classes, classifier_activation, dropout):
+    """The converted top and the head, on the final feature map `x`."""
+    if spec.flatten_size is not None:
+        x = MinSizeZeroPadding2D(spec.flatten_size, name="fc1_pad")(x)
+        window = spec.flatten_size
+        for name, units in spec.hidden_dense:
+            x = layers.Conv2D(units, window, activation="relu", name=name)(x)
+            window = 1
+    elif pooling == "avg":
+        # Averaging the 1x1 conv's logits = the 1x1 conv of averaged features.
+        x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="top_dropout")(x)
+    x = layers.Conv2D(classes, 1, name="predictions")(x)
+
+    activation = activations.get(classifier_activation)
+    has_activation = activation is not activations.linear
+    if pooling == "avg":
+        if spec.flatten_size is not None:
+            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        else:
+            x = layers.Flatten(name="flatten")(x)
+    if has_activation:
+        x = layers.Activation(classifier_activation, name="score_activation")(x)
+    if pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+def build_model(
+    spec,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    dropout,
+    skip,
+    name,
+    backbone_kwargs,
+):
+    """Builds the FCN with freshly initialised weights."""
+    if input_tensor is None:
+        img_input = layers.Input(shape=input_shape)
+    elif not backend.is_keras_tensor(input_tensor):
+        img_input = layers.Input(tensor=input_tensor, shape=input_shape)
+    else:
+        img_input = input_tensor
+    backbone = spec.keras_builder(
+        include_top=False, weights=None, input_tensor=img_input, **backbone_kwargs
+    )
+    x = backbone.get_layer(spec.feature_layer).output
+    if skip:
+        x = skip_branch(backbone.get_layer(spec.skip_layer).output, x)
+    x = fcn_top(spec, x, pooling, classes, classifier_activation, dropout)
+    if input_tensor is not None:
+        inputs = operation_utils.get_source_inputs(input_tensor)
+    else:
+        inputs = img_input
+    return Functional(inputs, x, name=name)
+
+
+def build_fcn(
+    spec,
+    builder_name,
+    imagenet_weights,
+    *,
+    skip,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    dropout,
+    name,
+    backbone_kwargs=None,
+):
+    """What every `*_fcn` and `*_fcn_skip` builder does.
+
+    `imagenet_weights` is the `CachedFile` of Keras' ImageNet weights with
+    the top; `backbone_kwargs` go to Keras' builder (e.g. `alpha`).
+    """
+    backbone_kwargs = backbone_kwargs or {}
+    check_arguments(
+        builder_name, weights, pooling, classes, classifier_activation, dropout
+    )
+    input_shape = check_input_shape(
+        spec, builder_name, input_shape, input_tensor, weights
+    )
+    if weights == "imagenet":  # Before building: a missing file fails fast.
+        weights_path = cached_file(
+            imagenet_weights, f"{builder_name}(weights='imagenet')"
+        )
+    model = build_model(
+        spec,
+        input_tensor,
+        input_shape,
+        pooling,
+        classes,
+        classifier_activation,
+        dropout,
+        skip,
+        name,
+        backbone_kwargs,
+    )
+    if weights == "imagenet":
+        load_original_weights(
+            spec, model, weights_path, 1000, classes, 3, backbone_kwargs
+        )
+    elif weights is not None:
+        # The file may hold the model's own classes (an original the user
+        # trained) or ImageNet's 1000 (then `predictions` starts fresh).
+        load_original_weights(
+            spec, model, weights, classes, classes, input_shape[-1], backbone_kwargs
+        )
+    return model
+
+
+def to_fcn(
+    spec,
+    model,
+    pooling="avg",
+    classifier_activation=None,
+    skip=False,
+    dropout=0.0,
+    name=None,
+):
+    """Turns an original Keras model of `spec`'s family into its FCN twin.
+
+    The classes come from the model's `predictions` layer;
+    `classifier_activation=None` takes its activation too.
+    """
+    for name in (spec.feature_layer,) + spec.top_layer_names[:-1]:
+        get_layer(spec, model, name)  # Fails before building, if missing.
+    predictions = get_layer(spec, model, "predictions", layers.Dense)
+    if classifier_activation is None:
+        classifier_activation = predictions.activation
+    check_arguments(
+        spec.name, None, pooling, predictions.units, classifier_activation, dropout
+    )
+    fcn = build_model(
+        spec,
+        None,
+        (None, None, model.inputs[0].shape[-1]),
+        pooling,
+        predictions.units,
+        classifier_activation,
+        dropout,
+        skip,
+        name or f"{model.name}_fcn{'_skip' if skip else ''}",
+        spec.kwargs_from_model(model),
+    )
+    copy_weights(spec, model, fcn)
+    return fcn
+
+
+# ----------------------------------------------------------------- weights
+
+
+def get_layer(spec, model, name, kind=None):
+    try:
+        layer = model.get_layer(name)
+    except ValueError:
+        layer = None
+    if layer is None or (kind is not None and not isinstance(layer, kind)):
+        raise ValueError(
+            f"to_fcn converts models built by keras.applications.{spec.name}"
+            f"(include_top=True, ...) (its layers may be retrained, `classes` "
+            f"may differ, a Dropout may precede 'predictions'); the model "
+            f"'{model.name}' has no {kind.__name__ if kind else 'layer'} "
+            f"named '{name}'. Received: model={model.name}"
+        )
+    return layer
+
+
+def _backbone_layers(spec, model):
+    """The layers with weights between the input and the feature layer.
+
+    Listed in the order of a model of the feature map alone, the same for
+    the original and the FCN: their graphs up to there are identical, and
+    InceptionV3's layer names are not (Keras numbers them per session).
+    """
+    features = get_layer(spec, model, spec.feature_layer).output
+    backbone = Functional(model.inputs, features)
+    return [layer for layer in backbone.layers if layer.weights]
+
+
+def copy_weights(spec, original, fcn, skip_predictions=False):
+    """Copies an original model's weights into its FCN twin, converting.
+
+    Dense kernels of the top are reshaped to the conv kernels (exact). With
+    `skip_predictions`, `predictions` keeps its fresh weights (a new number
+    of classes); the skip branch always does.
+    """
+    sources = _backbone_layers(spec, original)
+    targets = _backbone_layers(spec, fcn)
+    if len(sources) != len(targets):
+        raise ValueError(
+            f"The model '{original.name}' has {len(sources)} layers with "
+            f"weights up to '{spec.feature_layer}', "
+            f"keras.applications.{spec.name} has {len(targets)}: it is not a "
+            f"{spec.name}. Received: model={original.name}"
+        )
+    pairs = list(zip(sources, targets))
+    top = [n for n in spec.top_layer_names if not (skip_predictions and n == "predictions")]
+    for name in top:
+        pairs.append((get_layer(spec, original, name, layers.Dense), fcn.get_layer(name)))
+
+    converted = {id(source) for source, _ in pairs}
+    left = [
+        layer.name
+        for layer in original.layers
+        if layer.weights
+        and id(layer) not in converted
+        and not (skip_predictions and layer.name == "predictions")
+    ]
+    if left:
+        raise ValueError(
+            f"The model '{original.name}' has layers with weights that its "
+            f"FCN twin has no place for: {left}. to_fcn converts "
+            f"keras.applications.{spec.name}(include_top=True, ...) as built; "
+            f"change its top only through `classes`. "
+            f"Received: model={original.name}"
+        )
+    for source, target in pairs:
+        shapes = [tuple(v.shape) for v in source.weights]
+        wanted = [tuple(v.shape) for v in target.weights]
+        converting = source.name in spec.top_layer_names
+        if len(shapes) != len(wanted) or any(
+            (math.prod(s) != math.prod(w)) if converting else (s != w)
+            for s, w in zip(shapes, wanted)
+        ):
+            raise ValueError(
+                f"Layer '{source.name}' of '{original.name}' has weights of "
+                f"shapes {shapes}, its FCN twin '{target.name}' needs "
+                f"{wanted}: the model is not a keras.applications.{spec.name} "
+                f"as the FCN builds it. Received: model={original.name}"
+            )
+        # Variable to variable, no NumPy round trip (VGG's fc1 is 400 MB).
+        for source_variable, target_variable in zip(source.weights, target.weights):
+            target_variable.assign(
+                ops.reshape(source_variable.value, target_variable.shape)
+            )
+
+
+def load_original_weights(
+    spec, fcn, path, file_classes, classes, channels, backbone_kwargs
+):
+    """Loads a weights file laid out like the original into the FCN `fcn`.
+
+    The file is loaded by Keras into the original it was saved from, built
+    afresh with `file_classes` classes, then converted. When that fails and
+    `classes` is not 1000, the ImageNet layout is tried too, keeping
+    `predictions` fresh.
+    """
+    layouts = [file_classes] + ([1000] if file_classes != 1000 else [])
+    errors = []
+    for layout_classes in layouts:
+        original = spec.keras_builder(
+            include_top=True,
+            weights=None,
+            input_shape=(spec.default_size, spec.default_size, channels),
+            classes=layout_classes,
+            classifier_activation=None,
+            **backbone_kwargs,
+        )
+        try:
+            original.load_weights(path)
+        except ValueError as e:
+            errors.append(f"as {layout_classes} classes: {e}")
+            continue
+        except OSError as e:
+            raise OSError(
+                f"Cannot read the weights file {path}: {e}. Pass a legacy "
+                ".h5 or a .weights.h5 file saved from "
+                f"keras.applications.{spec.name}."
+            ) from e
+        copy_weights(spec, original, fcn, skip_predictions=layout_classes != classes)
+        return
+    raise ValueError(
+        f"The weights file {path} is not laid out like "
+        f"keras.applications.{spec.name}(include_top=True, classes={classes}"
+        f"{''.join(f', {k}={v}' for k, v in backbone_kwargs.items())}) "
+        f"{'or like its ImageNet file ' if len(layouts) > 1 else ''}"
+        f"(tried {'; '.join(errors)}). Pass a file saved from that model "
+        "(model.save_weights) or Keras' ImageNet weights file. "
+        f"Received: weights={path}"
+    )
+
+
+def keras_home():
+    # Read at call time: Keras reads KERAS_HOME once, when it is imported.
+    return os.environ.get("KERAS_HOME") or config.keras_home()
+
+
+def cached_file(file, what):
+    """Returns the path of `file` in `$KERAS_HOME/models`; never downloads.
+
+    Nothing here touches the network (the products runs offline): a missing
+    file is an immediate error saying where to put it.
+    """
+    cache_dir = os.path.join(keras_home(), "models")
+    path = os.path.join(cache_dir, file.file_name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{what} needs the file {file.file_name} in {cache_dir} "
+            "($KERAS_HOME/models), and it is not there. Nothing is downloaded "
+            f"at run time: download {file.origin} into {cache_dir} under "
+            "that name, or pass weights=<path of the file>."
+        )
+    if file.file_hash and not file_utils.validate_file(path, file.file_hash):
+        warnings.warn(
+            f"{path} does not have the md5 hash Keras publishes for it "
+            f"({file.file_hash}); it is used anyway. If it is a broken "
+            f"download, download {file.origin} again.",
+            stacklevel=3,
+        )
+    return path
+
+
+def decode_predictions(preds, top=5):
+    if imagenet_utils.CLASS_INDEX is None:
+        path = cached_file(CLASS_INDEX_FILE, "decode_predictions")
+        with open(path) as f:
+            # What Keras' own decode_predictions caches after downloading.
+            imagenet_utils.CLASS_INDEX = json.load(f)
+    return imagenet_utils.decode_predictions(preds, top=top)
+
+
+decode_predictions.__doc__ = (
+    imagenet_utils.decode_predictions.__doc__
+    + "\n    Reads imagenet_class_index.json from $KERAS_HOME/models and never "
+    "downloads it.\n"
+)
+
+
+BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip_title}.
+
+    The Keras `{name}` classifier with its top turned into convolutions, so
+    that it takes images of any size from {min_size}x{min_size} up and scores
+    every position of its final feature map. See `keras.src.applications.
+    fcn_conversion` for the conversion and the exact head semantics.{skip_doc}
+
+    Args:
+        weights: `None` (random initialization), `"imagenet"` (Keras'
+            ImageNet weights with the top, read from `$KERAS_HOME/models`,
+            never downloaded; the error says which file goes where), or the
+            path to a weights file laid out like
+            `keras.applications.{name}(include_top=True, classes=classes)`'s
+            (legacy `.h5` or `.weights.h5`), converted on load. A file with
+            ImageNet's 1000 classes also loads for another `classes`. With
+            `classes != 1000`, everything but `predictions` keeps the loaded
+            weights (the VGGs' `fc1` and `fc2` too).
+        input_tensor: optional Keras tensor to use as image input.
+        input_shape: `(rows, cols, 3)`, rows and cols may be `None` (the
+            default: any size). Each must be at least {min_size}.
+        pooling: `"max"` (default): the activation per position, then the
+            global maximum per class. `"avg"`: the logits averaged over
+            positions, then the activation ({avg_note}). `None`: the
+            activated score map `(batch, rows, cols, classes)`.
+        classes: number of classes.
+        classifier_activation: activation of the scores, e.g. `"softmax"`;
+            `None` for logits.
+        dropout: rate of a Dropout before `predictions` (0: none).{extra_args}
+        name: the model's name.
+
+    Returns:
+        A `keras.Model`.
+"""
+
+SKIP_DOC = """
+
+    Skip variant: a branch from `{skip_layer}` is added to the final feature
+    map (1x1 conv, adaptive average pooling to the final map's size, and a
+    zero-initialised 1x1 projection, see `fcn_conversion.skip_branch`), so
+    the model starts out computing exactly the plain FCN's scores."""
+
+TO_FCN_DOC = """Turns an already-built `keras.applications.{name}` into its FCN twin.
+
+    The original (`include_top=True`, any `classes`, possibly trained, e.g.
+    with a Dropout inserted before `predictions`) is rebuilt as
+    `{name}_fcn` (or `{name}_fcn_skip`) and its weights copied, the top's
+    Dense kernels reshaped to convs. With the defaults the twin gives the
+    same outputs as the original at its native size ({size}x{size}){any_size}.
+
+    Args:
+        model: the original Keras model.
+        pooling: `"avg"` (default), `"max"` or `None`, as for `{name}_fcn`.
+        classifier_activation: `None` (default) takes the activation of the
+            model's `predictions` layer; pass `"linear"` for logits.
+        skip: `True` returns the skip variant, its skip branch freshly
+            initialised (it starts equal to the plain FCN).
+        dropout: rate of a Dropout before `predictions` (0: none).
+        name: the FCN's name; default `<model name>_fcn` (`_fcn_skip`).
+
+    Returns:
+        A `keras.Model` with its own copy of the weights.
+"""
+
+
+def format_docs(spec, extra_args="", any_size=False):
+    """The docstrings of a backbone module's builders and `to_fcn`."""
+    avg_note = (
+        f"equal to the original at {spec.default_size}x{spec.default_size}"
+        if spec.flatten_size
+        else "equal to the original at any size"
+    )
+    common = dict(
+        name=spec.name,
+        min_size=spec.min_size,
+        avg_note=avg_note,
+        extra_args=extra_args,
+    )
+    plain = BUILDER_DOC.format(skip_title="", skip_doc="", **common)
+    skip = BUILDER_DOC.format(
+        skip_title=" with a skip connection",
+        skip_doc=SKIP_DOC.format(skip_layer=spec.skip_layer),
+        **common,
+    )
+    convert = TO_FCN_DOC.format(
+        name=spec.name,
+        size=spec.default_size,
+        any_size=(
+            "; with `pooling='avg'`, at any size" if not spec.flatten_size else ""
+        ),
+    )
+    return plain, skip, convert

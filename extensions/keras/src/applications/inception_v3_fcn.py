@@ -1,0 +1,75 @@
+"""InceptionV3 as a fully convolutional network (see `fcn_conversion`)."""
+
+from keras.src.applications import fcn_conversion
+from keras.src.applications import inception_v3
+from keras.src.applications.fcn_conversion import decode_predictions
+from keras.src.applications.inception_v3 import preprocess_input
+
+SPEC = fcn_conversion.BackboneSpec(
+    name="InceptionV3",
+    keras_builder=inception_v3.InceptionV3,
+    default_size=299,
+    min_size=75,
+    feature_layer="mixed10",
+    skip_layer="mixed0",  # Stride 8, 256 channels (see module doc).
+)
+
+IMAGENET_WEIGHTS = fcn_conversion.CachedFile(
+    "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    inception_v3.WEIGHTS_PATH,
+    "9a0d58056eeedaa3f26cb7ebd46da564",
+)
+
+
+def InceptionV3_fcn(
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling="max",
+    classes=1000,
+    classifier_activation="softmax",
+    dropout=0.0,
+    name="inception_v3_fcn",
+):
+    return fcn_conversion.build_fcn(
+        SPEC, "InceptionV3_fcn", IMAGENET_WEIGHTS, skip=False, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation,
+        dropout=dropout, name=name,
+    )  # fmt: skip
+
+
+def InceptionV3_fcn_skip(
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling="max",
+    classes=1000,
+    classifier_activation="softmax",
+    dropout=0.0,
+    name="inception_v3_fcn_skip",
+):
+    return fcn_conversion.build_fcn(
+        SPEC, "InceptionV3_fcn_skip", IMAGENET_WEIGHTS, skip=True, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation,
+        dropout=dropout, name=name,
+    )  # fmt: skip
+
+
+def to_fcn(
+    model,
+    pooling="avg",
+    classifier_activation=None,
+    skip=False,
+    dropout=0.0,
+    name=None,
+):
+    return fcn_conversion.to_fcn(
+        SPEC, model, pooling, classifier_activation, skip, dropout, name
+    )
+
+
+InceptionV3_fcn.__doc__, InceptionV3_fcn_skip.__doc__, to_fcn.__doc__ = (
+    fcn_conversion.format_docs(SPEC)
+)

@@ -1,0 +1,77 @@
+"""VGG19 as a fully convolutional network (see `fcn_conversion`)."""
+
+from keras.src.applications import fcn_conversion
+from keras.src.applications import vgg19
+from keras.src.applications.fcn_conversion import decode_predictions
+from keras.src.applications.vgg19 import preprocess_input
+
+SPEC = fcn_conversion.BackboneSpec(
+    name="VGG19",
+    keras_builder=vgg19.VGG19,
+    default_size=224,
+    min_size=32,
+    feature_layer="block5_pool",
+    skip_layer="block2_pool",  # Stride 4, 128 channels.
+    flatten_size=7,
+    hidden_dense=(("fc1", 4096), ("fc2", 4096)),
+)
+
+IMAGENET_WEIGHTS = fcn_conversion.CachedFile(
+    "vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+    vgg19.WEIGHTS_PATH,
+    "cbe5617147190e668d6c5d5026f83318",
+)
+
+
+def VGG19_fcn(
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling="max",
+    classes=1000,
+    classifier_activation="softmax",
+    dropout=0.0,
+    name="vgg19_fcn",
+):
+    return fcn_conversion.build_fcn(
+        SPEC, "VGG19_fcn", IMAGENET_WEIGHTS, skip=False, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation,
+        dropout=dropout, name=name,
+    )  # fmt: skip
+
+
+def VGG19_fcn_skip(
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling="max",
+    classes=1000,
+    classifier_activation="softmax",
+    dropout=0.0,
+    name="vgg19_fcn_skip",
+):
+    return fcn_conversion.build_fcn(
+        SPEC, "VGG19_fcn_skip", IMAGENET_WEIGHTS, skip=True, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation,
+        dropout=dropout, name=name,
+    )  # fmt: skip
+
+
+def to_fcn(
+    model,
+    pooling="avg",
+    classifier_activation=None,
+    skip=False,
+    dropout=0.0,
+    name=None,
+):
+    return fcn_conversion.to_fcn(
+        SPEC, model, pooling, classifier_activation, skip, dropout, name
+    )
+
+
+VGG19_fcn.__doc__, VGG19_fcn_skip.__doc__, to_fcn.__doc__ = (
+    fcn_conversion.format_docs(SPEC)
+)

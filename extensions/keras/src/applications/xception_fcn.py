@@ -1,0 +1,75 @@
+"""Xception as a fully convolutional network (see `fcn_conversion`)."""
+
+from keras.src.applications import fcn_conversion
+from keras.src.applications import xception
+from keras.src.applications.fcn_conversion import decode_predictions
+from keras.src.applications.xception import preprocess_input
+
+SPEC = fcn_conversion.BackboneSpec(
+    name="Xception",
+    keras_builder=xception.Xception,
+    default_size=299,
+    min_size=71,
+    feature_layer="block14_sepconv2_act",
+    skip_layer="block3_sepconv1_act",  # Block 2 output: stride 4, 128 ch.
+)
+
+IMAGENET_WEIGHTS = fcn_conversion.CachedFile(
+    "xception_weights_tf_dim_ordering_tf_kernels.h5",
+    xception.WEIGHTS_PATH,
+    "0a58e3b7378bc2990ea3b43d5981f1f6",
+)
+
+
+def Xception_fcn(
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling="max",
+    classes=1000,
+    classifier_activation="softmax",
+    dropout=0.0,
+    name="xception_fcn",
+):
+    return fcn_conversion.build_fcn(
+        SPEC, "Xception_fcn", IMAGENET_WEIGHTS, skip=False, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation,
+        dropout=dropout, name=name,
+    )  # fmt: skip
+
+
+def Xception_fcn_skip(
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling="max",
+    classes=1000,
+    classifier_activation="softmax",
+    dropout=0.0,
+    name="xception_fcn_skip",
+):
+    return fcn_conversion.build_fcn(
+        SPEC, "Xception_fcn_skip", IMAGENET_WEIGHTS, skip=True, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation,
+        dropout=dropout, name=name,
+    )  # fmt: skip
+
+
+def to_fcn(
+    model,
+    pooling="avg",
+    classifier_activation=None,
+    skip=False,
+    dropout=0.0,
+    name=None,
+):
+    return fcn_conversion.to_fcn(
+        SPEC, model, pooling, classifier_activation, skip, dropout, name
+    )
+
+
+Xception_fcn.__doc__, Xception_fcn_skip.__doc__, to_fcn.__doc__ = (
+    fcn_conversion.format_docs(SPEC)
+)

@@ -1,0 +1,86 @@
+"""Shared by the FCN model tests: the five families, photos, random weights."""
+
+import h5py
+import numpy as np
+import skimage.data
+from PIL import Image
+
+import keras
+from keras.src.applications import inception_v3_fcn
+from keras.src.applications import mobilenet_v2_fcn
+from keras.src.applications import vgg16_fcn
+from keras.src.applications import vgg19_fcn
+from keras.src.applications import xception_fcn
+from keras.src.legacy.saving import legacy_h5_format
+
+# name: (Keras' builder, FCN module, builder kwargs). The modules are the
+# installed sources (their SPEC is not public; test_fcn_public_api checks
+# the public names). MobileNetV2 is small with alpha=0.35; the other
+# families have no size knob.
+FAMILIES = {
+    "VGG16": (keras.applications.VGG16, vgg16_fcn, {}),
+    "VGG19": (keras.applications.VGG19, vgg19_fcn, {}),
+    "InceptionV3": (keras.applications.InceptionV3, inception_v3_fcn, {}),
+    "Xception": (keras.applications.Xception, xception_fcn, {}),
+    "MobileNetV2": (keras.applications.MobileNetV2, mobilenet_v2_fcn, {"alpha": 0.35}),
+}
+GAP_FAMILIES = ["InceptionV3", "Xception", "MobileNetV2"]
+PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
+
+
+def native_size(family):
+    return FAMILIES[family][1].SPEC.default_size
+
+
+def photos(family, rows, cols, count=2):
+    """Real photos resized to rows x cols, preprocessed for `family`."""
+    images = [
+        np.asarray(
+            Image.fromarray(getattr(skimage.data, name)()).convert("RGB").resize((cols, rows))
+        )
+        for name in PHOTOS[:count]
+    ]
+    return FAMILIES[family][1].preprocess_input(np.stack(images).astype("float32"))
+
+
+def randomize_batch_norm(model, seed=0):
+    """Gives every BatchNormalization non-trivial statistics and scales."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            shape = layer.gamma.shape
+            layer.set_weights([
+                rng.uniform(0.5, 1.5, shape),   # gamma
+                rng.normal(0.0, 0.2, shape),    # beta
+                rng.normal(0.0, 0.2, shape),    # moving mean
+                rng.uniform(0.5, 1.5, shape),   # moving variance
+            ])  # fmt: skip
+
+
+def build_original(family, classes=1000, **kwargs):
+    """Keras' own model with random weights and logits output."""
+    builder, _, family_kwargs = FAMILIES[family]
+    model = builder(
+        weights=None, classes=classes, classifier_activation=None,
+        **family_kwargs, **kwargs,
+    )  # fmt: skip
+    randomize_batch_norm(model)
+    return model
+
+
+def save_legacy_h5(model, path):
+    """Writes `model`'s weights as Keras' ImageNet files are: legacy HDF5."""
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+
+def max_abs_diff(a, b):
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+def assert_close(actual, expected, tolerance=1e-5):
+    """Max abs diff <= tolerance, relative to the scale when above 1."""
+    expected = np.asarray(expected)
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    assert np.asarray(actual).shape == expected.shape
+    assert max_abs_diff(actual, expected) <= tolerance * scale
