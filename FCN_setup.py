@@ -56,7 +56,7 @@ SHIM_HEADER = (
     'removed by `python FCN_setup.py uninstall`."""\n\n'
 )
 
-USAGE = __doc__.split("\n\n")[1]
+USAGE = __doc__.split("\n\n")[1].removeprefix("usage: ")
 
 
 class SetupError(Exception):
@@ -234,6 +234,11 @@ def public_api_files(exports, keras_dir, manifest):
                 and manifest["files"][target]["action"] == "added"
             ):
                 parent = "/".join(filter(None, [api_root, *parts[:-1], "__init__.py"]))
+                if not (keras_dir / parent).is_file():
+                    raise SetupError(
+                        f"{PUBLIC_API_FILE}: keras.{package} needs the package "
+                        f"{keras_dir / parent} to exist; export into an existing package"
+                    )
                 parent_module = ".".join(["keras", *parts[:-1]])
                 line = import_line(parent_module, parts[-1])
                 lines.setdefault(parent, [])
@@ -584,6 +589,9 @@ def status(keras_dir, extensions_dir=EXTENSIONS_DIR, say=print):
     if manifest is None:
         say(f"FCN extensions: not installed in Keras at {keras_dir}")
         return True
+    version = keras_version(keras_dir)
+    if manifest.get("keras_version") not in (None, version):
+        say(f"  installed for Keras {manifest['keras_version']}, found Keras {version}")
     drift = [(rel, file_state(keras_dir, rel, entry))
              for rel, entry in sorted(manifest["files"].items())]
     drift = [(rel, s) for rel, s in drift if s != "installed"]

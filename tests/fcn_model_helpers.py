@@ -22,7 +22,11 @@ FAMILIES = {
     "VGG19": (keras.applications.VGG19, vgg19_fcn, {}),
     "InceptionV3": (keras.applications.InceptionV3, inception_v3_fcn, {}),
     "Xception": (keras.applications.Xception, xception_fcn, {}),
-    "MobileNetV2": (keras.applications.MobileNetV2, mobilenet_v2_fcn, {"alpha": 0.35}),
+    "MobileNetV2": (
+        keras.applications.MobileNetV2,
+        mobilenet_v2_fcn,
+        {"alpha": 0.35},
+    ),
 }
 GAP_FAMILIES = ["InceptionV3", "Xception", "MobileNetV2"]
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
@@ -36,34 +40,44 @@ def photos(family, rows, cols, count=2):
     """Real photos resized to rows x cols, preprocessed for `family`."""
     images = [
         np.asarray(
-            Image.fromarray(getattr(skimage.data, name)()).convert("RGB").resize((cols, rows))
+            Image.fromarray(getattr(skimage.data, name)())
+            .convert("RGB")
+            .resize((cols, rows))
         )
         for name in PHOTOS[:count]
     ]
-    return FAMILIES[family][1].preprocess_input(np.stack(images).astype("float32"))
+    return FAMILIES[family][1].preprocess_input(
+        np.stack(images).astype("float32")
+    )
 
 
 def randomize_batch_norm(model, seed=0):
     """Gives every BatchNormalization non-trivial statistics and scales."""
     rng = np.random.default_rng(seed)
+    values = {  # InceptionV3's BatchNormalization has no gamma (scale=False).
+        "gamma": lambda shape: rng.uniform(0.5, 1.5, shape),
+        "beta": lambda shape: rng.normal(0.0, 0.2, shape),
+        "moving_mean": lambda shape: rng.normal(0.0, 0.2, shape),
+        "moving_variance": lambda shape: rng.uniform(0.5, 1.5, shape),
+    }
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            shape = layer.gamma.shape
-            layer.set_weights([
-                rng.uniform(0.5, 1.5, shape),   # gamma
-                rng.normal(0.0, 0.2, shape),    # beta
-                rng.normal(0.0, 0.2, shape),    # moving mean
-                rng.uniform(0.5, 1.5, shape),   # moving variance
-            ])  # fmt: skip
+            for variable in layer.weights:
+                variable.assign(
+                    values[variable.name](variable.shape).astype("float32")
+                )
 
 
 def build_original(family, classes=1000, **kwargs):
     """Keras' own model with random weights and logits output."""
     builder, _, family_kwargs = FAMILIES[family]
     model = builder(
-        weights=None, classes=classes, classifier_activation=None,
-        **family_kwargs, **kwargs,
-    )  # fmt: skip
+        weights=None,
+        classes=classes,
+        classifier_activation=None,
+        **family_kwargs,
+        **kwargs,
+    )
     randomize_batch_norm(model)
     return model
 
@@ -84,3 +98,8 @@ def assert_close(actual, expected, tolerance=1e-5):
     scale = max(1.0, float(np.max(np.abs(expected))))
     assert np.asarray(actual).shape == expected.shape
     assert max_abs_diff(actual, expected) <= tolerance * scale
+
+
+def run(model, images):
+    """One evaluation, eagerly: for a single call, cheaper than tracing."""
+    return keras.ops.convert_to_numpy(model(images, training=False))

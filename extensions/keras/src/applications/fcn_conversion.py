@@ -67,7 +67,6 @@ from keras.src.saving import object_registration
 from keras.src.utils import file_utils
 
 POOLINGS = ("avg", "max", None)
-SKIP_LAYER_NAMES = ("skip_reduce", "skip_pool", "skip_project", "skip_add")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,14 +125,18 @@ CLASS_INDEX_FILE = CachedFile(
 
 
 def check_arguments(
-    builder_name, weights, pooling, classes, classifier_activation, dropout
+    spec, weights, pooling, classes, classifier_activation, dropout
 ):
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
+    # A local file only: `file_utils.exists` would query remote paths.
+    is_file = isinstance(weights, (str, os.PathLike)) and os.path.isfile(
+        weights
+    )
+    if not (weights is None or weights == "imagenet" or is_file):
         raise ValueError(
             "The `weights` argument should be either `None` (random "
             "initialization), 'imagenet' (pre-training on ImageNet, read from "
             "$KERAS_HOME/models) or the path to an existing weights file laid "
-            f"out like keras.applications.{builder_name}'s. "
+            f"out like keras.applications.{spec.name}'s. "
             f"Received: weights={weights}"
         )
     if pooling not in POOLINGS:
@@ -180,7 +183,9 @@ def check_input_shape(spec, builder_name, input_shape, input_tensor, weights):
             "Pretrained weights need 3 input channels; pass weights=None for "
             f"another number. Received: input_shape={input_shape}"
         )
-    if any(size is not None and size < spec.min_size for size in input_shape[:2]):
+    if any(
+        size is not None and size < spec.min_size for size in input_shape[:2]
+    ):
         raise ValueError(
             f"{builder_name} needs input images of at least "
             f"{spec.min_size}x{spec.min_size} pixels. "
@@ -223,8 +228,11 @@ class MinSizeZeroPadding2D(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, rows, cols, channels = input_shape
-        grow = lambda size: None if size is None else max(size, self.min_size)  # noqa: E731
-        return (batch, grow(rows), grow(cols), channels)
+        rows, cols = (
+            None if size is None else max(size, self.min_size)
+            for size in (rows, cols)
+        )
+        return (batch, rows, cols, channels)
 
     def get_config(self):
         return {**super().get_config(), "min_size": self.min_size}
@@ -258,8 +266,12 @@ class AdaptiveAveragePooling2D(layers.Layer):
         features, reference = inputs
         in_shape = ops.shape(features)
         out_shape = ops.shape(reference)
-        rows = _adaptive_pooling_matrix(in_shape[1], out_shape[1], features.dtype)
-        cols = _adaptive_pooling_matrix(in_shape[2], out_shape[2], features.dtype)
+        rows = _adaptive_pooling_matrix(
+            in_shape[1], out_shape[1], features.dtype
+        )
+        cols = _adaptive_pooling_matrix(
+            in_shape[2], out_shape[2], features.dtype
+        )
         pooled = ops.einsum("ih,bhwc->biwc", rows, features)
         return ops.einsum("jw,biwc->bijc", cols, pooled)
 
@@ -351,7 +363,10 @@ def build_model(
     else:
         img_input = input_tensor
     backbone = spec.keras_builder(
-        include_top=False, weights=None, input_tensor=img_input, **backbone_kwargs
+        include_top=False,
+        weights=None,
+        input_tensor=img_input,
+        **backbone_kwargs,
     )
     x = backbone.get_layer(spec.feature_layer).output
     if skip:
@@ -387,7 +402,7 @@ def build_fcn(
     """
     backbone_kwargs = backbone_kwargs or {}
     check_arguments(
-        builder_name, weights, pooling, classes, classifier_activation, dropout
+        spec, weights, pooling, classes, classifier_activation, dropout
     )
     input_shape = check_input_shape(
         spec, builder_name, input_shape, input_tensor, weights
@@ -416,7 +431,13 @@ def build_fcn(
         # The file may hold the model's own classes (an original the user
         # trained) or ImageNet's 1000 (then `predictions` starts fresh).
         load_original_weights(
-            spec, model, weights, classes, classes, input_shape[-1], backbone_kwargs
+            spec,
+            model,
+            os.fspath(weights),
+            classes,
+            classes,
+            input_shape[-1],
+            backbone_kwargs,
         )
     return model
 
@@ -435,13 +456,13 @@ def to_fcn(
     The classes come from the model's `predictions` layer;
     `classifier_activation=None` takes its activation too.
     """
-    for name in (spec.feature_layer,) + spec.top_layer_names[:-1]:
-        get_layer(spec, model, name)  # Fails before building, if missing.
+    for layer_name in (spec.feature_layer,) + spec.top_layer_names[:-1]:
+        get_layer(spec, model, layer_name)  # Fails before building.
     predictions = get_layer(spec, model, "predictions", layers.Dense)
     if classifier_activation is None:
         classifier_activation = predictions.activation
     check_arguments(
-        spec.name, None, pooling, predictions.units, classifier_activation, dropout
+        spec, None, pooling, predictions.units, classifier_activation, dropout
     )
     fcn = build_model(
         spec,
@@ -507,9 +528,15 @@ def copy_weights(spec, original, fcn, skip_predictions=False):
             f"{spec.name}. Received: model={original.name}"
         )
     pairs = list(zip(sources, targets))
-    top = [n for n in spec.top_layer_names if not (skip_predictions and n == "predictions")]
+    top = [
+        n
+        for n in spec.top_layer_names
+        if not (skip_predictions and n == "predictions")
+    ]
     for name in top:
-        pairs.append((get_layer(spec, original, name, layers.Dense), fcn.get_layer(name)))
+        pairs.append(
+            (get_layer(spec, original, name, layers.Dense), fcn.get_layer(name))
+        )
 
     converted = {id(source) for source, _ in pairs}
     left = [
@@ -542,7 +569,9 @@ def copy_weights(spec, original, fcn, skip_predictions=False):
                 f"as the FCN builds it. Received: model={original.name}"
             )
         # Variable to variable, no NumPy round trip (VGG's fc1 is 400 MB).
-        for source_variable, target_variable in zip(source.weights, target.weights):
+        for source_variable, target_variable in zip(
+            source.weights, target.weights
+        ):
             target_variable.assign(
                 ops.reshape(source_variable.value, target_variable.shape)
             )
@@ -580,7 +609,9 @@ def load_original_weights(
                 ".h5 or a .weights.h5 file saved from "
                 f"keras.applications.{spec.name}."
             ) from e
-        copy_weights(spec, original, fcn, skip_predictions=layout_classes != classes)
+        copy_weights(
+            spec, original, fcn, skip_predictions=layout_classes != classes
+        )
         return
     raise ValueError(
         f"The weights file {path} is not laid out like "
@@ -639,12 +670,12 @@ decode_predictions.__doc__ = (
 )
 
 
-BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip_title}.
+BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip}.
 
-    The Keras `{name}` classifier with its top turned into convolutions, so
-    that it takes images of any size from {min_size}x{min_size} up and scores
-    every position of its final feature map. See `keras.src.applications.
-    fcn_conversion` for the conversion and the exact head semantics.{skip_doc}
+    The Keras `{name}` classifier with its top turned into convolutions:
+    it takes images of any size from {min_size}x{min_size} up and scores
+    every position of its final feature map. The module `fcn_conversion`
+    documents the conversion and the exact head semantics.{skip_doc}
 
     Args:
         weights: `None` (random initialization), `"imagenet"` (Keras'
@@ -660,9 +691,10 @@ BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip_title
         input_shape: `(rows, cols, 3)`, rows and cols may be `None` (the
             default: any size). Each must be at least {min_size}.
         pooling: `"max"` (default): the activation per position, then the
-            global maximum per class. `"avg"`: the logits averaged over
-            positions, then the activation ({avg_note}). `None`: the
-            activated score map `(batch, rows, cols, classes)`.
+            global maximum per class. `None`: the activated score map
+            `(batch, rows, cols, classes)`. `"avg"`: the logits averaged
+            over the positions, then the activation; this equals the
+            original {avg_note}.
         classes: number of classes.
         classifier_activation: activation of the scores, e.g. `"softmax"`;
             `None` for logits.
@@ -680,13 +712,13 @@ SKIP_DOC = """
     zero-initialised 1x1 projection, see `fcn_conversion.skip_branch`), so
     the model starts out computing exactly the plain FCN's scores."""
 
-TO_FCN_DOC = """Turns an already-built `keras.applications.{name}` into its FCN twin.
+TO_FCN_DOC = """Turns a built `keras.applications.{name}` into its FCN twin.
 
     The original (`include_top=True`, any `classes`, possibly trained, e.g.
     with a Dropout inserted before `predictions`) is rebuilt as
     `{name}_fcn` (or `{name}_fcn_skip`) and its weights copied, the top's
     Dense kernels reshaped to convs. With the defaults the twin gives the
-    same outputs as the original at its native size ({size}x{size}){any_size}.
+    same outputs as the original {avg_note}.
 
     Args:
         model: the original Keras model.
@@ -703,12 +735,12 @@ TO_FCN_DOC = """Turns an already-built `keras.applications.{name}` into its FCN 
 """
 
 
-def format_docs(spec, extra_args="", any_size=False):
+def format_docs(spec, extra_args=""):
     """The docstrings of a backbone module's builders and `to_fcn`."""
     avg_note = (
-        f"equal to the original at {spec.default_size}x{spec.default_size}"
+        f"at its native size, {spec.default_size}x{spec.default_size}"
         if spec.flatten_size
-        else "equal to the original at any size"
+        else "at any input size"
     )
     common = dict(
         name=spec.name,
@@ -716,17 +748,11 @@ def format_docs(spec, extra_args="", any_size=False):
         avg_note=avg_note,
         extra_args=extra_args,
     )
-    plain = BUILDER_DOC.format(skip_title="", skip_doc="", **common)
+    plain = BUILDER_DOC.format(skip="", skip_doc="", **common)
     skip = BUILDER_DOC.format(
-        skip_title=" with a skip connection",
+        skip=" with a skip connection",
         skip_doc=SKIP_DOC.format(skip_layer=spec.skip_layer),
         **common,
     )
-    convert = TO_FCN_DOC.format(
-        name=spec.name,
-        size=spec.default_size,
-        any_size=(
-            "; with `pooling='avg'`, at any size" if not spec.flatten_size else ""
-        ),
-    )
+    convert = TO_FCN_DOC.format(name=spec.name, avg_note=avg_note)
     return plain, skip, convert

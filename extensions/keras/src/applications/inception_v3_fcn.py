@@ -2,8 +2,12 @@
 
 from keras.src.applications import fcn_conversion
 from keras.src.applications import inception_v3
-from keras.src.applications.fcn_conversion import decode_predictions
-from keras.src.applications.inception_v3 import preprocess_input
+from keras.src.applications.fcn_conversion import (
+    decode_predictions as decode_predictions,
+)
+from keras.src.applications.inception_v3 import (
+    preprocess_input as preprocess_input,
+)
 
 SPEC = fcn_conversion.BackboneSpec(
     name="InceptionV3",
@@ -11,7 +15,9 @@ SPEC = fcn_conversion.BackboneSpec(
     default_size=299,
     min_size=75,
     feature_layer="mixed10",
-    skip_layer="mixed0",  # Stride 8, 256 channels (see module doc).
+    # The first Inception block, stride 8, 256 channels: the earliest named
+    # stage (Keras numbers the layers before it anew in every session).
+    skip_layer="mixed0",
 )
 
 IMAGENET_WEIGHTS = fcn_conversion.CachedFile(
@@ -32,11 +38,19 @@ def InceptionV3_fcn(
     name="inception_v3_fcn",
 ):
     return fcn_conversion.build_fcn(
-        SPEC, "InceptionV3_fcn", IMAGENET_WEIGHTS, skip=False, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        dropout=dropout, name=name,
-    )  # fmt: skip
+        SPEC,
+        "InceptionV3_fcn",
+        IMAGENET_WEIGHTS,
+        skip=False,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        name=name,
+    )
 
 
 def InceptionV3_fcn_skip(
@@ -50,11 +64,19 @@ def InceptionV3_fcn_skip(
     name="inception_v3_fcn_skip",
 ):
     return fcn_conversion.build_fcn(
-        SPEC, "InceptionV3_fcn_skip", IMAGENET_WEIGHTS, skip=True, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        dropout=dropout, name=name,
-    )  # fmt: skip
+        SPEC,
+        "InceptionV3_fcn_skip",
+        IMAGENET_WEIGHTS,
+        skip=True,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        name=name,
+    )
 
 
 def to_fcn(

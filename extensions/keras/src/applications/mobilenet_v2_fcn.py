@@ -9,8 +9,12 @@ shape of one of those sizes picks its file, any other shape (the default,
 from keras.src import layers
 from keras.src.applications import fcn_conversion
 from keras.src.applications import mobilenet_v2
-from keras.src.applications.fcn_conversion import decode_predictions
-from keras.src.applications.mobilenet_v2 import preprocess_input
+from keras.src.applications.fcn_conversion import (
+    decode_predictions as decode_predictions,
+)
+from keras.src.applications.mobilenet_v2 import (
+    preprocess_input as preprocess_input,
+)
 
 IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 IMAGENET_SIZES = (96, 128, 160, 192, 224)
@@ -47,7 +51,8 @@ def _imagenet_weights(alpha, input_shape):
     rows, cols = (input_shape or (None, None))[:2]
     rows = rows if rows == cols and rows in IMAGENET_SIZES else 224
     file_name = (
-        f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}.h5"
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
+        f"{float(alpha)}_{rows}.h5"
     )
     # Keras publishes no hash for these files.
     return fcn_conversion.CachedFile(
@@ -67,9 +72,17 @@ def MobileNetV2_fcn(
     name=None,
 ):
     return _build(
-        weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, dropout, alpha, name, skip=False,
-    )  # fmt: skip
+        weights,
+        input_tensor,
+        input_shape,
+        pooling,
+        classes,
+        classifier_activation,
+        dropout,
+        alpha,
+        name,
+        skip=False,
+    )
 
 
 def MobileNetV2_fcn_skip(
@@ -84,26 +97,52 @@ def MobileNetV2_fcn_skip(
     name=None,
 ):
     return _build(
-        weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, dropout, alpha, name, skip=True,
-    )  # fmt: skip
+        weights,
+        input_tensor,
+        input_shape,
+        pooling,
+        classes,
+        classifier_activation,
+        dropout,
+        alpha,
+        name,
+        skip=True,
+    )
 
 
 def _build(
-    weights, input_tensor, input_shape, pooling, classes,
-    classifier_activation, dropout, alpha, name, skip,
-):  # fmt: skip
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    dropout,
+    alpha,
+    name,
+    skip,
+):
     suffix = "_fcn_skip" if skip else "_fcn"
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
-    imagenet = _imagenet_weights(alpha, input_shape) if weights == "imagenet" else None
+    imagenet = (
+        _imagenet_weights(alpha, input_shape) if weights == "imagenet" else None
+    )
     return fcn_conversion.build_fcn(
-        SPEC, "MobileNetV2" + suffix, imagenet, skip=skip, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        dropout=dropout, name=name or f"mobilenetv2_{alpha:0.2f}{suffix}",
+        SPEC,
+        "MobileNetV2" + suffix,
+        imagenet,
+        skip=skip,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        name=name or f"mobilenetv2_{alpha:0.2f}{suffix}",
         backbone_kwargs={"alpha": alpha},
-    )  # fmt: skip
+    )
 
 
 def to_fcn(

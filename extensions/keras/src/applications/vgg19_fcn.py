@@ -2,8 +2,10 @@
 
 from keras.src.applications import fcn_conversion
 from keras.src.applications import vgg19
-from keras.src.applications.fcn_conversion import decode_predictions
-from keras.src.applications.vgg19 import preprocess_input
+from keras.src.applications.fcn_conversion import (
+    decode_predictions as decode_predictions,
+)
+from keras.src.applications.vgg19 import preprocess_input as preprocess_input
 
 SPEC = fcn_conversion.BackboneSpec(
     name="VGG19",
@@ -34,11 +36,19 @@ def VGG19_fcn(
     name="vgg19_fcn",
 ):
     return fcn_conversion.build_fcn(
-        SPEC, "VGG19_fcn", IMAGENET_WEIGHTS, skip=False, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        dropout=dropout, name=name,
-    )  # fmt: skip
+        SPEC,
+        "VGG19_fcn",
+        IMAGENET_WEIGHTS,
+        skip=False,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        name=name,
+    )
 
 
 def VGG19_fcn_skip(
@@ -52,11 +62,19 @@ def VGG19_fcn_skip(
     name="vgg19_fcn_skip",
 ):
     return fcn_conversion.build_fcn(
-        SPEC, "VGG19_fcn_skip", IMAGENET_WEIGHTS, skip=True, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        dropout=dropout, name=name,
-    )  # fmt: skip
+        SPEC,
+        "VGG19_fcn_skip",
+        IMAGENET_WEIGHTS,
+        skip=True,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        name=name,
+    )
 
 
 def to_fcn(

@@ -2,8 +2,10 @@
 
 from keras.src.applications import fcn_conversion
 from keras.src.applications import xception
-from keras.src.applications.fcn_conversion import decode_predictions
-from keras.src.applications.xception import preprocess_input
+from keras.src.applications.fcn_conversion import (
+    decode_predictions as decode_predictions,
+)
+from keras.src.applications.xception import preprocess_input as preprocess_input
 
 SPEC = fcn_conversion.BackboneSpec(
     name="Xception",
@@ -32,11 +34,19 @@ def Xception_fcn(
     name="xception_fcn",
 ):
     return fcn_conversion.build_fcn(
-        SPEC, "Xception_fcn", IMAGENET_WEIGHTS, skip=False, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        dropout=dropout, name=name,
-    )  # fmt: skip
+        SPEC,
+        "Xception_fcn",
+        IMAGENET_WEIGHTS,
+        skip=False,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        name=name,
+    )
 
 
 def Xception_fcn_skip(
@@ -50,11 +60,19 @@ def Xception_fcn_skip(
     name="xception_fcn_skip",
 ):
     return fcn_conversion.build_fcn(
-        SPEC, "Xception_fcn_skip", IMAGENET_WEIGHTS, skip=True, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        dropout=dropout, name=name,
-    )  # fmt: skip
+        SPEC,
+        "Xception_fcn_skip",
+        IMAGENET_WEIGHTS,
+        skip=True,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        name=name,
+    )
 
 
 def to_fcn(

@@ -6,23 +6,33 @@
 
 - `"stretch"`: resized to S x S, aspect ratio lost (Keras' default);
 - `"crop"`: shorter side to S, central S x S: Keras' `crop_to_aspect_ratio`
-  (`smart_resize`), decoding only the crop window of a JPEG;
+  (its `smart_resize`, reused; same pixels);
 - `"pad"`: longer side to S, centred on black S x S: Keras'
-  `pad_to_aspect_ratio`, but with exact integer sizes (TF's float32
-  `resize_with_pad` can leave a 1-pixel black strip or shift by a pixel);
-- `"multicrop"`: shorter side to S, three S x S crops (start, centre, end
-  along the longer side) per image, shape `(3, S, S, C)`; the centre crop is
-  the `"crop"` image; `keras.applications.MultiCrop` pools a model over them;
+  `pad_to_aspect_ratio` (TF's `resize_with_pad`; same pixels), but in exact
+  integer arithmetic: TF's float32 can make the longer side S - 1, leaving a
+  black strip (a 32 x 32 image padded to 224 comes out 223 x 223);
+- `"multicrop"`: resized so that the shorter side is S, then three S x S
+  crops (start, centre, end along the longer side), which cover images up to
+  3:1; shape `(3, S, S, C)` per image. `keras.applications.MultiCrop` runs
+  a model on them and pools the predictions;
 - `"native"`: shorter side S, longer side rounded to a multiple of `stride`
-  (the aspect ratio changes by at most `stride / 2` pixels), batched by
-  shape, so a batch holds images of one aspect-ratio bucket.
+  (so the aspect ratio changes by at most `stride / 2` pixels), batched by
+  shape: a batch holds images of one aspect-ratio bucket.
 
-Every file is checked when the file list is built, before a dataset exists
-(see `fcn_image_files`): a bad file is skipped with one warning naming it,
-or raises with `on_bad_image="raise"`, so training never stops mid-epoch on
-a file that was bad from the start. EXIF orientation is applied; files TF
-decodes wrongly (palette or 1-bit BMP) or that need PIL's handling (CMYK
-JPEG) go through PIL. Pixels are float32 in [0, 255], channels last.
+Bad files are caught when the file list is built, before the dataset
+exists: every file is read through once in a thread pool (a JPEG decoded at
+1/8 scale, which still reads its whole stream; a PNG's checksums verified).
+That costs about half an epoch of decoding, once, and is the only way to
+know that no file will fail mid-epoch; a bad file is skipped with one warning naming it, or raises with
+`on_bad_image="raise"` (see `fcn_image_files` for what counts as bad).
+
+Intentional differences from Keras' loader, all for correctness: bad files
+are skipped instead of stopping training mid-epoch; EXIF orientation is
+applied; files that TF decodes wrongly (palette BMP) or refuses (1-bit BMP,
+GIF or BMP in grayscale, JPEG in RGBA) and CMYK JPEGs go through PIL; the
+pad placement is exact; a list of `labels` is not shuffled in place; images
+are always float32 in [0, 255] (Keras gives uint8 for `"nearest"`). Only
+channels-last tf.data datasets are made.
 """
 
 import io
@@ -153,7 +163,8 @@ def fcn_image_dataset_from_directory(
     inferred = labels == "inferred"
     image_paths, labels, class_names = dataset_utils.index_directory(
         directory,
-        labels,
+        # A copy: Keras shuffles a list of labels in place.
+        labels if labels in ("inferred", None) else list(labels),
         formats=ALLOWLIST_FORMATS,
         class_names=class_names,
         shuffle=shuffle,
@@ -169,9 +180,14 @@ def fcn_image_dataset_from_directory(
     _report_unlisted_files(directory, class_names if inferred else [""], follow_links)
     # Checked before the split, so that two calls with the same seed
     # (training, then validation) split the same list of good files.
+    found = len(image_paths)
     image_paths, labels, infos = _check_files(image_paths, labels, on_bad_image)
+    if verbose and len(image_paths) < found:
+        io_utils.print_msg(
+            f"Skipped {found - len(image_paths)} bad files (see the warnings); "
+            f"using {len(image_paths)}."
+        )
 
-    loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride)
     datasets = []
     for name in ["training", "validation"] if subset == "both" else [subset]:
         samples, subset_labels = dataset_utils.get_training_or_validation_split(
@@ -183,10 +199,10 @@ def fcn_image_dataset_from_directory(
                 f"{directory}. Allowed formats: {ALLOWLIST_FORMATS}"
             )
         paths, subset_infos = (list(column) for column in zip(*samples))
+        loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride,
+                             paths, subset_infos)
         dataset = _paths_to_dataset(
             loader,
-            paths,
-            subset_infos,
             subset_labels,
             label_mode=label_mode,
             num_classes=len(class_names) if class_names else 0,
@@ -247,7 +263,9 @@ def _check_files(paths, labels, on_bad_image):
     """Inspects every file; returns the good paths, their labels and infos."""
     # PIL warns about large images before we refuse them with our own message.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fcn_image_files.pil_image.DecompressionBombWarning)
+        warnings.simplefilter(
+            "ignore", fcn_image_files.pil_image.DecompressionBombWarning
+        )
         with ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4)) as pool:
             results = list(pool.map(_inspect, paths))
     bad = sorted(str(r) for r in results if isinstance(r, Exception))
@@ -274,38 +292,36 @@ def _inspect(path):
 
 
 class ImageLoader:
-    """Decodes and resizes one image file in a given resize mode (tf.data).
+    """Decodes and resizes the checked files of one dataset (tf.data).
 
-    `records(paths, infos)` turns the checked files into the tensors the
-    pipeline carries; `load(record, flip)` is the per-image graph function.
+    `records` holds the per-file tensors the pipeline carries; `load(record,
+    flip)` is the per-image graph function. It is specialized to the files:
+    the branches for PIL decoding and EXIF rotation exist only if some file
+    needs them, so a folder of plain JPEGs pays for neither.
     """
 
-    def __init__(self, resize_mode, size, color_mode, interpolation, stride):
+    def __init__(self, resize_mode, size, color_mode, interpolation, stride,
+                 paths, infos):
         self.resize_mode = resize_mode
         self.size = size
         self.color_mode = color_mode
         self.channels = NUM_CHANNELS[color_mode]
         self.interpolation = interpolation
         self.stride = stride
-
-    # ---------------------------------------------------- per-file facts
-
-    def records(self, paths, infos):
-        """The per-file tensors: how to decode it, and its native size."""
         use_pil = [not self._tf_decodes(info) for info in infos]
-        orientation = [1 if pil else info.orientation
-                       for info, pil in zip(infos, use_pil)]
-        fast_crop = [
-            self.resize_mode == "crop" and not pil and o == 1 and info.format == "JPEG"
-            for info, pil, o in zip(infos, use_pil, orientation)
+        # PIL applies the orientation itself.
+        orientation = [
+            1 if pil else info.orientation for info, pil in zip(infos, use_pil)
         ]
-        native = [self.native_size(*upright_size(info)) for info in infos]
-        return {
+        self.records = {
             "path": np.asarray(paths, dtype=str),
             "use_pil": np.asarray(use_pil, dtype=bool),
+            "rotated": np.asarray(orientation, dtype=np.int32) != 1,
             "orientation": np.asarray(orientation, dtype=np.int32),
-            "fast_crop": np.asarray(fast_crop, dtype=bool),
-            "native_size": np.asarray(native, dtype=np.int32).reshape(-1, 2),
+            "native_size": np.asarray(
+                [self.native_size(*upright_size(info)) for info in infos],
+                dtype=np.int32,
+            ).reshape(-1, 2),
         }
 
     def _tf_decodes(self, info):
@@ -332,15 +348,11 @@ class ImageLoader:
 
     # ------------------------------------------------------- graph side
 
-    def load(self, record, flip):
-        """The image of one record: float32, flipped left-right if `flip`."""
+    def load(self, record, flip=None):
+        """The float32 image of one record, flipped left-right if `flip`."""
         data = tf.io.read_file(record["path"])
         if self.resize_mode == "crop":
-            img = tf.cond(
-                record["fast_crop"],
-                lambda: self._crop_jpeg(data),
-                lambda: self._crop(self._decode(data, record)),
-            )
+            img = self._crop(self._decode(data, record))
         elif self.resize_mode == "pad":
             img = self._pad(self._decode(data, record))
         elif self.resize_mode == "multicrop":
@@ -350,21 +362,35 @@ class ImageLoader:
         else:
             img = self._resize(self._decode(data, record), self.size)
         img = tf.cast(img, "float32")
+        if flip is None:
+            return img
         # Width is the second-last axis for (h, w, c) and (3, h, w, c) alike.
         return tf.cond(flip, lambda: tf.reverse(img, [-2]), lambda: img)
+
+    def _select(self, name, record, if_true, if_false):
+        """`if_true()` for records whose `name` is True, else `if_false()`;
+        no branch in the graph when all files agree."""
+        values = self.records[name]
+        if values.all():
+            return if_true()
+        if not values.any():
+            return if_false()
+        return tf.cond(record[name], if_true, if_false)
 
     def _decode(self, data, record):
         def with_tf():
             img = tf.io.decode_image(data, channels=self.channels,
                                      expand_animations=False)
-            return orient(img, record["orientation"])
+            return self._select("rotated", record,
+                                lambda: orient(img, record["orientation"]),
+                                lambda: img)
 
         def with_pil():
             img = tf.numpy_function(self._pil_decode, [data], tf.uint8, stateful=False)
             img.set_shape((None, None, self.channels))
             return img
 
-        return tf.cond(record["use_pil"], with_pil, with_tf)
+        return self._select("use_pil", record, with_pil, with_tf)
 
     def _pil_decode(self, data):
         img = fcn_image_files.open_image(io.BytesIO(data), self.color_mode)
@@ -374,44 +400,36 @@ class ImageLoader:
         # What Keras' `smart_resize` and `resize_with_pad` resize with.
         return tf.image.resize(images, size, method=self.interpolation)
 
-    def _crop_window(self, height, width):
-        """Keras' `smart_resize` crop: `(top, left, height, width)`, the
-        same float32 arithmetic so that both paths cut the same pixels."""
-        target_height, target_width = self.size
-        crop_height = tf.cast(tf.cast(width * target_height, "float32") / target_width, "int32")
-        crop_height = tf.maximum(tf.minimum(height, crop_height), 1)
-        crop_width = tf.cast(tf.cast(height * target_width, "float32") / target_height, "int32")
-        crop_width = tf.maximum(tf.minimum(width, crop_width), 1)
-        top = tf.cast(tf.cast(height - crop_height, "float32") / 2, "int32")
-        left = tf.cast(tf.cast(width - crop_width, "float32") / 2, "int32")
-        return top, left, crop_height, crop_width
-
     def _crop(self, img):
         return image_utils.smart_resize(
             img, self.size, interpolation=self.interpolation,
             data_format="channels_last", backend_module=tf_backend(),
         )
 
-    def _crop_jpeg(self, data):
-        """`_crop` for a JPEG, decoding only the crop window."""
-        shape = tf.image.extract_jpeg_shape(data)
-        window = tf.stack(self._crop_window(shape[0], shape[1]))
-        img = tf.image.decode_and_crop_jpeg(data, window, channels=self.channels)
-        return self._resize(img, self.size)
-
     def _multicrop(self, img):
-        shape = tf.shape(img)
+        """Resizes to cover the target (`fcn_image_loading.cover_size`),
+        then cuts three crops: start, centre, end."""
+        shape = tf.shape(img, out_type="int64")
         height, width = shape[0], shape[1]
-        top, left, crop_height, crop_width = self._crop_window(height, width)
-        crops = [
-            img[t:t + crop_height, l:l + crop_width]
-            for t, l in [(0, 0), (top, left), (height - crop_height, width - crop_width)]
-        ]
-        return self._resize(tf.stack(crops), self.size)
+        target_height, target_width = (tf.constant(t, "int64") for t in self.size)
+        wide = width * target_height >= height * target_width
+        # Rounded half up, as `fcn_image_loading.cover_size`.
+        cover_width = (2 * width * target_height + height) // (2 * height)
+        cover_height = (2 * height * target_width + width) // (2 * width)
+        new_height = tf.where(wide, target_height,
+                              tf.maximum(cover_height, target_height))
+        new_width = tf.where(wide, tf.maximum(cover_width, target_width),
+                             target_width)
+        img = self._resize(img, tf.cast(tf.stack([new_height, new_width]), "int32"))
+        top, left = new_height - target_height, new_width - target_width
+        crops = tf.stack([
+            img[t:t + target_height, l:l + target_width]
+            for t, l in [(0, 0), (top // 2, left // 2), (top, left)]
+        ])
+        return tf.ensure_shape(crops, (NUM_CROPS, *self.size, self.channels))
 
     def _pad(self, img):
-        """Resizes to fit and pads, with `fcn_image_loading.pad_placement`'s
-        integer arithmetic."""
+        """Resizes to fit and pads, as `fcn_image_loading.pad_placement`."""
         shape = tf.shape(img, out_type="int64")
         height, width = shape[0], shape[1]
         target_height, target_width = (tf.constant(t, "int64") for t in self.size)
@@ -422,8 +440,14 @@ class ImageLoader:
         new_width = tf.where(
             wide, target_width, tf.maximum(width * target_height // height, 1)
         )
+        zero = tf.constant(0, "int64")
+        top = tf.where(
+            wide, (target_height * width - height * target_width) // (2 * width), zero
+        )
+        left = tf.where(
+            wide, zero, (target_width * height - width * target_height) // (2 * height)
+        )
         img = self._resize(img, tf.cast(tf.stack([new_height, new_width]), "int32"))
-        top, left = (target_height - new_height) // 2, (target_width - new_width) // 2
         img = tf.image.pad_to_bounding_box(
             img, tf.cast(top, "int32"), tf.cast(left, "int32"), *self.size
         )
@@ -460,40 +484,55 @@ def tf_backend():
     return tensorflow
 
 
-def _paths_to_dataset(loader, paths, infos, labels, label_mode, num_classes,
-                      batch_size, shuffle, seed, horizontal_flip):
-    """The dataset of one subset: records, flips and labels, shuffled,
+def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
+                      shuffle, seed, horizontal_flip):
+    """The dataset of one subset: records (with flips and labels), shuffled,
     decoded in parallel, batched (by shape for `"native"`), prefetched."""
-    parts = [tf.data.Dataset.from_tensor_slices(loader.records(paths, infos))]
+    parts = [tf.data.Dataset.from_tensor_slices(loader.records)]
     if horizontal_flip:
         # A fresh stream each epoch, reproducible from `seed`.
         parts.append(tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
                      .map(lambda r: r % 2 == 1))
-    else:
-        parts.append(tf.data.Dataset.from_tensors(False).repeat())
     if label_mode:
-        parts.append(dataset_utils.labels_to_dataset_tf(labels, label_mode, num_classes))
-    ds = tf.data.Dataset.zip(tuple(parts))
+        parts.append(
+            dataset_utils.labels_to_dataset_tf(labels, label_mode, num_classes)
+        )
+    ds = tf.data.Dataset.zip(tuple(parts)) if len(parts) > 1 else parts[0]
     if shuffle:
         ds = ds.shuffle(buffer_size=batch_size * 8 if batch_size else 1024, seed=seed)
 
-    def load(record, flip, *label):
+    def unpack(element):
+        """(record, flip or None, label or None) of one dataset element."""
+        element = element if isinstance(element, tuple) else (element,)
+        record, rest = element[0], list(element[1:])
+        flip = rest.pop(0) if horizontal_flip else None
+        return record, flip, rest
+
+    def load(*element):
+        record, flip, label = unpack(element)
         img = loader.load(record, flip)
         return (img, *label) if label else img
 
     if loader.resize_mode == "native" and batch_size is not None:
-        # Group the records (not the decoded images, to keep memory low) by
-        # shape, then decode each batch.
+        # Group the records, not the decoded images (memory), by shape; then
+        # decode each batch.
         spec = tf.TensorSpec((None, None, loader.channels), "float32")
 
-        def load_batch(record, flip, *label):
-            img = tf.map_fn(lambda rf: loader.load(*rf), (record, flip),
-                            fn_output_signature=spec)
+        def load_batch(*element):
+            record, flip, label = unpack(element)
+            if flip is None:
+                img = tf.map_fn(loader.load, record, fn_output_signature=spec)
+            else:
+                img = tf.map_fn(lambda rf: loader.load(*rf), (record, flip),
+                                fn_output_signature=spec)
             return (img, *label) if label else img
 
+        def shape_key(*element):
+            size = tf.cast(unpack(element)[0]["native_size"], "int64")
+            return size[0] * 65536 + size[1]
+
         ds = ds.group_by_window(
-            key_func=lambda record, *_: tf.cast(
-                record["native_size"][0] * 65536 + record["native_size"][1], "int64"),
+            key_func=shape_key,
             reduce_func=lambda key, window: window.batch(batch_size),
             window_size=batch_size,
         )

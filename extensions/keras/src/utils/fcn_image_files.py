@@ -138,11 +138,13 @@ def open_image(path, color_mode="rgb"):
 
 
 def inspect_image_file(path):
-    """Checks that a file decodes completely, and reads its size.
+    """Checks that a file is a complete image, and reads its size.
 
     Cheap enough to run on every file of a dataset before training: a JPEG
-    is decoded at 1/8 scale (which still reads the whole entropy-coded
-    stream, so truncation is caught), other formats are decoded fully.
+    is decoded at 1/8 scale (which still reads its whole entropy-coded
+    stream, so truncation is caught), a PNG has the checksums of all its
+    chunks verified (so is any corrupt or missing byte), GIF and BMP files
+    are decoded.
 
     Args:
         path: Path to the image file.
@@ -158,13 +160,18 @@ def inspect_image_file(path):
     try:
         with pil_image.open(path) as img:
             check_pixel_count(img.size, path)
-            info = ImageInfo(
-                img.size[0], img.size[1], orientation_of(img), img.format, img.mode
-            )
-            if img.format == "JPEG":
-                img.draft(None, (max(1, img.size[0] // 8), max(1, img.size[1] // 8)))
-            img.load()
-        return info
+            width, height = img.size
+            if img.format == "PNG":
+                # Reading a PNG's EXIF anywhere but before the image data
+                # means decoding it; writers put it before.
+                orientation = orientation_of(img) if "exif" in img.info else 1
+                img.verify()
+            else:
+                orientation = orientation_of(img)
+                if img.format == "JPEG":
+                    img.draft(None, (max(1, width // 8), max(1, height // 8)))
+                img.load()
+            return ImageInfo(width, height, orientation, img.format, img.mode)
     except Exception as e:
         raise _bad_image(path, e) from e
 

@@ -21,8 +21,11 @@ While a mode other than 0 is set, the legacy
 images in that mode: it looks `image_utils.load_img` up at batch time, so
 that module attribute points to the mode dispatcher; modes 2 and 4 also
 replace the generator's batch builder, because their samples are not one
-image: mode 2 yields inputs `(images, masks)`, mode 4 images of shape
-`(batch, 3, H, W, channels)`. `set_load_img_type(0)` puts Keras' own
+image: mode 2 yields inputs `(images, masks)` (masks `(batch, H, W, 1)`,
+1 on the image and 0 on the padding), mode 4 images of shape
+`(batch, 3, H, W, channels)`; the random transform of an
+`ImageDataGenerator` is drawn once per image and applied to its three crops
+(and, its geometric part, to its mask). `set_load_img_type(0)` puts Keras' own
 functions back, so mode 0 leaves Keras exactly as shipped.
 
 Fixed from the original: the mode switch works (its `global` was missing);
@@ -182,8 +185,7 @@ def load_img_crop(
     """
     img, size, resample = _open(path, color_mode, target_size, interpolation,
                                 min_dimension)
-    box = crop_boxes(img.size, size)[1]
-    return img.resize((size[1], size[0]), resample, box=box)
+    return img.resize((size[1], size[0]), resample, box=crop_box(img.size, size))
 
 
 def load_img_multicrop(
@@ -196,9 +198,10 @@ def load_img_multicrop(
 ):
     """Loads three crops with the aspect of `target_size`: start, centre, end.
 
-    The crops lie along the longer side (relative to the target's aspect)
-    and together cover the whole image up to an aspect ratio of 3:1. The
-    centre crop equals `load_img_crop`. Arguments as for `load_img_crop`.
+    The image is resized to cover the target (`cover_size`), then cut at the
+    start, centre and end of its longer side (relative to the target's
+    aspect); the crops cover the whole image up to an aspect ratio of 3:1.
+    Arguments as for `load_img_crop`.
 
     Returns:
         A list of three PIL images of size `target_size`; stack them with
@@ -206,8 +209,11 @@ def load_img_multicrop(
     """
     img, size, resample = _open(path, color_mode, target_size, interpolation,
                                 min_dimension)
-    return [img.resize((size[1], size[0]), resample, box=box)
-            for box in crop_boxes(img.size, size)]
+    height, width = cover_size(img.size, size)
+    img = img.resize((width, height), resample)
+    top, left = height - size[0], width - size[1]
+    return [img.crop((x, y, x + size[1], y + size[0]))
+            for y, x in [(0, 0), (top // 2, left // 2), (top, left)]]
 
 
 def load_img_pad(
@@ -239,11 +245,10 @@ def load_img_pad(
     return canvas, mask
 
 
-def crop_boxes(image_size, target_size):
-    """The start, centre and end crop boxes `(left, top, right, bottom)`.
-
-    The crop has the largest size with the target's aspect ratio that fits
-    in the image, computed as in `keras.utils.load_img(keep_aspect_ratio=True)`.
+def crop_box(image_size, target_size):
+    """The central crop box `(left, top, right, bottom)` of `load_img_crop`:
+    the largest with the target's aspect ratio, computed as in
+    `keras.utils.load_img(keep_aspect_ratio=True)`.
 
     Args:
         image_size: `(width, height)` of the image, as PIL gives it.
@@ -253,20 +258,15 @@ def crop_boxes(image_size, target_size):
     target_height, target_width = target_size
     crop_height = max(1, min(height, (width * target_height) // target_width))
     crop_width = max(1, min(width, (height * target_width) // target_height))
-    boxes = []
-    for top, left in [(0, 0),
-                      ((height - crop_height) // 2, (width - crop_width) // 2),
-                      (height - crop_height, width - crop_width)]:
-        boxes.append((left, top, left + crop_width, top + crop_height))
-    return boxes
+    top = (height - crop_height) // 2
+    left = (width - crop_width) // 2
+    return (left, top, left + crop_width, top + crop_height)
 
 
-def pad_placement(image_size, target_size):
-    """Where a padded image goes: `((top, left), (height, width))`.
-
-    The longer side fills the target exactly; the other is floored. Exact
-    integer arithmetic (TF's `resize_with_pad` uses float32, which can
-    leave a 1-pixel black strip or shift the image by a pixel).
+def cover_size(image_size, target_size):
+    """`(height, width)` that covers the target at the image's aspect ratio:
+    the shorter side (relative to the target's aspect) equals the target,
+    the other is rounded half up.
 
     Args:
         image_size: `(width, height)` of the image, as PIL gives it.
@@ -275,12 +275,34 @@ def pad_placement(image_size, target_size):
     width, height = image_size
     target_height, target_width = target_size
     if width * target_height >= height * target_width:
-        new_width, new_height = target_width, max(1, height * target_width // width)
-    else:
-        new_width, new_height = max(1, width * target_height // height), target_height
-    top = (target_height - new_height) // 2
-    left = (target_width - new_width) // 2
-    return (top, left), (new_height, new_width)
+        cover_width = (2 * width * target_height + height) // (2 * height)
+        return target_height, max(target_width, cover_width)
+    cover_height = (2 * height * target_width + width) // (2 * width)
+    return max(target_height, cover_height), target_width
+
+
+def pad_placement(image_size, target_size):
+    """Where a padded image goes: `((top, left), (height, width))`.
+
+    The placement of TF's `resize_with_pad` (Keras' `pad_to_aspect_ratio`):
+    the longer side (relative to the target's aspect) fills the target, the
+    other is floored, and the offset centres the unfloored size. In exact
+    integer arithmetic: TF's float32 can make the longer side one pixel
+    short, leaving a black strip.
+
+    Args:
+        image_size: `(width, height)` of the image, as PIL gives it.
+        target_size: `(height, width)` of the result.
+    """
+    width, height = image_size
+    target_height, target_width = target_size
+    if width * target_height >= height * target_width:
+        new_height = max(1, height * target_width // width)
+        top = (target_height * width - height * target_width) // (2 * width)
+        return (top, 0), (new_height, target_width)
+    new_width = max(1, width * target_height // height)
+    left = (target_width * height - width * target_height) // (2 * height)
+    return (0, left), (target_height, new_width)
 
 
 def _open(path, color_mode, target_size, interpolation, min_dimension):
@@ -394,15 +416,20 @@ _get_batches_of_crops_or_masks._fcn_replaces = _KERAS_BATCHES
 
 def _with_labels(self, index_array, inputs, images):
     """The label part of Keras' batch builder (keras/src/legacy/
-    preprocessing/image.py, `BatchFromFilesMixin`), for `inputs`."""
-    n = len(index_array)
+    preprocessing/image.py, `BatchFromFilesMixin`), loops included: a
+    `DataFrameIterator`'s classes are a list, of lists for multi-label."""
     if self.class_mode == "input":
         batch_y = images.copy()
     elif self.class_mode in {"binary", "sparse"}:
-        batch_y = np.asarray(self.classes[index_array], dtype=self.dtype)
+        batch_y = np.empty(len(index_array), dtype=self.dtype)
+        for i, n_observation in enumerate(index_array):
+            batch_y[i] = self.classes[n_observation]
     elif self.class_mode == "categorical":
-        batch_y = np.zeros((n, len(self.class_indices)), dtype=self.dtype)
-        batch_y[np.arange(n), self.classes[index_array]] = 1.0
+        batch_y = np.zeros(
+            (len(index_array), len(self.class_indices)), dtype=self.dtype
+        )
+        for i, n_observation in enumerate(index_array):
+            batch_y[i, self.classes[n_observation]] = 1.0
     elif self.class_mode == "multi_output":
         batch_y = [output[index_array] for output in self.labels]
     elif self.class_mode == "raw":
