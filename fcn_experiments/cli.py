@@ -66,19 +66,23 @@ def _parser():
             help=f"settings to start from (default: {profile})",
         )
         for field in dataclasses.fields(Config):
-            if field.name in ("profile", "force"):
+            if field.name == "profile":
                 continue
             if sub is demo and field.name in DATA_FLAGS:
                 continue
+            flag = "--" + field.name.replace("_", "-")
+            if field.type is bool:
+                sub.add_argument(flag, dest=field.name, default=None,
+                                 action=argparse.BooleanOptionalAction,
+                                 help=PARAMETER_HELP[field.name])
+                continue
             sub.add_argument(
-                "--" + field.name.replace("_", "-"),
+                flag,
                 dest=field.name,
                 type=_flag_type(field),
                 default=None,
                 help=PARAMETER_HELP[field.name],
             )
-        sub.add_argument("--force", action="store_true", default=None,
-                         help=PARAMETER_HELP["force"])
         sub.add_argument("--strategy", default="auto", choices=STRATEGIES,
                          help="tf.distribute strategy (auto: multi-worker with "
                          "TF_CONFIG, mirrored with several GPUs)")

@@ -60,6 +60,7 @@ class Config:
     data_cell_size: int = 256
     data_crops_per_cell: tuple = (4, 3, 3)
     seed: int = 1
+    run_eagerly: bool = False
     force: bool = False
     profile: str = "custom"
 
@@ -78,7 +79,9 @@ class Config:
         Resuming or skipping an experiment whose saved fingerprint differs
         would mix results of different settings, so the runner refuses it.
         """
-        ignored = {"experiments", "output_dir", "force", "profile", "data_dir"}
+        ignored = {
+            "experiments", "output_dir", "force", "profile", "data_dir", "run_eagerly"
+        }
         values = {
             k: v for k, v in dataclasses.asdict(self).items() if k not in ignored
         }
@@ -134,6 +137,8 @@ PARAMETER_HELP = {
     "data_crops_per_cell": "bundled dataset: crops per cell for train, "
     "validation, test",
     "seed": "seed of weights init, shuffling and the bundled dataset",
+    "run_eagerly": "train without tf.function: no graph tracing, slower "
+    "steps (pays off for a few tiny steps, and for debugging)",
     "force": "re-run experiments that already finished",
 }
 
@@ -152,7 +157,7 @@ PROFILES = {
     "quick": dict(
         model="mobilenet_v2",
         alpha=0.35,
-        base_size=96,
+        base_size=64,
         batch_size=8,
         epochs=6,
         lr_patience=2,
@@ -167,6 +172,7 @@ PROFILES = {
         epochs=1,
         lr_patience=1,
         weights="random",
+        run_eagerly=True,
         data_cell_size=384,
         data_crops_per_cell=(1, 1, 1),
     ),

@@ -115,7 +115,10 @@ def build_model(experiment, original, config):
         dropout=config.dropout,
     )
     if experiment.mode(config) == "multicrop":
-        return _multicrop()(fcn, pooling="max")
+        model = _multicrop()(fcn, pooling="max")
+        # A subclassed model: built now, as BackupAndRestore requires.
+        model.build((None, 3, None, None, 3))
+        return model
     return fcn
 
 
@@ -164,12 +167,27 @@ def freeze(model, freeze_up_to, layer_names):
     return count
 
 
-def build_experiment_model(experiment, config, num_classes, starting_weights):
+# BatchNormalization momentum when training from random initialisation.
+RANDOM_INIT_BN_MOMENTUM = 0.9
+
+
+def build_experiment_model(experiment, config, num_classes, starting_weights,
+                           random_init=False):
     """Experiment `experiment`'s model from the starting weights file, frozen
-    as configured. Call it inside the strategy's scope."""
+    as configured. Call it inside the strategy's scope.
+
+    With `random_init`, BatchNormalization layers get momentum 0.9: with
+    Keras' 0.99-0.999 their moving statistics hardly leave their initial
+    values in a few hundred steps, and inference-mode predictions (validation,
+    test) come out constant. Pretrained statistics need no such change.
+    """
     original = build_original(config, num_classes)
     original.load_weights(starting_weights)
     layer_names = [layer.name for layer in original.layers]
     model = build_model(experiment, original, config)
     freeze(model, config.freeze_up_to, layer_names)
+    if random_init:
+        for layer in inner_fcn(model).layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = RANDOM_INIT_BN_MOMENTUM
     return model

@@ -58,7 +58,8 @@ def _run_one(experiment, config, folders, class_names, start, strategy, folder,
         )
     with strategy.scope():
         model = build_experiment_model(
-            experiment, config, len(class_names), start["path"]
+            experiment, config, len(class_names), start["path"],
+            random_init=start["weights"] == "random",
         )
         measured = training.train_and_test(
             model, splits, folder, config, callbacks, verbose

@@ -190,6 +190,7 @@ def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1)
         # XLA would recompile for every input shape (native-size buckets,
         # the last partial batch), costing more than it saves on a CPU.
         jit_compile=False,
+        run_eagerly=config.run_eagerly,
     )
     resume_epoch = _restored_epoch(folder)
     _cut_log(folder, resume_epoch)
