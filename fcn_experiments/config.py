@@ -58,7 +58,7 @@ class Config:
     output_dir: str = "snapshots"
     data_dir: str | None = None
     data_cell_size: int = 256
-    data_crops_per_cell: tuple = (4, 3, 3)
+    data_crops_per_cell: tuple = (3, 3, 3)
     seed: int = 1
     run_eagerly: bool = False
     force: bool = False
@@ -159,10 +159,10 @@ PROFILES = {
         alpha=0.35,
         base_size=64,
         batch_size=8,
-        epochs=6,
+        epochs=5,
         lr_patience=2,
         data_cell_size=256,
-        data_crops_per_cell=(4, 3, 3),
+        data_crops_per_cell=(3, 3, 3),
     ),
     "tiny": dict(
         model="mobilenet_v2",

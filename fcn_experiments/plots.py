@@ -40,7 +40,8 @@ def accuracy_chart(rows, path, num_classes):
             label="best validation accuracy")
     ax.axhline(1.0 / num_classes, color="gray", linestyle="--", label="chance")
     for xi, value in zip(x, test):
-        ax.text(xi, value + 0.01, f"{value:.2f}", ha="center", va="bottom", fontsize=8)
+        ax.text(xi, value / 2, f"{value:.2f}", ha="center", va="center",
+                color="white", fontsize=8)
     ax.set_xticks(x, [_label(row) for row in rows], rotation=30, ha="right")
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("accuracy")
@@ -129,7 +130,7 @@ def score_map_figure(mapper, preprocess, class_names, path, title, image_path=TE
         ax.set_title(f"{name}: score map of '{class_names[index]}'", fontsize=9)
         ax.axis("off")
     figure.suptitle(title, fontsize=10)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=80)
     return path
 
 

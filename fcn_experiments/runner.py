@@ -21,9 +21,6 @@ from fcn_experiments.results import write_results
 from fcn_experiments.starting_weights import prepare_starting_weights
 from fcn_experiments import training
 
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
-
-
 def _elapsed(seconds):
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -44,7 +41,10 @@ def model_label(config):
 
 def _run_one(experiment, config, folders, class_names, start, strategy, folder,
              callbacks, verbose):
+    started = time.perf_counter()
     os.makedirs(folder, exist_ok=True)
+    # Frees the previous experiment's model and restarts Keras' layer naming.
+    keras.backend.clear_session()
     write_json_atomic(os.path.join(folder, training.CONFIG_FILE), config.fingerprint())
     # Same seed on a fresh run and on a resume: same shuffling and dropout.
     keras.utils.set_random_seed(config.seed + experiment.number)
@@ -62,7 +62,7 @@ def _run_one(experiment, config, folders, class_names, start, strategy, folder,
             random_init=start["weights"] == "random",
         )
         measured = training.train_and_test(
-            model, splits, folder, config, callbacks, verbose
+            model, splits, folder, config, callbacks, verbose, started
         )
     result = {
         "experiment": experiment.number,

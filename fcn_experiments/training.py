@@ -165,7 +165,8 @@ def check_fingerprint(folder, fingerprint):
         )
 
 
-def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1):
+def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1,
+                   started=None):
     """Trains `model` (compiled here) and tests its best epoch once.
 
     Args:
@@ -176,12 +177,14 @@ def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1)
         extra_callbacks: more Keras callbacks, run after the framework's own
             (so after the epoch's backup is saved).
         verbose: Keras' `fit` verbosity (1: progress bar).
+        started: `time.perf_counter()` when this session began preparing
+            the experiment (data, model); default: now.
 
     Returns:
         A dict of measurements: `epochs`, `best_epoch`, `val_accuracy`,
         `test_accuracy`, `test_loss`, `train_images_per_s`, `wall_time_s`.
     """
-    start = time.perf_counter()
+    start = time.perf_counter() if started is None else started
     train, validation, test = splits
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=config.lr_start, momentum=0.0),
