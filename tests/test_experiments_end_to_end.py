@@ -3,6 +3,7 @@ finished experiments, `force`, and the refusal to mix settings."""
 
 import math
 import os
+import re
 
 import nbformat
 import papermill
@@ -41,7 +42,8 @@ def test_notebook_holds_only_parameters_calls_and_plots():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
-    assert not any("def " in cell.source or "class " in cell.source for cell in code)
+    definitions = re.compile(r"^\s*(def|class)\s", re.MULTILINE)
+    assert not any(definitions.search(cell.source) for cell in code)
 
 
 def test_notebook_writes_nine_finite_results_and_the_figures(notebook_run):
