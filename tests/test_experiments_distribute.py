@@ -35,8 +35,9 @@ class CountBatches(keras.callbacks.Callback):
         CountBatches.batches += 1
 
 rows = fcn_experiments.run_experiments(
-    profile="tiny", output_dir=sys.argv[1], experiments=[1, 8],
+    profile="tiny", output_dir=sys.argv[1], experiments=[8],
     strategy=strategy, callbacks=[CountBatches()], plots_to_make=False,
+    run_eagerly=False,  # the tf.function path, as real training uses
     verbose=0,
 )
 print(json.dumps({
@@ -59,7 +60,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
     rows = report["rows"]
-    assert [row["experiment"] for row in rows] == [1, 8]
+    # Experiment 8: the FCN inside MultiCrop, fed 3 crops per image.
+    assert [row["experiment"] for row in rows] == [8]
     for row in rows:
         assert math.isfinite(row["test_loss"]) and 0 <= row["test_accuracy"] <= 1
     # Batch size is per replica: 8 x 2 replicas = 16 images a step.
