@@ -130,17 +130,8 @@ def _copy_imagenet_weights(model, config):
     for layer in model.layers:
         if layer.name == "predictions" or not layer.weights:
             continue
-        source = reference.get_layer(layer.name).get_weights()
-        shapes = [w.shape for w in source]
-        if shapes != [tuple(w.shape) for w in layer.weights]:
-            raise ValueError(
-                f"ImageNet weights of layer {layer.name!r} have shapes {shapes}, "
-                f"which the {config.model} at base_size={config.input_size} "
-                "cannot take: its Dense top is tied to the ImageNet input size "
-                f"({reference.input_shape[1]}). Use "
-                f"base_size={reference.input_shape[1]}, or weights='random'."
-            )
-        layer.set_weights(source)
+        # Same builder, same layer names; only `predictions` differs.
+        layer.set_weights(reference.get_layer(layer.name).get_weights())
 
 
 def starting_weights_path(config):

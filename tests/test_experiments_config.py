@@ -20,6 +20,7 @@ def test_profiles():
     assert (quick.model, quick.alpha, quick.weights) == ("mobilenet_v2", 0.35, "auto")
     assert (paper.model, paper.input_size, paper.epochs) == ("vgg16", 224, 20)
     assert (paper.batch_size, paper.lr_start, paper.lr_min) == (8, 0.01, 0.001)
+    assert make_config("paper", model="xception").input_size == 299
     assert make_config("tiny", epochs=3).epochs == 3
     # None means "the profile's value", so callers can pass parameters through.
     assert make_config("quick", epochs=None).epochs == PROFILES["quick"]["epochs"]
@@ -55,6 +56,7 @@ def test_experiment_table():
         ({"freeze_up_to": -1}, "freeze_up_to=-1"),
         ({"weights": "nowhere.h5"}, "weights='nowhere.h5'"),
         ({"fcn_pooling": "sum"}, "fcn_pooling='sum'"),
+        ({"model": "vgg19", "base_size": 112}, "Use base_size=224"),
     ],
 )
 def test_bad_settings_are_refused_with_the_value(overrides, message):
