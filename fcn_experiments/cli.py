@@ -11,8 +11,8 @@ import sys
 
 from fcn_experiments.config import PARAMETER_HELP
 from fcn_experiments.config import PROFILES
+from fcn_experiments.config import STRATEGIES
 from fcn_experiments.config import Config
-from fcn_experiments.distribute import STRATEGIES
 
 DATA_FLAGS = ("train_dir", "validation_dir", "test_dir", "num_classes", "validation_split")
 

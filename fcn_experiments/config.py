@@ -9,6 +9,8 @@ BACKBONES = ("vgg16", "vgg19", "inception_v3", "xception", "mobilenet_v2")
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
 POOLINGS = ("avg", "max")
 ALL_EXPERIMENTS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+# Names `distribute.resolve_strategy` takes (here: no TensorFlow import).
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 
 # Smallest input side each backbone accepts (Keras' `obtain_input_shape`).
 MIN_INPUT_SIZE = {

@@ -67,6 +67,7 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
         seed=config.seed,
         horizontal_flip=training,
         on_bad_image="skip",
+        verbose=False,
         **split,
     )
     class_names = list(dataset.class_names)

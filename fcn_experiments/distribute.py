@@ -5,7 +5,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+from fcn_experiments.config import STRATEGIES
 
 
 def resolve_strategy(strategy="auto"):

@@ -56,6 +56,11 @@ def _run_one(experiment, config, folders, class_names, start, strategy, folder,
             f"The loader found classes {splits[0].class_names} in "
             f"{folders.train}, expected {class_names}."
         )
+    if verbose:
+        print(
+            f"{splits[0].num_images} train, {splits[1].num_images} validation, "
+            f"{splits[2].num_images} test images"
+        )
     with strategy.scope():
         model = build_experiment_model(
             experiment, config, len(class_names), start["path"],
