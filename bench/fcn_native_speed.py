@@ -1,6 +1,7 @@
 """FCN at native size vs Keras' original, batch 1 and 8, side by side.
 
 usage: python bench/fcn_native_speed.py [--families VGG16 ...] [--repeats N]
+                                        [--seconds S]
 
 For each family: Keras' original (`include_top=True`, logits) and its FCN
 twins from `to_fcn` (input shape `(None, None, 3)`, the weights copied),
@@ -14,11 +15,13 @@ one (`VGG16_fcn` computes it as a 7x7 `Conv2D`):
   exactly the original's Dense (valid only for a 7x7 map);
 - `patches+matmul`: the 49 shifted views concatenated into patches, then
   one matmul (valid at every size).
-Prints the fastest and the median time of each (the machine may be shared:
-the fastest of interleaved runs is the least disturbed), the ratio of the
-fastest to the original's, measured in the same run, and the max abs diff of
-the logits against the original's where they compute the same function
-(`-` where they do not: max over positions vs average).
+Prints, over interleaved runs (at least `--repeats` and `--seconds` in all
+per model), the fastest and the median wall-clock time and the median CPU
+time of each, and the ratios to the original's measured in the same run:
+of the fastest run (the least disturbed on a shared machine) and of the CPU
+time (the work done, hardly affected by other processes); then the max abs
+diff of the logits against the original's where they compute the same
+function (`-` where they do not: max over positions vs average).
 """
 
 import argparse
@@ -105,19 +108,29 @@ def vgg16_fc1_variant(fcn, patches):
     return keras.Model(fcn.inputs, x)
 
 
-def time_side_by_side(models, batch, repeats):
+def time_side_by_side(models, batch, repeats, seconds):
+    """Interleaved runs: at least `repeats` each, and `seconds` in all each.
+
+    Returns per model the fastest wall-clock time, the median wall-clock
+    time, the median CPU time of this process (all its threads: less
+    sensitive to other processes on a shared machine) and the run count.
+    """
     for model in models.values():  # Trace and warm up.
         model.predict_on_batch(batch)
-        model.predict_on_batch(batch)
-    times = {name: [] for name in models}
-    for _ in range(repeats):
+    wall = {name: [] for name in models}
+    cpu = {name: [] for name in models}
+    while (
+        min(len(t) for t in wall.values()) < repeats
+        or min(sum(t) for t in wall.values()) < seconds
+    ):
         for name, model in models.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             model.predict_on_batch(batch)
-            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start)
     return {
-        name: (float(np.min(t)), float(np.median(t)))
-        for name, t in times.items()
+        name: (min(t), float(np.median(t)), float(np.median(cpu[name])), len(t))
+        for name, t in wall.items()
     }
 
 
@@ -128,6 +141,9 @@ def main():
     )
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="least time per model"
+    )
     args = parser.parse_args()
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, Keras "
@@ -135,7 +151,8 @@ def main():
     )
     print(
         f"{'model':<26} {'batch':>5} {'fastest ms':>10} {'median ms':>10} "
-        f"{'vs original':>11} {'max abs diff':>12}"
+        f"{'cpu ms':>10} {'runs':>5} {'fastest':>9} {'cpu':>9} "
+        f"{'max abs diff':>12}"
     )
     rng = np.random.default_rng(0)
     for family in args.families:
@@ -155,18 +172,19 @@ def main():
             batch = rng.uniform(-1, 1, (batch_size, size, size, 3))
             batch = batch.astype("float32")
             expected = original.predict_on_batch(batch)
-            times = time_side_by_side(models, batch, args.repeats)
-            base = times[f"{family} original"][0]
+            times = time_side_by_side(models, batch, args.repeats, args.seconds)
+            base = times[f"{family} original"]
             for name, model in models.items():
                 if name.endswith("max") and family not in ("VGG16", "VGG19"):
                     diff = "-"
                 else:
                     outputs = model.predict_on_batch(batch)
                     diff = f"{np.max(np.abs(outputs - expected)):.1e}"
-                fastest, median = times[name]
+                fastest, median, cpu, runs = times[name]
                 print(
                     f"{name:<26} {batch_size:>5} {fastest * 1000:>10.1f} "
-                    f"{median * 1000:>10.1f} {fastest / base:>10.2f}x "
+                    f"{median * 1000:>10.1f} {cpu * 1000:>10.1f} {runs:>5} "
+                    f"{fastest / base[0]:>8.2f}x {cpu / base[2]:>8.2f}x "
                     f"{diff:>12}",
                     flush=True,
                 )

@@ -7,6 +7,8 @@ import tensorflow as tf
 import keras
 from keras.src.applications.fcn_conversion import AdaptiveAveragePooling2D
 from keras.src.applications.fcn_conversion import MinSizeZeroPadding2D
+from keras.src.applications.fcn_conversion import SamePadding2D
+from keras.src.applications.imagenet_utils import correct_pad
 
 
 def reference_adaptive_average(x, rows, cols):
@@ -70,3 +72,18 @@ def test_min_size_padding_is_centred_and_only_where_needed():
     big = np.ones((1, 8, 9, 2), "float32")
     np.testing.assert_array_equal(model(big), big)
     assert layer.compute_output_shape((None, 3, None, 2)) == (None, 7, None, 2)
+
+
+def test_same_padding_is_keras_correct_pad_at_run_time():
+    # What Keras' MobileNetV2 pads before a 3x3 stride-2 conv when it knows
+    # the size, now for sizes known only at run time.
+    model = dynamic_model(SamePadding2D(3, 2), [np.zeros((1, 1, 1, 1))])
+    for rows, cols in [(8, 9), (7, 7), (12, 5)]:
+        expected = correct_pad(keras.Input((rows, cols, 1)), 3)
+        x = np.ones((1, rows, cols, 1), "float32")
+        padded = model(x)[0, :, :, 0]
+        for axis, (before, after) in enumerate(expected):
+            assert padded.shape[axis] == x.shape[axis + 1] + before + after
+        top, left = expected[0][0], expected[1][0]
+        assert padded[top : top + rows, left : left + cols].sum() == rows * cols
+        assert padded.sum() == rows * cols

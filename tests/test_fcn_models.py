@@ -58,8 +58,9 @@ def test_to_fcn_matches_original(case):
     assert fcn.output.shape == (None, 1000)
     assert_close(run(fcn, case.images), case.logits)
     if case.family in GAP_FAMILIES:
-        # Global average pooling models: equal at any size, e.g. non-square.
-        rows, cols = 192, 288
+        # Global average pooling models: equal at any size, e.g. non-square
+        # and odd (MobileNetV2's stride-2 padding depends on the parity).
+        rows, cols = 193, 251
         original = build_original(case.family, input_shape=(rows, cols, 3))
         original.set_weights(case.original.get_weights())
         images = photos(case.family, rows, cols)
@@ -183,3 +184,15 @@ def test_skip_variant_starts_equal_to_plain_fcn_and_learns(case):
         actual = run(skip_fcn, images)
         assert actual.shape == expected.shape
         assert max_abs_diff(actual, expected) > 1e-4
+
+
+def test_vgg_built_for_another_size():
+    # fc1 of a VGG16 built for 64x96 reads a 2x3 map: it becomes a 2x3 conv.
+    original = build_original("VGG16", classes=10, input_shape=(64, 96, 3))
+    fcn = FAMILIES["VGG16"][1].to_fcn(original)
+    assert fcn.get_layer("fc1").kernel.shape == (2, 3, 512, 4096)
+    images = photos("VGG16", 64, 96)
+    assert_close(run(fcn, images), run(original, images))
+    score_map = FAMILIES["VGG16"][1].to_fcn(original, pooling=None)
+    assert run(score_map, photos("VGG16", 128, 160, 1)).shape == (1, 3, 3, 10)
+    assert run(score_map, photos("VGG16", 32, 32, 1)).shape == (1, 1, 1, 10)

@@ -17,15 +17,21 @@ Conversion (exact: the kernels are reshaped, never retrained):
   7x7 window `fc1` needs: it is zero-padded, centred, to 7x7 and scored as one
   position. (The original cannot take these sizes at all; zeros are what its
   ReLU features hold where nothing fires, so this is the natural extension,
-  not an equivalence.)
+  not an equivalence.) `to_fcn` of a VGG built for another input size,
+  whose `fc1` reads an r x c map, makes `fc1` an r x c conv.
 - InceptionV3, Xception, MobileNetV2: the `predictions` Dense that follows
   global average pooling becomes a 1x1 conv on the feature map.
+The backbone is built by Keras' own builder (`include_top=False`), with one
+change: where MobileNetV2's size is unknown when it is built, its padding
+before stride-2 convs (which Keras fixes for even sizes then) is computed
+for each input's actual size (`SamePadding2D`), so that it too equals the
+original at any size, odd ones included.
 
 Head (`pooling`), `classifier_activation` being e.g. softmax:
 - `"avg"`: the per-position logits are averaged, then activated. For the
   global-average-pooling backbones this equals the original model at any
   input size; it is computed as the 1x1 conv of the averaged features (the
-  same thing, the conv being linear, and 49 times cheaper at 224). For the
+  same thing, the conv being linear, and as cheap as the original). For the
   VGGs it equals the original at 224x224.
 - `"max"`: the arrangement of the FCN paper and of the original distribution:
   the activation per position, then the global maximum per class.
@@ -36,7 +42,10 @@ global-average-pooling backbones with `pooling="avg"`, see above), so
 logit score map.
 
 Skip variant (`*_fcn_skip`, the original distribution's experiment #9): see
-`skip_branch`.
+`skip_branch`. The branch starts at stride 4 where a stage ends there:
+VGG's `block2_pool`, Xception's block 2 output (`block3_sepconv1_act`),
+MobileNetV2's `block_2_add`; InceptionV3's earliest named stage is `mixed0`,
+at stride 8.
 
 Weights: `"imagenet"` reads Keras' own ImageNet file (with the top) from
 `$KERAS_HOME/models` and never downloads; a path loads a file laid out like
@@ -62,6 +71,7 @@ from keras.src import ops
 from keras.src.applications import imagenet_utils
 from keras.src.backend import config
 from keras.src.models import Functional
+from keras.src.models.cloning import clone_model
 from keras.src.ops import operation_utils
 from keras.src.saving import object_registration
 from keras.src.utils import file_utils
@@ -83,11 +93,16 @@ class BackboneSpec:
         feature_layer: the layer whose output the original's top reads.
         skip_layer: the early layer the skip branch starts from.
         flatten_size: the final feature map size that the original flattens
-            (7 for VGG), or `None` for global average pooling.
+            at its native size (7 for VGG), or `None` for global average
+            pooling. (`to_fcn` takes it from the original it converts.)
         hidden_dense: `(name, units)` of the Dense layers between the
             flattened features and `predictions` (VGG's `fc1`, `fc2`).
         kwargs_from_model: returns the builder arguments (e.g. MobileNetV2's
             `alpha`) that an already-built original was made with.
+        same_padding: `{name: (kernel_size, strides)}` of the backbone's
+            `ZeroPadding2D` layers that pad as a "same" convolution would,
+            for sizes fixed when Keras builds it; in a model of unknown
+            size they are replaced by `SamePadding2D` (MobileNetV2).
     """
 
     name: str
@@ -99,6 +114,7 @@ class BackboneSpec:
     flatten_size: int | None = None
     hidden_dense: tuple = ()
     kwargs_from_model: Callable = lambda model: {}
+    same_padding: dict = dataclasses.field(default_factory=dict)
 
     @property
     def top_layer_names(self):
@@ -207,35 +223,79 @@ class MinSizeZeroPadding2D(layers.Layer):
 
     Lets VGG's 7x7 `fc1` score inputs below 224x224: a final feature map of
     1x1 to 6x6 becomes 7x7. Maps already large enough pass unchanged.
+    `min_size` is an int or `(rows, cols)`.
     """
 
     def __init__(self, min_size, **kwargs):
         super().__init__(**kwargs)
-        self.min_size = min_size
+        if isinstance(min_size, int):
+            min_size = (min_size, min_size)
+        self.min_size = tuple(min_size)
 
     def call(self, inputs):
-        shape = ops.shape(inputs)
-        rows, cols = shape[1], shape[2]
-        if isinstance(rows, int) and isinstance(cols, int):
-            if rows >= self.min_size and cols >= self.min_size:
+        sizes = ops.shape(inputs)[1:3]
+        if all(isinstance(size, int) for size in sizes):
+            if all(size >= m for size, m in zip(sizes, self.min_size)):
                 return inputs
-        paddings = [[0, 0], [0, 0], [0, 0], [0, 0]]
-        for axis, size in ((1, rows), (2, cols)):
-            missing = _int_or_tensor_max(self.min_size - size, 0)
-            before = missing // 2
-            paddings[axis] = [before, missing - before]
-        return ops.pad(inputs, paddings)
+        paddings = [[0, 0]]
+        for size, min_size in zip(sizes, self.min_size):
+            missing = _int_or_tensor_max(min_size - size, 0)
+            paddings.append([missing // 2, missing - missing // 2])
+        return ops.pad(inputs, paddings + [[0, 0]])
 
     def compute_output_shape(self, input_shape):
         batch, rows, cols, channels = input_shape
         rows, cols = (
-            None if size is None else max(size, self.min_size)
-            for size in (rows, cols)
+            None if size is None else max(size, min_size)
+            for size, min_size in zip((rows, cols), self.min_size)
         )
         return (batch, rows, cols, channels)
 
     def get_config(self):
         return {**super().get_config(), "min_size": self.min_size}
+
+
+@object_registration.register_keras_serializable(package="keras_fcn")
+class SamePadding2D(layers.Layer):
+    """Zero-pads as a "same" convolution would, for the size at run time.
+
+    Keras' MobileNetV2 pads before its stride-2 convolutions by amounts fixed
+    when it is built (`imagenet_utils.correct_pad`), assuming even sizes when
+    they are unknown. This layer computes TensorFlow's "same" padding of a
+    `kernel_size` x `kernel_size` convolution with `strides` from the actual
+    size, which is what `correct_pad` gives for a known size: a model of
+    unknown size then pads every input as a model built for it would.
+    """
+
+    def __init__(self, kernel_size, strides, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = kernel_size
+        self.strides = strides
+
+    def _paddings(self, size):
+        k, s = self.kernel_size, self.strides
+        total = _int_or_tensor_max(((size + s - 1) // s - 1) * s + k - size, 0)
+        return [total // 2, total - total // 2]
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        paddings = [self._paddings(size) for size in shape[1:3]]
+        return ops.pad(inputs, [[0, 0], *paddings, [0, 0]])
+
+    def compute_output_shape(self, input_shape):
+        batch, rows, cols, channels = input_shape
+        rows, cols = (
+            None if size is None else size + sum(self._paddings(size))
+            for size in (rows, cols)
+        )
+        return (batch, rows, cols, channels)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+        }
 
 
 def _adaptive_pooling_matrix(in_size, out_size, dtype):
@@ -314,14 +374,20 @@ def skip_branch(early, features):
     return layers.Add(name="skip_add")([features, x])
 
 
-def fcn_top(spec, x, pooling, classes, classifier_activation, dropout):
-    """The converted top and the head, on the final feature map `x`."""
+def fcn_top(
+    spec, x, pooling, classes, classifier_activation, dropout, window=None
+):
+    """The converted top and the head, on the final feature map `x`.
+
+    `window`: `(rows, cols)` of the map the original flattens; by default
+    `spec.flatten_size` square.
+    """
     if spec.flatten_size is not None:
-        x = MinSizeZeroPadding2D(spec.flatten_size, name="fc1_pad")(x)
-        window = spec.flatten_size
+        window = window or (spec.flatten_size, spec.flatten_size)
+        x = MinSizeZeroPadding2D(window, name="fc1_pad")(x)
         for name, units in spec.hidden_dense:
             x = layers.Conv2D(units, window, activation="relu", name=name)(x)
-            window = 1
+            window = (1, 1)
     elif pooling == "avg":
         # Averaging the 1x1 conv's logits = the 1x1 conv of averaged features.
         x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
@@ -354,6 +420,7 @@ def build_model(
     skip,
     name,
     backbone_kwargs,
+    window=None,
 ):
     """Builds the FCN with freshly initialised weights."""
     if input_tensor is None:
@@ -368,15 +435,34 @@ def build_model(
         input_tensor=img_input,
         **backbone_kwargs,
     )
+    if spec.same_padding and None in img_input.shape[1:3]:
+        backbone = _with_same_padding(spec, backbone)
     x = backbone.get_layer(spec.feature_layer).output
     if skip:
         x = skip_branch(backbone.get_layer(spec.skip_layer).output, x)
-    x = fcn_top(spec, x, pooling, classes, classifier_activation, dropout)
+    x = fcn_top(
+        spec, x, pooling, classes, classifier_activation, dropout, window
+    )
     if input_tensor is not None:
         inputs = operation_utils.get_source_inputs(input_tensor)
     else:
         inputs = img_input
     return Functional(inputs, x, name=name)
+
+
+def _with_same_padding(spec, backbone):
+    """`backbone` rebuilt with `spec.same_padding`'s layers computing the
+    padding at run time (fresh weights, as all of a new backbone's)."""
+
+    def clone(layer):
+        if layer.name in spec.same_padding:
+            kernel_size, strides = spec.same_padding[layer.name]
+            return SamePadding2D(kernel_size, strides, name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    return clone_model(
+        backbone, input_tensors=backbone.input, clone_function=clone
+    )
 
 
 def build_fcn(
@@ -459,6 +545,12 @@ def to_fcn(
     for layer_name in (spec.feature_layer,) + spec.top_layer_names[:-1]:
         get_layer(spec, model, layer_name)  # Fails before building.
     predictions = get_layer(spec, model, "predictions", layers.Dense)
+    window = None
+    if spec.flatten_size is not None:
+        # An original built for another size flattens another map: its fc1
+        # becomes a conv of that window (7x7 at 224x224).
+        features = get_layer(spec, model, spec.feature_layer)
+        window = tuple(features.output.shape[1:3])
     if classifier_activation is None:
         classifier_activation = predictions.activation
     check_arguments(
@@ -475,6 +567,7 @@ def to_fcn(
         skip,
         name or f"{model.name}_fcn{'_skip' if skip else ''}",
         spec.kwargs_from_model(model),
+        window,
     )
     copy_weights(spec, model, fcn)
     return fcn

@@ -38,6 +38,8 @@ SPEC = fcn_conversion.BackboneSpec(
     feature_layer="out_relu",
     skip_layer="block_2_add",  # Stride 4, 24 * alpha channels.
     kwargs_from_model=_alpha_of,
+    # Before the stride-2 depthwise convs: exact at odd sizes too.
+    same_padding={f"block_{i}_pad": (3, 2) for i in (1, 3, 6, 13)},
 )
 
 
