@@ -225,13 +225,6 @@ def check_config(config):
             f"{c.model} needs inputs of at least {MIN_INPUT_SIZE[c.model]} px. "
             f"Received: base_size={c.base_size}"
         )
-    if c.model in ("vgg16", "vgg19") and c.input_size != 224:
-        raise ValueError(
-            f"{c.model}'s Dense top (fc1, a 7x7x512 input) ties experiment #1 "
-            "to 224x224 inputs, and the FCN conversion copies that fc1; the "
-            "FCNs then take any size (1.5x, 2x, ...). Use base_size=224. "
-            f"Received: base_size={c.base_size}"
-        )
     if c.uses_bundled_data:
         if c.validation_dir is not None or c.test_dir is not None:
             raise ValueError(

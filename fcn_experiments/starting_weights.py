@@ -130,8 +130,18 @@ def _copy_imagenet_weights(model, config):
     for layer in model.layers:
         if layer.name == "predictions" or not layer.weights:
             continue
-        # Same builder, same layer names; only `predictions` differs.
-        layer.set_weights(reference.get_layer(layer.name).get_weights())
+        # Same builder, same layer names; only `predictions` differs, and
+        # the VGGs' fc1, whose input is the flattened map of a 224 input.
+        source = reference.get_layer(layer.name).get_weights()
+        if [w.shape for w in source] != [tuple(w.shape) for w in layer.weights]:
+            raise ValueError(
+                f"The ImageNet weights of {config.model}'s layer {layer.name!r} "
+                f"fit a {reference.input_shape[1]}x{reference.input_shape[1]} "
+                f"input only. Use base_size={reference.input_shape[1]} (the FCN "
+                "experiments then scale from there), or weights='random'. "
+                f"Received: base_size={config.base_size}"
+            )
+        layer.set_weights(source)
 
 
 def starting_weights_path(config):

@@ -3,8 +3,11 @@ parts of the framework that need no training."""
 
 import os
 
+import h5py
 import keras
+import numpy as np
 import pytest
+from keras.src.legacy.saving import legacy_h5_format
 
 from fcn_experiments import cli
 from fcn_experiments import starting_weights
@@ -13,6 +16,8 @@ from fcn_experiments.ava_two_class import read_mean_scores
 from fcn_experiments.config import PROFILES
 from fcn_experiments.config import make_config
 from fcn_experiments.experiments import EXPERIMENTS
+from fcn_experiments.experiments import build_experiment_model
+from fcn_experiments.experiments import inner_fcn
 
 
 def test_profiles():
@@ -56,7 +61,6 @@ def test_experiment_table():
         ({"freeze_up_to": -1}, "freeze_up_to=-1"),
         ({"weights": "nowhere.h5"}, "weights='nowhere.h5'"),
         ({"fcn_pooling": "sum"}, "fcn_pooling='sum'"),
-        ({"model": "vgg19", "base_size": 112}, "Use base_size=224"),
     ],
 )
 def test_bad_settings_are_refused_with_the_value(overrides, message):
@@ -173,3 +177,25 @@ def test_two_class_ava_refuses_a_bad_file(tmp_path):
     (tmp_path / "AVA.txt").write_text("1 123 4 5\n")
     with pytest.raises(ValueError, match="10 vote counts"):
         read_mean_scores(str(tmp_path / "AVA.txt"))
+
+
+def test_cached_imagenet_weights_start_every_experiment(keras_home, tmp_path):
+    # An ImageNet-layout file (1000 classes, Keras' legacy .h5) where Keras
+    # caches it; its weights are random, but they must be the ones used.
+    config = make_config("tiny", weights="auto", output_dir=str(tmp_path / "out"))
+    keras.utils.set_random_seed(7)
+    imagenet = keras.applications.MobileNetV2(alpha=0.35, weights=None)
+    path = starting_weights.imagenet_file(config)
+    os.makedirs(os.path.dirname(path))
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, imagenet)
+
+    start = starting_weights.prepare_starting_weights(config, 2)
+    assert start["weights"] == "imagenet"
+    expected = imagenet.get_layer("block_16_project").get_weights()
+    for experiment in (EXPERIMENTS[0], EXPERIMENTS[8]):
+        model = build_experiment_model(experiment, config, 2, start["path"])
+        layer = inner_fcn(model).get_layer("block_16_project")
+        for got, want in zip(layer.get_weights(), expected):
+            np.testing.assert_array_equal(got, want)
+        assert inner_fcn(model).get_layer("predictions").get_weights()[0].shape[-1] == 2
