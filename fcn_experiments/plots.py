@@ -45,8 +45,9 @@ def accuracy_chart(rows, path, num_classes):
     ax.set_xticks(x, [_label(row) for row in rows], rotation=30, ha="right")
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("accuracy")
-    model = rows[0]["model"] if rows else ""
-    ax.set_title(f"Accuracy by experiment ({model}, weights: {rows[0]['weights']})")
+    ax.set_title(
+        f"Accuracy by experiment ({rows[0]['model']}, weights: {rows[0]['weights']})"
+    )
     ax.legend(loc="lower right", fontsize=8)
     figure.savefig(path, dpi=110)
     return path

@@ -98,9 +98,10 @@ def resolve_weights(config):
         )
     _notice(
         [
-            f"NOTICE: no ImageNet weights for {config.model}: "
-            f"{os.path.basename(path)}",
-            f"is not in {os.path.dirname(path)} and {reason}.",
+            f"NOTICE: no ImageNet weights for {config.model}:",
+            f"  {os.path.basename(path)}",
+            f"is not in {os.path.dirname(path)},",
+            f"and {reason}.",
             "Training starts from RANDOM INITIALISATION (recorded as",
             "weights=random in results.csv); accuracies will be far below",
             "the paper's. To use ImageNet weights, put the file there or",
