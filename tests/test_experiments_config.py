@@ -199,3 +199,32 @@ def test_cached_imagenet_weights_start_every_experiment(keras_home, tmp_path):
         for got, want in zip(layer.get_weights(), expected):
             np.testing.assert_array_equal(got, want)
         assert inner_fcn(model).get_layer("predictions").get_weights()[0].shape[-1] == 2
+
+
+@pytest.mark.parametrize("freeze_up_to", [12, "block_1_expand_relu"])
+def test_freeze_up_to_freezes_the_same_backbone_layers_everywhere(tmp_path, freeze_up_to):
+    config = make_config("tiny", output_dir=str(tmp_path), freeze_up_to=freeze_up_to)
+    original = starting_weights.build_original(config, 2)
+    path = str(tmp_path / "start.weights.h5")
+    original.save_weights(path)
+    frozen_sets = []
+    for experiment in (EXPERIMENTS[0], EXPERIMENTS[8]):
+        model = inner_fcn(build_experiment_model(experiment, config, 2, path))
+        frozen_sets.append(
+            {layer.name for layer in model.layers if layer.weights and not layer.trainable}
+        )
+        assert any(layer.weights and layer.trainable for layer in model.layers)
+    # What counts is which weights are frozen (an FCN may add padding layers).
+    layers = original.layers[: [l.name for l in original.layers].index("block_1_expand_relu") + 1]
+    assert len(layers) == 12
+    expected = {layer.name for layer in layers if layer.weights}
+    assert frozen_sets == [expected, expected]
+
+
+def test_freeze_up_to_an_unknown_layer_is_refused(tmp_path):
+    config = make_config("tiny", output_dir=str(tmp_path), freeze_up_to="block99")
+    original = starting_weights.build_original(config, 2)
+    path = str(tmp_path / "start.weights.h5")
+    original.save_weights(path)
+    with pytest.raises(ValueError, match="Received: freeze_up_to='block99'"):
+        build_experiment_model(EXPERIMENTS[1], config, 2, path)
