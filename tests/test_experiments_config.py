@@ -228,3 +228,23 @@ def test_freeze_up_to_an_unknown_layer_is_refused(tmp_path):
     original.save_weights(path)
     with pytest.raises(ValueError, match="Received: freeze_up_to='block99'"):
         build_experiment_model(EXPERIMENTS[1], config, 2, path)
+
+
+def test_dropout_goes_before_every_classifier(tmp_path):
+    config = make_config("tiny", output_dir=str(tmp_path), dropout=0.3)
+    original = starting_weights.build_original(config, 2)
+    path = str(tmp_path / "start.weights.h5")
+    original.save_weights(path)
+    first = build_experiment_model(EXPERIMENTS[0], config, 2, path)
+    assert first.get_layer("head_dropout").rate == 0.3
+    # Same weights as the original; in training, dropout makes two calls on
+    # the same images differ, where the original (BatchNorm on batch
+    # statistics) repeats itself.
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(first(x), original(x), atol=1e-6)
+    np.testing.assert_allclose(
+        original(x, training=True), original(x, training=True), atol=1e-6
+    )
+    assert np.abs(first(x, training=True) - first(x, training=True)).max() > 1e-4
+    fcn = build_experiment_model(EXPERIMENTS[2], config, 2, path)
+    assert fcn.get_layer("top_dropout").rate == 0.3
