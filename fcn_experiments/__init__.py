@@ -30,7 +30,9 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name):
     if name not in _EXPORTS:
-        raise AttributeError(f"module 'fcn_experiments' has no attribute {name!r}")
+        raise AttributeError(
+            f"module 'fcn_experiments' has no attribute {name!r}"
+        )
     return getattr(importlib.import_module(_EXPORTS[name]), name)
 
 

@@ -34,12 +34,15 @@ def read_mean_scores(ava_txt):
                 )
             votes = np.asarray(fields[2:12], dtype=float)
             if votes.sum() > 0:
-                scores[fields[1]] = float(votes @ np.arange(1, 11) / votes.sum())
+                scores[fields[1]] = float(
+                    votes @ np.arange(1, 11) / votes.sum()
+                )
     return scores
 
 
-def make_two_class_ava(ava_txt, image_dir, out_dir, fraction=0.1, test_fraction=0.2,
-                       seed=0):
+def make_two_class_ava(
+    ava_txt, image_dir, out_dir, fraction=0.1, test_fraction=0.2, seed=0
+):
     """Writes two-class AVA as class folders of symlinks.
 
     Args:
@@ -56,7 +59,9 @@ def make_two_class_ava(ava_txt, image_dir, out_dir, fraction=0.1, test_fraction=
         `{(split, label): count}`.
     """
     if not 0 < fraction <= 0.5:
-        raise ValueError(f"`fraction` must be in (0, 0.5]. Received: fraction={fraction}")
+        raise ValueError(
+            f"`fraction` must be in (0, 0.5]. Received: fraction={fraction}"
+        )
     if not 0 < test_fraction < 1:
         raise ValueError(
             f"`test_fraction` must be in (0, 1). Received: test_fraction={test_fraction}"
@@ -87,7 +92,10 @@ def make_two_class_ava(ava_txt, image_dir, out_dir, fraction=0.1, test_fraction=
                 link = os.path.join(folder, f"{image_id}.jpg")
                 if not os.path.lexists(link):
                     os.symlink(
-                        os.path.abspath(os.path.join(image_dir, f"{image_id}.jpg")), link
+                        os.path.abspath(
+                            os.path.join(image_dir, f"{image_id}.jpg")
+                        ),
+                        link,
                     )
             counts[(split, label)] = len(chosen)
     return counts

@@ -128,7 +128,9 @@ def degrade(pixels, kind, strength, rng=None):
         A uint8 array of the same shape.
     """
     if kind == "blur":
-        image = Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(strength))
+        image = Image.fromarray(pixels).filter(
+            ImageFilter.GaussianBlur(strength)
+        )
         return np.asarray(image)
     if kind == "noise":
         rng = rng if rng is not None else np.random.default_rng(0)
@@ -136,7 +138,9 @@ def degrade(pixels, kind, strength, rng=None):
         return np.clip(pixels + noise, 0, 255).round().astype(np.uint8)
     if kind == "jpeg":
         buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="JPEG", quality=int(strength))
+        Image.fromarray(pixels).save(
+            buffer, format="JPEG", quality=int(strength)
+        )
         buffer.seek(0)
         with Image.open(buffer) as image:
             return np.asarray(image.convert("RGB"))
@@ -167,7 +171,9 @@ def _random_box(cell, rng, min_fraction):
     return (left, top, left + w, top + h)
 
 
-def plan_crops(cell_size=256, crops_per_cell=(3, 2, 2), min_fraction=0.55, seed=0):
+def plan_crops(
+    cell_size=256, crops_per_cell=(3, 2, 2), min_fraction=0.55, seed=0
+):
     """Decides every crop of the dataset without writing anything.
 
     Args:

@@ -1,8 +1,8 @@
 """Command line: `python -m fcn_experiments demo|run [flags]`.
 
-    demo   the quick profile on the bundled dataset: all nine experiments,
-           results and figures in snapshots/ (what `./run.sh demo` runs)
-    run    any settings, all as flags (`run --help`)
+demo   the quick profile on the bundled dataset: all nine experiments,
+       results and figures in snapshots/ (what `./run.sh demo` runs)
+run    any settings, all as flags (`run --help`)
 """
 
 import argparse
@@ -14,7 +14,13 @@ from fcn_experiments.config import PROFILES
 from fcn_experiments.config import STRATEGIES
 from fcn_experiments.config import Config
 
-DATA_FLAGS = ("train_dir", "validation_dir", "test_dir", "num_classes", "validation_split")
+DATA_FLAGS = (
+    "train_dir",
+    "validation_dir",
+    "test_dir",
+    "num_classes",
+    "validation_split",
+)
 
 
 def _int_list(text):
@@ -72,9 +78,13 @@ def _parser():
                 continue
             flag = "--" + field.name.replace("_", "-")
             if field.type is bool:
-                sub.add_argument(flag, dest=field.name, default=None,
-                                 action=argparse.BooleanOptionalAction,
-                                 help=PARAMETER_HELP[field.name])
+                sub.add_argument(
+                    flag,
+                    dest=field.name,
+                    default=None,
+                    action=argparse.BooleanOptionalAction,
+                    help=PARAMETER_HELP[field.name],
+                )
                 continue
             sub.add_argument(
                 flag,
@@ -83,13 +93,19 @@ def _parser():
                 default=None,
                 help=PARAMETER_HELP[field.name],
             )
-        sub.add_argument("--strategy", default="auto", choices=STRATEGIES,
-                         help="tf.distribute strategy (auto: multi-worker with "
-                         "TF_CONFIG, mirrored with several GPUs)")
-        sub.add_argument("--no-plots", action="store_true",
-                         help="skip the PNG figures")
-        sub.add_argument("--quiet", action="store_true",
-                         help="no progress bars or tables")
+        sub.add_argument(
+            "--strategy",
+            default="auto",
+            choices=STRATEGIES,
+            help="tf.distribute strategy (auto: multi-worker with "
+            "TF_CONFIG, mirrored with several GPUs)",
+        )
+        sub.add_argument(
+            "--no-plots", action="store_true", help="skip the PNG figures"
+        )
+        sub.add_argument(
+            "--quiet", action="store_true", help="no progress bars or tables"
+        )
     return parser
 
 

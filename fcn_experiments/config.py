@@ -82,10 +82,17 @@ class Config:
         would mix results of different settings, so the runner refuses it.
         """
         ignored = {
-            "experiments", "output_dir", "force", "profile", "data_dir", "run_eagerly"
+            "experiments",
+            "output_dir",
+            "force",
+            "profile",
+            "data_dir",
+            "run_eagerly",
         }
         values = {
-            k: v for k, v in dataclasses.asdict(self).items() if k not in ignored
+            k: v
+            for k, v in dataclasses.asdict(self).items()
+            if k not in ignored
         }
         values["base_size"] = self.input_size
         for key in ("train_dir", "validation_dir", "test_dir"):
@@ -268,8 +275,12 @@ def check_config(config):
             f"Received: lr_start={c.lr_start}, lr_min={c.lr_min}"
         )
     if not 0.0 <= c.dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={c.dropout}")
-    if isinstance(c.freeze_up_to, bool) or not isinstance(c.freeze_up_to, (int, str)):
+        raise ValueError(
+            f"`dropout` must be in [0, 1). Received: dropout={c.dropout}"
+        )
+    if isinstance(c.freeze_up_to, bool) or not isinstance(
+        c.freeze_up_to, (int, str)
+    ):
         raise ValueError(
             "`freeze_up_to` must be a layer count or a layer name. "
             f"Received: freeze_up_to={c.freeze_up_to!r}"

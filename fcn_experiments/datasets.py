@@ -29,7 +29,9 @@ def resolve_folders(config):
     """The data folders of a run; builds the bundled dataset if needed."""
     if not config.uses_bundled_data:
         name = os.path.basename(os.path.normpath(config.train_dir))
-        return DataFolders(config.train_dir, config.validation_dir, config.test_dir, name)
+        return DataFolders(
+            config.train_dir, config.validation_dir, config.test_dir, name
+        )
     root = config.data_dir or os.path.join(config.output_dir, "data")
     folder = build_bundled_dataset(
         root,
@@ -53,10 +55,14 @@ class Split:
 
 
 def _load(directory, config, size, mode, batch_size, training, subset=None):
-    split = {} if subset is None else {
-        "validation_split": config.validation_split,
-        "subset": subset,
-    }
+    split = (
+        {}
+        if subset is None
+        else {
+            "validation_split": config.validation_split,
+            "subset": subset,
+        }
+    )
     dataset = keras.utils.fcn_image_dataset_from_directory(
         directory,
         label_mode="categorical",
@@ -94,13 +100,17 @@ def load_splits(folders, config, size, mode, batch_size):
         `(train, validation, test)`. Only train is shuffled and flipped.
     """
     if folders.validation is None:
-        train = _load(folders.train, config, size, mode, batch_size, True, "training")
+        train = _load(
+            folders.train, config, size, mode, batch_size, True, "training"
+        )
         validation = _load(
             folders.train, config, size, mode, batch_size, False, "validation"
         )
     else:
         train = _load(folders.train, config, size, mode, batch_size, True)
-        validation = _load(folders.validation, config, size, mode, batch_size, False)
+        validation = _load(
+            folders.validation, config, size, mode, batch_size, False
+        )
     test = _load(folders.test, config, size, mode, batch_size, False)
     for name, split in (("validation", validation), ("test", test)):
         if split.class_names != train.class_names:
@@ -109,7 +119,11 @@ def load_splits(folders, config, size, mode, batch_size):
                 f"training classes {train.class_names}; every split needs the "
                 "same class subfolders."
             )
-    for name, split in (("train", train), ("validation", validation), ("test", test)):
+    for name, split in (
+        ("train", train),
+        ("validation", validation),
+        ("test", test),
+    ):
         if split.num_images == 0:
             raise ValueError(
                 f"The {name} split has no readable images; check its folder "

@@ -68,6 +68,8 @@ def worker_id(strategy):
         return None
     task_type, task_id = resolver.task_type, resolver.task_id
     has_chief = "chief" in resolver.cluster_spec().as_dict()
-    if task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0):
+    if task_type == "chief" or (
+        not has_chief and task_type == "worker" and task_id == 0
+    ):
         return None
     return f"{task_type}_{task_id}"

@@ -30,14 +30,18 @@ class Experiment:
 
 
 EXPERIMENTS = (
-    Experiment(1, "original", "finetune the original model", 1.0, "stretch", fcn=False),
+    Experiment(
+        1, "original", "finetune the original model", 1.0, "stretch", fcn=False
+    ),
     Experiment(2, "fcn_1x", "FCN at the original size", 1.0, "stretch"),
     Experiment(3, "fcn_1.5x", "FCN at 1.5x", 1.5, None),
     Experiment(4, "fcn_2x", "FCN at 2x", 2.0, None),
     Experiment(5, "fcn_3x", "FCN at 3x", 3.0, None),
     Experiment(6, "fcn_1.5x_crop", "FCN at 1.5x, crop", 1.5, "crop"),
     Experiment(7, "fcn_1.5x_pad", "FCN at 1.5x, pad", 1.5, "pad"),
-    Experiment(8, "fcn_1.5x_multicrop", "FCN at 1.5x, multi-crop", 1.5, "multicrop"),
+    Experiment(
+        8, "fcn_1.5x_multicrop", "FCN at 1.5x, multi-crop", 1.5, "multicrop"
+    ),
     Experiment(
         9,
         "fcn_1.5x_multicrop_skip",
@@ -171,8 +175,9 @@ def freeze(model, freeze_up_to, layer_names):
 RANDOM_INIT_BN_MOMENTUM = 0.9
 
 
-def build_experiment_model(experiment, config, num_classes, starting_weights,
-                           random_init=False):
+def build_experiment_model(
+    experiment, config, num_classes, starting_weights, random_init=False
+):
     """Experiment `experiment`'s model from the starting weights file, frozen
     as configured. Call it inside the strategy's scope.
 

@@ -22,7 +22,9 @@ from fcn_experiments import training
 ACCURACY_PNG = "accuracy_by_experiment.png"
 CURVES_PNG = "training_curves.png"
 SCORE_MAP_PNG = "score_map.png"
-TEST_IMAGE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "test_image.jpg")
+TEST_IMAGE = os.path.join(
+    os.path.dirname(os.path.dirname(__file__)), "test_image.jpg"
+)
 
 
 def _label(row):
@@ -35,13 +37,30 @@ def accuracy_chart(rows, path, num_classes):
     ax = figure.add_subplot()
     x = np.arange(len(rows))
     test = [row["test_accuracy"] for row in rows]
-    ax.bar(x, test, color="tab:blue", label="test accuracy (best-on-validation model)")
-    ax.plot(x, [row["val_accuracy"] for row in rows], "o", color="tab:orange",
-            label="best validation accuracy")
+    ax.bar(
+        x,
+        test,
+        color="tab:blue",
+        label="test accuracy (best-on-validation model)",
+    )
+    ax.plot(
+        x,
+        [row["val_accuracy"] for row in rows],
+        "o",
+        color="tab:orange",
+        label="best validation accuracy",
+    )
     ax.axhline(1.0 / num_classes, color="gray", linestyle="--", label="chance")
     for xi, value in zip(x, test):
-        ax.text(xi, value / 2, f"{value:.2f}", ha="center", va="center",
-                color="white", fontsize=8)
+        ax.text(
+            xi,
+            value / 2,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            color="white",
+            fontsize=8,
+        )
     ax.set_xticks(x, [_label(row) for row in rows], rotation=30, ha="right")
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("accuracy")
@@ -59,14 +78,28 @@ def training_curves(rows, output_dir, path):
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     acc_ax, loss_ax = figure.subplots(1, 2)
     for row in rows:
-        folder = os.path.join(output_dir, get_experiment(row["experiment"]).folder)
+        folder = os.path.join(
+            output_dir, get_experiment(row["experiment"]).folder
+        )
         log = training.read_log(folder)
         epochs = [int(r["epoch"]) + 1 for r in log]
-        acc_ax.plot(epochs, [float(r["val_accuracy"]) for r in log], marker=".",
-                    label=_label(row))
-        loss_ax.plot(epochs, [float(r["loss"]) for r in log], marker=".",
-                     label=_label(row))
-    acc_ax.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy")
+        acc_ax.plot(
+            epochs,
+            [float(r["val_accuracy"]) for r in log],
+            marker=".",
+            label=_label(row),
+        )
+        loss_ax.plot(
+            epochs,
+            [float(r["loss"]) for r in log],
+            marker=".",
+            label=_label(row),
+        )
+    acc_ax.set(
+        xlabel="epoch",
+        ylabel="validation accuracy",
+        title="Validation accuracy",
+    )
     loss_ax.set(xlabel="epoch", ylabel="training loss", title="Training loss")
     loss_ax.legend(fontsize=7, loc="upper right")
     figure.savefig(path, dpi=110)
@@ -105,7 +138,9 @@ def _panels(image, class_names):
     return panels
 
 
-def score_map_figure(mapper, preprocess, class_names, path, title, image_path=TEST_IMAGE):
+def score_map_figure(
+    mapper, preprocess, class_names, path, title, image_path=TEST_IMAGE
+):
     """Overlays the FCN's score map on `image_path` (at full resolution).
 
     Shows the `degraded` class for the bundled data, else the class the FCN
@@ -139,7 +174,9 @@ def _best_fcn_row(rows):
     fcn_rows = [row for row in rows if get_experiment(row["experiment"]).fcn]
     if not fcn_rows:
         return None
-    return max(fcn_rows, key=lambda row: (row["val_accuracy"], -row["experiment"]))
+    return max(
+        fcn_rows, key=lambda row: (row["val_accuracy"], -row["experiment"])
+    )
 
 
 def make_all(rows, config, class_names, strategy):
@@ -160,10 +197,14 @@ def make_all(rows, config, class_names, strategy):
     folder = os.path.join(out, experiment.folder)
     with strategy.scope():
         model = build_experiment_model(
-            experiment, config, len(class_names),
+            experiment,
+            config,
+            len(class_names),
             f"{starting_weights_path(config)}.weights.h5",
         )
-        model.load_weights(os.path.join(folder, training.read_best(folder)["file"]))
+        model.load_weights(
+            os.path.join(folder, training.read_best(folder)["file"])
+        )
     preprocess = preprocess_function(config)
     title = (
         f"Score map of experiment #{experiment.number} ({experiment.title}; "
@@ -171,10 +212,13 @@ def make_all(rows, config, class_names, strategy):
     )
     paths.append(
         score_map_figure(
-            score_map_model(inner_fcn(model), config, len(class_names), experiment.skip),
+            score_map_model(
+                inner_fcn(model), config, len(class_names), experiment.skip
+            ),
             preprocess,
             class_names,
-            os.path.join(out, SCORE_MAP_PNG), title,
+            os.path.join(out, SCORE_MAP_PNG),
+            title,
         )
     )
     return paths

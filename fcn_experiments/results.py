@@ -2,7 +2,6 @@
 
 import csv
 import json
-import math
 import os
 
 # (field, column title in the markdown and printed tables)
@@ -21,7 +20,13 @@ COLUMNS = (
     ("wall_time_s", "wall time s"),
     ("weights", "weights"),
 )
-EXTRA_FIELDS = ("title", "train_images", "validation_images", "test_images", "classes")
+EXTRA_FIELDS = (
+    "title",
+    "train_images",
+    "validation_images",
+    "test_images",
+    "classes",
+)
 FIELDS = tuple(field for field, _ in COLUMNS) + EXTRA_FIELDS
 FLOAT_FIELDS = (
     "val_accuracy",
@@ -100,11 +105,11 @@ def text_table(rows):
     """A fixed-width table for the terminal."""
     titles = [title for _, title in COLUMNS]
     body = [_cells(row) for row in rows]
-    widths = [max(len(r[i]) for r in [titles, *body]) for i in range(len(titles))]
-    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(titles), rule, *(line(r) for r in body)])
-
-
-def all_finite(rows):
-    return all(math.isfinite(row[field]) for row in rows for field in FLOAT_FIELDS)
+    widths = [
+        max(len(r[i]) for r in [titles, *body]) for i in range(len(titles))
+    ]
+    lines = [titles, ["-" * w for w in widths], *body]
+    return "\n".join(
+        "  ".join(cell.rjust(w) for cell, w in zip(cells, widths))
+        for cells in lines
+    )

@@ -21,6 +21,7 @@ from fcn_experiments.results import write_results
 from fcn_experiments.starting_weights import prepare_starting_weights
 from fcn_experiments import training
 
+
 def _elapsed(seconds):
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -39,13 +40,24 @@ def model_label(config):
     return config.model
 
 
-def _run_one(experiment, config, folders, class_names, start, strategy, folder,
-             callbacks, verbose):
+def _run_one(
+    experiment,
+    config,
+    folders,
+    class_names,
+    start,
+    strategy,
+    folder,
+    callbacks,
+    verbose,
+):
     started = time.perf_counter()
     os.makedirs(folder, exist_ok=True)
     # Frees the previous experiment's model and restarts Keras' layer naming.
     keras.backend.clear_session()
-    write_json_atomic(os.path.join(folder, training.CONFIG_FILE), config.fingerprint())
+    write_json_atomic(
+        os.path.join(folder, training.CONFIG_FILE), config.fingerprint()
+    )
     # Same seed on a fresh run and on a resume: same shuffling and dropout.
     keras.utils.set_random_seed(config.seed + experiment.number)
     size, mode = experiment.input_size(config), experiment.mode(config)
@@ -63,7 +75,10 @@ def _run_one(experiment, config, folders, class_names, start, strategy, folder,
         )
     with strategy.scope():
         model = build_experiment_model(
-            experiment, config, len(class_names), start["path"],
+            experiment,
+            config,
+            len(class_names),
+            start["path"],
             random_init=start["weights"] == "random",
         )
         measured = training.train_and_test(
@@ -104,8 +119,15 @@ def _with_other_finished(rows, config, fingerprint):
     return sorted(rows, key=lambda row: row["experiment"])
 
 
-def run_experiments(config=None, *, strategy="auto", callbacks=(), plots_to_make=True,
-                    verbose=1, **params):
+def run_experiments(
+    config=None,
+    *,
+    strategy="auto",
+    callbacks=(),
+    plots_to_make=True,
+    verbose=1,
+    **params,
+):
     """Runs the selected experiments; skips finished ones, resumes killed ones.
 
     Args:
@@ -146,7 +168,9 @@ def run_experiments(config=None, *, strategy="auto", callbacks=(), plots_to_make
     os.makedirs(config.output_dir, exist_ok=True)
     folders = resolve_folders(config)
     class_names = class_names_of(folders.train)
-    if config.num_classes is not None and config.num_classes != len(class_names):
+    if config.num_classes is not None and config.num_classes != len(
+        class_names
+    ):
         raise ValueError(
             f"Found {len(class_names)} class folders {class_names} in "
             f"{folders.train}, but num_classes={config.num_classes}. Fix "
@@ -181,8 +205,15 @@ def run_experiments(config=None, *, strategy="auto", callbacks=(), plots_to_make
             if start is None:
                 start = prepare_starting_weights(config, len(class_names))
             result = _run_one(
-                experiment, config, folders, class_names, start, strategy,
-                folder, callbacks, verbose,
+                experiment,
+                config,
+                folders,
+                class_names,
+                start,
+                strategy,
+                folder,
+                callbacks,
+                verbose,
             )
             say(
                 f"experiment {number}/9 done: test accuracy "
@@ -196,6 +227,8 @@ def run_experiments(config=None, *, strategy="auto", callbacks=(), plots_to_make
     csv_path, _ = write_results(rows, config.output_dir)
     if plots_to_make:
         plots.make_all(rows, config, class_names, strategy)
-    say(f"\nResults ({csv_path}), total {_elapsed(time.perf_counter() - began)}:")
+    say(
+        f"\nResults ({csv_path}), total {_elapsed(time.perf_counter() - began)}:"
+    )
     say(text_table(rows))
     return rows

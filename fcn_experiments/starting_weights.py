@@ -62,7 +62,11 @@ def download_host_reachable(timeout=3.0):
 def _notice(lines):
     width = max(len(line) for line in lines) + 4
     bar = "*" * width
-    print("\n".join([bar, *(f"* {line.ljust(width - 4)} *" for line in lines), bar]))
+    print(
+        "\n".join(
+            [bar, *(f"* {line.ljust(width - 4)} *" for line in lines), bar]
+        )
+    )
 
 
 def resolve_weights(config):
@@ -83,7 +87,9 @@ def resolve_weights(config):
     if download_host_reachable():
         try:
             builder = getattr(keras.applications, APPLICATIONS[config.model][0])
-            builder(include_top=True, weights="imagenet", **_builder_kwargs(config))
+            builder(
+                include_top=True, weights="imagenet", **_builder_kwargs(config)
+            )
             return "imagenet", path
         except Exception as error:  # Keras raises a bare Exception here.
             reason = f"the download failed ({error})"
@@ -127,7 +133,9 @@ def build_original(config, num_classes):
 
 def _copy_imagenet_weights(model, config):
     builder = getattr(keras.applications, APPLICATIONS[config.model][0])
-    reference = builder(include_top=True, weights="imagenet", **_builder_kwargs(config))
+    reference = builder(
+        include_top=True, weights="imagenet", **_builder_kwargs(config)
+    )
     for layer in model.layers:
         if layer.name == "predictions" or not layer.weights:
             continue
@@ -168,7 +176,7 @@ def prepare_starting_weights(config, num_classes):
             # Say it again: every run that trains from random init says so.
             _notice(
                 [
-                    f"NOTICE: starting from RANDOM INITIALISATION, as saved in",
+                    "NOTICE: starting from RANDOM INITIALISATION, as saved in",
                     f"{path}.",
                     "Delete that folder to retry ImageNet weights.",
                 ]

@@ -165,8 +165,9 @@ def check_fingerprint(folder, fingerprint):
         )
 
 
-def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1,
-                   started=None):
+def train_and_test(
+    model, splits, folder, config, extra_callbacks=(), verbose=1, started=None
+):
     """Trains `model` (compiled here) and tests its best epoch once.
 
     Args:
@@ -187,7 +188,9 @@ def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1,
     start = time.perf_counter() if started is None else started
     train, validation, test = splits
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=config.lr_start, momentum=0.0),
+        optimizer=keras.optimizers.SGD(
+            learning_rate=config.lr_start, momentum=0.0
+        ),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
         # XLA would recompile for every input shape (native-size buckets,
@@ -208,7 +211,9 @@ def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1,
             f"{os.path.join(folder, BACKUP_DIR)}"
         )
     best = BestCheckpoint(folder)
-    remove_stale_best_files(folder, keep=best.best["file"] if best.best else None)
+    remove_stale_best_files(
+        folder, keep=best.best["file"] if best.best else None
+    )
     callbacks = [
         EpochTimer(),
         keras.callbacks.CSVLogger(os.path.join(folder, LOG_FILE), append=True),
@@ -253,7 +258,8 @@ def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1,
         "test_accuracy": float(scores["accuracy"]),
         "test_loss": float(scores["loss"]),
         # The median leaves out the first epoch's graph tracing.
-        "train_images_per_s": train.num_images / statistics.median(train_seconds),
+        "train_images_per_s": train.num_images
+        / statistics.median(train_seconds),
         "wall_time_s": sum(float(row["epoch_seconds"]) for row in log)
         + (time.perf_counter() - start)
         - _session_epoch_seconds(log, resume_epoch),
@@ -263,7 +269,9 @@ def train_and_test(model, splits, folder, config, extra_callbacks=(), verbose=1,
 def _session_epoch_seconds(log, resume_epoch):
     # Epochs of this session are already inside (perf_counter() - start).
     return sum(
-        float(row["epoch_seconds"]) for row in log if int(row["epoch"]) >= resume_epoch
+        float(row["epoch_seconds"])
+        for row in log
+        if int(row["epoch"]) >= resume_epoch
     )
 
 

@@ -22,13 +22,19 @@ from fcn_experiments.experiments import inner_fcn
 
 def test_profiles():
     quick, paper = make_config("quick"), make_config("paper")
-    assert (quick.model, quick.alpha, quick.weights) == ("mobilenet_v2", 0.35, "auto")
+    assert (quick.model, quick.alpha, quick.weights) == (
+        "mobilenet_v2",
+        0.35,
+        "auto",
+    )
     assert (paper.model, paper.input_size, paper.epochs) == ("vgg16", 224, 20)
     assert (paper.batch_size, paper.lr_start, paper.lr_min) == (8, 0.01, 0.001)
     assert make_config("paper", model="xception").input_size == 299
     assert make_config("tiny", epochs=3).epochs == 3
     # None means "the profile's value", so callers can pass parameters through.
-    assert make_config("quick", epochs=None).epochs == PROFILES["quick"]["epochs"]
+    assert (
+        make_config("quick", epochs=None).epochs == PROFILES["quick"]["epochs"]
+    )
 
 
 def test_experiment_table():
@@ -36,15 +42,25 @@ def test_experiment_table():
     config = make_config("quick")
     base = config.input_size
     assert [e.input_size(config) for e in EXPERIMENTS] == [
-        base, base, int(base * 1.5), base * 2, base * 3, *[int(base * 1.5)] * 4
+        base,
+        base,
+        int(base * 1.5),
+        base * 2,
+        base * 3,
+        *[int(base * 1.5)] * 4,
     ]
     assert [e.mode(config) for e in EXPERIMENTS[5:]] == [
-        "crop", "pad", "multicrop", "multicrop"
+        "crop",
+        "pad",
+        "multicrop",
+        "multicrop",
     ]
     assert [e.fcn for e in EXPERIMENTS] == [False] + [True] * 8
     assert [e.skip for e in EXPERIMENTS] == [False] * 8 + [True]
-    assert {e.mode(make_config("quick", scale_resize_mode="stretch"))
-            for e in EXPERIMENTS[2:5]} == {"stretch"}
+    assert {
+        e.mode(make_config("quick", scale_resize_mode="stretch"))
+        for e in EXPERIMENTS[2:5]
+    } == {"stretch"}
 
 
 @pytest.mark.parametrize(
@@ -54,7 +70,10 @@ def test_experiment_table():
         ({"base_size": 16}, "at least 32 px. Received: base_size=16"),
         ({"train_dir": "."}, "test_dir is needed"),
         ({"test_dir": "."}, "without train_dir"),
-        ({"train_dir": "/nonexistent", "test_dir": "."}, "train_dir='/nonexistent'"),
+        (
+            {"train_dir": "/nonexistent", "test_dir": "."},
+            "train_dir='/nonexistent'",
+        ),
         ({"lr_start": 0.001, "lr_min": 0.01}, "lr_min <= lr_start"),
         ({"dropout": 1.0}, "Received: dropout=1.0"),
         ({"experiments": (0, 1)}, "subset of 1..9"),
@@ -64,7 +83,9 @@ def test_experiment_table():
     ],
 )
 def test_bad_settings_are_refused_with_the_value(overrides, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        ValueError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
         make_config("quick", **overrides)
 
 
@@ -77,18 +98,36 @@ def test_unknown_parameter_and_profile():
 
 def test_fingerprint_ignores_where_and_which():
     a = make_config("quick")
-    b = make_config("quick", output_dir="elsewhere", experiments=(2,), force=True)
+    b = make_config(
+        "quick", output_dir="elsewhere", experiments=(2,), force=True
+    )
     assert a.fingerprint() == b.fingerprint()
     assert a.fingerprint() != make_config("quick", epochs=7).fingerprint()
 
 
 def test_command_line_flags_become_settings():
-    args = vars(cli._parser().parse_args([
-        "run", "--profile", "paper", "--experiments", "1,3", "--freeze-up-to",
-        "block3_pool", "--lr-start", "0.05", "--force", "--run-eagerly",
-    ]))
-    settings = {k: v for k, v in args.items()
-                if k not in ("command", "strategy", "no_plots", "quiet")}
+    args = vars(
+        cli._parser().parse_args(
+            [
+                "run",
+                "--profile",
+                "paper",
+                "--experiments",
+                "1,3",
+                "--freeze-up-to",
+                "block3_pool",
+                "--lr-start",
+                "0.05",
+                "--force",
+                "--run-eagerly",
+            ]
+        )
+    )
+    settings = {
+        k: v
+        for k, v in args.items()
+        if k not in ("command", "strategy", "no_plots", "quiet")
+    }
     config = make_config(**settings)
     assert config.experiments == (1, 3) and config.freeze_up_to == "block3_pool"
     assert config.lr_start == 0.05 and config.force and config.run_eagerly
@@ -106,7 +145,9 @@ def test_command_line_reports_bad_settings(capsys):
 def keras_home(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path))
     # Tests never touch the network: the weight host is "unreachable".
-    monkeypatch.setattr(starting_weights, "download_host_reachable", lambda: False)
+    monkeypatch.setattr(
+        starting_weights, "download_host_reachable", lambda: False
+    )
     return tmp_path
 
 
@@ -126,7 +167,8 @@ def test_cached_imagenet_file_is_used(keras_home):
     config = make_config("quick")
     path = starting_weights.imagenet_file(config)
     assert path == os.path.join(
-        keras_home, "models",
+        keras_home,
+        "models",
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224.h5",
     )
     os.makedirs(os.path.dirname(path))
@@ -164,8 +206,12 @@ def test_two_class_ava(tmp_path):
     ava_txt, images = _ava(tmp_path, scores)
     assert read_mean_scores(ava_txt)["7"] == 8.0
     counts = make_two_class_ava(ava_txt, images, str(tmp_path / "ava2"))
-    assert counts == {("test", "low"): 2, ("train", "low"): 8,
-                      ("test", "high"): 2, ("train", "high"): 8}
+    assert counts == {
+        ("test", "low"): 2,
+        ("train", "low"): 8,
+        ("test", "high"): 2,
+        ("train", "high"): 8,
+    }
     high = os.listdir(tmp_path / "ava2" / "train" / "high")
     low = os.listdir(tmp_path / "ava2" / "train" / "low")
     assert all(scores[name[:-4]] == 10 for name in high)
@@ -182,7 +228,9 @@ def test_two_class_ava_refuses_a_bad_file(tmp_path):
 def test_cached_imagenet_weights_start_every_experiment(keras_home, tmp_path):
     # An ImageNet-layout file (1000 classes, Keras' legacy .h5) where Keras
     # caches it; its weights are random, but they must be the ones used.
-    config = make_config("tiny", weights="auto", output_dir=str(tmp_path / "out"))
+    config = make_config(
+        "tiny", weights="auto", output_dir=str(tmp_path / "out")
+    )
     keras.utils.set_random_seed(7)
     imagenet = keras.applications.MobileNetV2(alpha=0.35, weights=None)
     path = starting_weights.imagenet_file(config)
@@ -198,12 +246,19 @@ def test_cached_imagenet_weights_start_every_experiment(keras_home, tmp_path):
         layer = inner_fcn(model).get_layer("block_16_project")
         for got, want in zip(layer.get_weights(), expected):
             np.testing.assert_array_equal(got, want)
-        assert inner_fcn(model).get_layer("predictions").get_weights()[0].shape[-1] == 2
+        assert (
+            inner_fcn(model).get_layer("predictions").get_weights()[0].shape[-1]
+            == 2
+        )
 
 
 @pytest.mark.parametrize("freeze_up_to", [12, "block_1_expand_relu"])
-def test_freeze_up_to_freezes_the_same_backbone_layers_everywhere(tmp_path, freeze_up_to):
-    config = make_config("tiny", output_dir=str(tmp_path), freeze_up_to=freeze_up_to)
+def test_freeze_up_to_freezes_the_same_backbone_layers_everywhere(
+    tmp_path, freeze_up_to
+):
+    config = make_config(
+        "tiny", output_dir=str(tmp_path), freeze_up_to=freeze_up_to
+    )
     original = starting_weights.build_original(config, 2)
     path = str(tmp_path / "start.weights.h5")
     original.save_weights(path)
@@ -211,18 +266,25 @@ def test_freeze_up_to_freezes_the_same_backbone_layers_everywhere(tmp_path, free
     for experiment in (EXPERIMENTS[0], EXPERIMENTS[8]):
         model = inner_fcn(build_experiment_model(experiment, config, 2, path))
         frozen_sets.append(
-            {layer.name for layer in model.layers if layer.weights and not layer.trainable}
+            {
+                layer.name
+                for layer in model.layers
+                if layer.weights and not layer.trainable
+            }
         )
         assert any(layer.weights and layer.trainable for layer in model.layers)
     # What counts is which weights are frozen (an FCN may add padding layers).
-    layers = original.layers[: [l.name for l in original.layers].index("block_1_expand_relu") + 1]
+    names = [layer.name for layer in original.layers]
+    layers = original.layers[: names.index("block_1_expand_relu") + 1]
     assert len(layers) == 12
     expected = {layer.name for layer in layers if layer.weights}
     assert frozen_sets == [expected, expected]
 
 
 def test_freeze_up_to_an_unknown_layer_is_refused(tmp_path):
-    config = make_config("tiny", output_dir=str(tmp_path), freeze_up_to="block99")
+    config = make_config(
+        "tiny", output_dir=str(tmp_path), freeze_up_to="block99"
+    )
     original = starting_weights.build_original(config, 2)
     path = str(tmp_path / "start.weights.h5")
     original.save_weights(path)
@@ -240,11 +302,17 @@ def test_dropout_goes_before_every_classifier(tmp_path):
     # Same weights as the original; in training, dropout makes two calls on
     # the same images differ, where the original (BatchNorm on batch
     # statistics) repeats itself.
-    x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype("float32")
+    x = (
+        np.random.default_rng(0)
+        .uniform(-1, 1, (4, 32, 32, 3))
+        .astype("float32")
+    )
     np.testing.assert_allclose(first(x), original(x), atol=1e-6)
     np.testing.assert_allclose(
         original(x, training=True), original(x, training=True), atol=1e-6
     )
-    assert np.abs(first(x, training=True) - first(x, training=True)).max() > 1e-4
+    assert (
+        np.abs(first(x, training=True) - first(x, training=True)).max() > 1e-4
+    )
     fcn = build_experiment_model(EXPERIMENTS[2], config, 2, path)
     assert fcn.get_layer("top_dropout").rate == 0.3

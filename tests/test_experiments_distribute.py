@@ -63,7 +63,9 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     # Experiment 8: the FCN inside MultiCrop, fed 3 crops per image.
     assert [row["experiment"] for row in rows] == [8]
     for row in rows:
-        assert math.isfinite(row["test_loss"]) and 0 <= row["test_accuracy"] <= 1
+        assert (
+            math.isfinite(row["test_loss"]) and 0 <= row["test_accuracy"] <= 1
+        )
     # Batch size is per replica: 8 x 2 replicas = 16 images a step.
     steps = sum(math.ceil(row["train_images"] / 16) for row in rows)
     assert report["batches"] == steps

@@ -50,16 +50,30 @@ def test_notebook_writes_nine_finite_results_and_the_figures(notebook_run):
     rows = fcn_experiments.read_results(notebook_run)
     assert [row["experiment"] for row in rows] == list(range(1, 10))
     for row in rows:
-        for field in ("val_accuracy", "test_accuracy", "test_loss",
-                      "train_images_per_s", "wall_time_s"):
+        for field in (
+            "val_accuracy",
+            "test_accuracy",
+            "test_loss",
+            "train_images_per_s",
+            "wall_time_s",
+        ):
             assert math.isfinite(row[field]), (row["experiment"], field)
         assert 0.0 <= row["test_accuracy"] <= 1.0
         assert row["weights"] == "random"
         assert row["epochs"] == 1
     sizes = {row["experiment"]: row["input_size"] for row in rows}
     assert sizes[1] == sizes[2] == 32 and sizes[5] == 96
-    assert {rows[i]["resize_mode"] for i in (5, 6, 7)} == {"crop", "pad", "multicrop"}
-    for name in (plots.ACCURACY_PNG, plots.CURVES_PNG, plots.SCORE_MAP_PNG, "results.md"):
+    assert {rows[i]["resize_mode"] for i in (5, 6, 7)} == {
+        "crop",
+        "pad",
+        "multicrop",
+    }
+    for name in (
+        plots.ACCURACY_PNG,
+        plots.CURVES_PNG,
+        plots.SCORE_MAP_PNG,
+        "results.md",
+    ):
         path = os.path.join(notebook_run, name)
         assert os.path.getsize(path) > 1000, name
     executed = nbformat.read(
@@ -76,11 +90,17 @@ def test_notebook_writes_nine_finite_results_and_the_figures(notebook_run):
 
 def test_rerun_skips_finished_experiments(notebook_run, capsys):
     results = [
-        os.path.join(notebook_run, e.folder, training.RESULT_FILE) for e in EXPERIMENTS
+        os.path.join(notebook_run, e.folder, training.RESULT_FILE)
+        for e in EXPERIMENTS
     ]
     before = [os.stat(path).st_mtime_ns for path in results]
-    accuracies = [row["test_accuracy"] for row in fcn_experiments.read_results(notebook_run)]
-    rows = fcn_experiments.run_experiments(_tiny(notebook_run), plots_to_make=False)
+    accuracies = [
+        row["test_accuracy"]
+        for row in fcn_experiments.read_results(notebook_run)
+    ]
+    rows = fcn_experiments.run_experiments(
+        _tiny(notebook_run), plots_to_make=False
+    )
     assert [os.stat(path).st_mtime_ns for path in results] == before
     assert capsys.readouterr().out.count("skipped") == 9
     assert [row["test_accuracy"] for row in rows] == accuracies
@@ -96,13 +116,17 @@ def test_settings_change_is_refused(notebook_run):
 def test_force_reruns_only_the_selected_experiments(notebook_run):
     folders = [os.path.join(notebook_run, e.folder) for e in EXPERIMENTS]
     before = [
-        os.stat(os.path.join(f, training.RESULT_FILE)).st_mtime_ns for f in folders
+        os.stat(os.path.join(f, training.RESULT_FILE)).st_mtime_ns
+        for f in folders
     ]
     fcn_experiments.run_experiments(
-        _tiny(notebook_run, experiments=(2,), force=True), plots_to_make=False, verbose=0
+        _tiny(notebook_run, experiments=(2,), force=True),
+        plots_to_make=False,
+        verbose=0,
     )
     after = [
-        os.stat(os.path.join(f, training.RESULT_FILE)).st_mtime_ns for f in folders
+        os.stat(os.path.join(f, training.RESULT_FILE)).st_mtime_ns
+        for f in folders
     ]
     assert after[1] != before[1]
     assert after[:1] + after[2:] == before[:1] + before[2:]

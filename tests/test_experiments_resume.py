@@ -72,7 +72,9 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
         deadline = time.monotonic() + 240
         while not os.path.exists(flag):
             assert victim.poll() is None, errors.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the victim never reached epoch 2"
+            assert time.monotonic() < deadline, (
+                "the victim never reached epoch 2"
+            )
             time.sleep(0.2)
         victim.send_signal(signal.SIGKILL)
     finally:
@@ -80,7 +82,9 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
         victim.wait()
     assert victim.returncode == -signal.SIGKILL
 
-    with open(os.path.join(folder, training.BACKUP_DIR, "training_metadata.json")) as f:
+    with open(
+        os.path.join(folder, training.BACKUP_DIR, "training_metadata.json")
+    ) as f:
         assert json.load(f)["epoch"] == 1
     assert not os.path.exists(os.path.join(folder, training.RESULT_FILE))
     first_epoch = _log(folder)
