@@ -20,16 +20,12 @@ import FCN_setup
 
 REPO = Path(__file__).resolve().parents[1]
 SETUP = REPO / "FCN_setup.py"
-EXPORTS = tomllib.loads(
-    (REPO / "extensions" / FCN_setup.PUBLIC_API_FILE).read_text()
-)["export"]
+EXPORTS = tomllib.loads((REPO / "extensions" / FCN_setup.PUBLIC_API_FILE).read_text())["export"]
 
 
 def tree_hashes(root):
     return {
-        p.relative_to(root).as_posix(): hashlib.sha256(
-            p.read_bytes()
-        ).hexdigest()
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
@@ -56,10 +52,7 @@ def pristine_site(tmp_path_factory):
     shutil.copytree(FCN_setup.find_keras(), site / "keras", symlinks=True)
     FCN_setup.uninstall(site / "keras", say=lambda line: None)
     assert not (site / "keras" / FCN_setup.STATE_DIR).exists()
-    assert (
-        FCN_setup.BLOCK_BEGIN
-        not in (site / "keras/applications/__init__.py").read_text()
-    )
+    assert FCN_setup.BLOCK_BEGIN not in (site / "keras/applications/__init__.py").read_text()
     return site
 
 
@@ -75,20 +68,14 @@ def site(pristine_site, tmp_path):
 def test_installs_into_the_keras_on_pythonpath(site):
     result = run_setup(site, "install", check=0)
     assert f"Keras 3.15.1 at {site / 'keras'}" in result.stdout
-    assert (
-        site / "keras" / FCN_setup.STATE_DIR / FCN_setup.MANIFEST_NAME
-    ).is_file()
-    manifest = json.loads(
-        (site / "keras/.fcn_extensions/manifest.json").read_text()
-    )
+    assert (site / "keras" / FCN_setup.STATE_DIR / FCN_setup.MANIFEST_NAME).is_file()
+    manifest = json.loads((site / "keras/.fcn_extensions/manifest.json").read_text())
     for rel, entry in manifest["files"].items():
         content = (site / "keras" / rel).read_bytes()
         assert entry["installed_sha256"] == hashlib.sha256(content).hexdigest()
         if entry["action"] == "modified":
             backup = (site / "keras/.fcn_extensions/backup" / rel).read_bytes()
-            assert (
-                entry["original_sha256"] == hashlib.sha256(backup).hexdigest()
-            )
+            assert entry["original_sha256"] == hashlib.sha256(backup).hexdigest()
 
 
 def test_every_public_import_form_works(site):
@@ -125,16 +112,8 @@ def test_every_public_import_form_works(site):
     )
     env = dict(os.environ, PYTHONPATH=str(site), TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            script,
-            json.dumps(EXPORTS),
-            str(site / "keras"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", script, json.dumps(EXPORTS), str(site / "keras")],
+        env=env, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     expected = 6 * sum(len(e["names"]) for e in EXPORTS)
@@ -151,9 +130,7 @@ def test_install_twice_equals_install_once(site):
         init = site / "keras" / api_root / "applications" / "__init__.py"
         text = init.read_text()
         assert text.count(FCN_setup.BLOCK_BEGIN) == 1, init
-        block = text.split(FCN_setup.BLOCK_BEGIN)[1].split(FCN_setup.BLOCK_END)[
-            0
-        ]
+        block = text.split(FCN_setup.BLOCK_BEGIN)[1].split(FCN_setup.BLOCK_END)[0]
         for line in block.strip().splitlines():
             assert text.count(line + "\n") == 1, (init, line)
 
@@ -163,11 +140,8 @@ def test_install_install_uninstall_restores_every_byte(site):
     run_setup(site, "install", check=0)
     # Importing compiles .pyc files for the installed and amended modules.
     env = dict(os.environ, PYTHONPATH=str(site), TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run(
-        [sys.executable, "-c", "import keras.applications, keras.utils"],
-        env=env,
-        check=True,
-    )
+    subprocess.run([sys.executable, "-c", "import keras.applications, keras.utils"],
+                   env=env, check=True)
     run_setup(site, "install", check=0)
     result = run_setup(site, "uninstall", check=0)
     assert "uninstalled" in last_line(result)
@@ -195,16 +169,12 @@ def test_install_follows_changes_to_extensions(site, tmp_path):
     extra.write_text("VALUE = 1\n")
     keras_dir = site / "keras"
     FCN_setup.install(keras_dir, extensions, say=lambda line: None)
-    assert (
-        keras_dir / "src/utils/fcn_scratch_module.py"
-    ).read_text() == "VALUE = 1\n"
+    assert (keras_dir / "src/utils/fcn_scratch_module.py").read_text() == "VALUE = 1\n"
 
     extra.write_text("VALUE = 2\n")
     changes = FCN_setup.install(keras_dir, extensions, say=lambda line: None)
     assert changes == [("update", "src/utils/fcn_scratch_module.py")]
-    assert (
-        keras_dir / "src/utils/fcn_scratch_module.py"
-    ).read_text() == "VALUE = 2\n"
+    assert (keras_dir / "src/utils/fcn_scratch_module.py").read_text() == "VALUE = 2\n"
 
     extra.unlink()
     changes = FCN_setup.install(keras_dir, extensions, say=lambda line: None)
@@ -222,12 +192,8 @@ def test_status_reports_install_and_drift(site):
     assert "installed and intact" in last_line(result)
 
     manifest = FCN_setup.read_manifest(site / "keras")
-    added = sorted(
-        r for r, e in manifest["files"].items() if e["action"] == "added"
-    )
-    modified = sorted(
-        r for r, e in manifest["files"].items() if e["action"] == "modified"
-    )
+    added = sorted(r for r, e in manifest["files"].items() if e["action"] == "added")
+    modified = sorted(r for r, e in manifest["files"].items() if e["action"] == "modified")
     (site / "keras" / added[0]).unlink()
     with open(site / "keras" / modified[0], "a") as f:
         f.write("# edited by hand\n")
@@ -245,17 +211,11 @@ def test_uninstall_keeps_files_changed_by_someone_else(site):
     upgraded = pristine + b"# a newer Keras\n"
     (keras_dir / "applications/__init__.py").write_bytes(upgraded)
     result = run_setup(site, "uninstall", check=0)
-    assert (
-        f"{keras_dir / 'applications/__init__.py'} is changed since install"
-        in result.stdout
-    )
+    assert f"{keras_dir / 'applications/__init__.py'} is changed since install" in result.stdout
     assert "left as they are" in last_line(result)
     assert (keras_dir / "applications/__init__.py").read_bytes() == upgraded
     assert not (keras_dir / FCN_setup.STATE_DIR).exists()
-    assert (
-        FCN_setup.BLOCK_BEGIN
-        not in (keras_dir / "utils/__init__.py").read_text()
-    )
+    assert FCN_setup.BLOCK_BEGIN not in (keras_dir / "utils/__init__.py").read_text()
     for export in EXPORTS:
         module = keras_dir.joinpath(*export["source"].split(".")[1:])
         assert not module.with_suffix(".py").exists()
@@ -265,16 +225,9 @@ def test_refuses_a_read_only_keras_tree(site):
     python = [sys.executable]
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
-            pytest.skip(
-                "running as root without setpriv: cannot drop the right to write"
-            )
+            pytest.skip("running as root without setpriv: cannot drop the right to write")
         caps = "-dac_override,-dac_read_search,-fowner"
-        python = [
-            "setpriv",
-            f"--inh-caps={caps}",
-            f"--bounding-set={caps}",
-            sys.executable,
-        ]
+        python = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", sys.executable]
     before = tree_hashes(site / "keras")
     subprocess.run(["chmod", "-R", "a-w", str(site / "keras")], check=True)
     try:
@@ -289,22 +242,16 @@ def test_refuses_a_read_only_keras_tree(site):
 
 def test_refuses_an_untested_keras_version(site):
     version_file = site / "keras/src/version.py"
-    version_file.write_text(
-        version_file.read_text().replace('"3.15.1"', '"3.14.0"')
-    )
+    version_file.write_text(version_file.read_text().replace('"3.15.1"', '"3.14.0"'))
     before = tree_hashes(site / "keras")
     result = run_setup(site, "install", check=1)
-    assert "Keras 3.14.0" in last_line(result) and ">=3.15,<3.16" in last_line(
-        result
-    )
+    assert "Keras 3.14.0" in last_line(result) and ">=3.15,<3.16" in last_line(result)
     assert tree_hashes(site / "keras") == before
 
 
 def test_refuses_when_keras_is_missing(tmp_path):
     # -S: no site-packages, so this interpreter finds no Keras at all.
-    result = run_setup(
-        tmp_path, "install", python=(sys.executable, "-S"), check=1
-    )
+    result = run_setup(tmp_path, "install", python=(sys.executable, "-S"), check=1)
     assert "Keras is not installed" in last_line(result)
 
 
