@@ -172,7 +172,7 @@ def _random_box(cell, rng, min_fraction):
 
 
 def plan_crops(
-    cell_size=256, crops_per_cell=(3, 2, 2), min_fraction=0.55, seed=0
+    cell_size=256, crops_per_cell=(3, 3, 3), min_fraction=0.55, seed=0
 ):
     """Decides every crop of the dataset without writing anything.
 
@@ -239,7 +239,7 @@ def _settings_key(settings):
 def build_bundled_dataset(
     root,
     cell_size=256,
-    crops_per_cell=(3, 2, 2),
+    crops_per_cell=(3, 3, 3),
     min_fraction=0.55,
     seed=0,
     verbose=True,
