@@ -1,0 +1,40 @@
+"""The nine-experiment finetuning framework of "FCN in Keras".
+
+Finetunes a Keras application (#1) and its fully convolutional twins (#2-#9:
+larger inputs, crop, pad, multi-crop, skip connection) on a folder-per-class
+dataset, or on a bundled image-quality dataset built from real photos, and
+writes results.csv, results.md and PNG figures to the output folder.
+
+    import fcn_experiments
+    rows = fcn_experiments.run_experiments(profile="quick")
+
+From a shell: `python -m fcn_experiments demo` or `... run --help`.
+"""
+
+import importlib
+
+# Public name -> module. Imported on first use, so that `import
+# fcn_experiments` (and `--help`) does not load TensorFlow.
+_EXPORTS = {
+    "EXPERIMENTS": "fcn_experiments.experiments",
+    "PROFILES": "fcn_experiments.config",
+    "Config": "fcn_experiments.config",
+    "build_bundled_dataset": "fcn_experiments.bundled_data",
+    "make_config": "fcn_experiments.config",
+    "markdown_table": "fcn_experiments.results",
+    "read_results": "fcn_experiments.results",
+    "run_experiments": "fcn_experiments.runner",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(
+            f"module 'fcn_experiments' has no attribute {name!r}"
+        )
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,3 @@
+from fcn_experiments.cli import main
+
+raise SystemExit(main())

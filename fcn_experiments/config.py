@@ -1,0 +1,313 @@
+"""Settings of a run: one dataclass, and the named profiles that fill it."""
+
+import dataclasses
+import hashlib
+import json
+import os
+
+BACKBONES = ("vgg16", "vgg19", "inception_v3", "xception", "mobilenet_v2")
+RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
+POOLINGS = ("avg", "max")
+ALL_EXPERIMENTS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+# Names `distribute.resolve_strategy` takes (here: no TensorFlow import).
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+
+# Smallest input side each backbone accepts (Keras' `obtain_input_shape`).
+MIN_INPUT_SIZE = {
+    "vgg16": 32,
+    "vgg19": 32,
+    "inception_v3": 75,
+    "xception": 71,
+    "mobilenet_v2": 32,
+}
+# The input size each backbone was trained on: the paper's "original size".
+DEFAULT_INPUT_SIZE = {
+    "vgg16": 224,
+    "vgg19": 224,
+    "inception_v3": 299,
+    "xception": 299,
+    "mobilenet_v2": 224,
+}
+
+
+@dataclasses.dataclass
+class Config:
+    """Everything a run of the experiments depends on.
+
+    Build one with `make_config(profile, **overrides)`; the fields are
+    documented in `PARAMETER_HELP`.
+    """
+
+    train_dir: str | None = None
+    validation_dir: str | None = None
+    test_dir: str | None = None
+    num_classes: int | None = None
+    validation_split: float = 0.15
+    model: str = "mobilenet_v2"
+    alpha: float = 0.35
+    base_size: int | None = None
+    batch_size: int = 8
+    lr_start: float = 0.01
+    lr_min: float = 0.001
+    lr_patience: int = 3
+    epochs: int = 20
+    freeze_up_to: int | str = 0
+    dropout: float = 0.0
+    fcn_pooling: str = "max"
+    scale_resize_mode: str = "native"
+    weights: str = "auto"
+    experiments: tuple = ALL_EXPERIMENTS
+    output_dir: str = "snapshots"
+    data_dir: str | None = None
+    data_cell_size: int = 256
+    data_crops_per_cell: tuple = (3, 3, 3)
+    seed: int = 1
+    run_eagerly: bool = False
+    force: bool = False
+    profile: str = "custom"
+
+    @property
+    def uses_bundled_data(self):
+        return self.train_dir is None
+
+    @property
+    def input_size(self):
+        """The base ("1x") input side."""
+        return self.base_size or DEFAULT_INPUT_SIZE[self.model]
+
+    def fingerprint(self):
+        """What a finished experiment's results depend on, as a dict.
+
+        Resuming or skipping an experiment whose saved fingerprint differs
+        would mix results of different settings, so the runner refuses it.
+        """
+        ignored = {
+            "experiments",
+            "output_dir",
+            "force",
+            "profile",
+            "data_dir",
+            "run_eagerly",
+        }
+        values = {
+            k: v
+            for k, v in dataclasses.asdict(self).items()
+            if k not in ignored
+        }
+        values["base_size"] = self.input_size
+        for key in ("train_dir", "validation_dir", "test_dir"):
+            if values[key] is not None:
+                values[key] = os.path.abspath(values[key])
+        if self.model != "mobilenet_v2":
+            values.pop("alpha")
+        if not self.uses_bundled_data:
+            values.pop("data_cell_size")
+            values.pop("data_crops_per_cell")
+        return json.loads(json.dumps(values))
+
+    def fingerprint_key(self):
+        text = json.dumps(self.fingerprint(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+PARAMETER_HELP = {
+    "train_dir": "folder-per-class training images; none: the bundled dataset",
+    "validation_dir": "folder-per-class validation images for model selection; "
+    "none: `validation_split` of train_dir",
+    "test_dir": "folder-per-class test images, used once per experiment "
+    "(required with train_dir)",
+    "num_classes": "number of classes; checked against the folders",
+    "validation_split": "fraction of train_dir held out for validation when "
+    "no validation_dir is given",
+    "model": f"backbone: {' | '.join(BACKBONES)}",
+    "alpha": "MobileNetV2 width multiplier",
+    "base_size": "the 1x input side (default: the backbone's own, 224 or 299)",
+    "batch_size": "images per batch and per replica",
+    "lr_start": "SGD learning rate at the start",
+    "lr_min": "floor of ReduceLROnPlateau",
+    "lr_patience": "epochs without training-accuracy gain before the "
+    "learning rate drops 5x",
+    "epochs": "epochs per experiment",
+    "freeze_up_to": "freeze the backbone up to this layer: a count of "
+    "leading layers (0: train all) or a layer name (frozen inclusive)",
+    "dropout": "dropout rate before the classifier",
+    "fcn_pooling": "how the FCNs pool their score map: max (softmax per "
+    "position, then the maximum: the original's) | avg (logits averaged, "
+    "then softmax: equals the original model for GAP backbones)",
+    "scale_resize_mode": "resize mode of experiments #3-#5: native (keep the "
+    "aspect ratio) or stretch (as the original code)",
+    "weights": "starting weights: auto (ImageNet when it can be had, else "
+    "random init with a notice) | imagenet | random | a weights file",
+    "experiments": "which of the nine experiments to run",
+    "output_dir": "where checkpoints, logs, results and plots go",
+    "data_dir": "cache folder of the bundled dataset (default: "
+    "<output_dir>/data)",
+    "data_cell_size": "bundled dataset: grid cell size in pixels",
+    "data_crops_per_cell": "bundled dataset: crops per cell for train, "
+    "validation, test",
+    "seed": "seed of weights init, shuffling and the bundled dataset",
+    "run_eagerly": "train without tf.function: no graph tracing, slower "
+    "steps (pays off for a few tiny steps, and for debugging)",
+    "force": "re-run experiments that already finished",
+}
+
+# `paper` is the original notebook's setting (VGG16 at its 224, 20 epochs,
+# batch 8, SGD 0.01 -> 0.001; other backbones at their own size, 299 for
+# InceptionV3 and Xception); `quick` runs all nine experiments on a 2-core CPU in
+# minutes; `tiny` only checks that everything runs (tests).
+PROFILES = {
+    "paper": dict(
+        model="vgg16",
+        batch_size=8,
+        epochs=20,
+        lr_patience=3,
+        weights="imagenet",
+    ),
+    "quick": dict(
+        model="mobilenet_v2",
+        alpha=0.35,
+        base_size=64,
+        batch_size=8,
+        epochs=5,
+        lr_patience=2,
+        data_cell_size=256,
+        data_crops_per_cell=(3, 3, 3),
+    ),
+    "tiny": dict(
+        model="mobilenet_v2",
+        alpha=0.35,
+        base_size=32,
+        batch_size=8,
+        epochs=1,
+        lr_patience=1,
+        weights="random",
+        run_eagerly=True,
+        data_cell_size=384,
+        data_crops_per_cell=(1, 1, 1),
+    ),
+}
+
+
+def make_config(profile="quick", **overrides):
+    """A checked `Config`: the profile's settings, then `overrides`.
+
+    Args:
+        profile: `"quick"`, `"paper"`, `"tiny"` or `"custom"` (the bare
+            defaults).
+        **overrides: any `Config` field; `None` values are ignored, so
+            callers can pass unset parameters through.
+    """
+    if profile != "custom" and profile not in PROFILES:
+        raise ValueError(
+            f"Unknown profile; expected one of {sorted(PROFILES)} or 'custom'. "
+            f"Received: profile={profile!r}"
+        )
+    fields = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(
+            f"Unknown parameter(s) {unknown}; valid ones: {sorted(fields)}. "
+            f"Received: {', '.join(f'{k}={overrides[k]!r}' for k in unknown)}"
+        )
+    values = dict(PROFILES.get(profile, {}))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["profile"] = profile
+    for key in ("experiments", "data_crops_per_cell"):
+        if key in values:
+            values[key] = tuple(values[key])
+    config = Config(**values)
+    check_config(config)
+    return config
+
+
+def check_config(config):
+    """Raises `ValueError` naming the first bad field of `config`."""
+    c = config
+    if c.model not in BACKBONES:
+        raise ValueError(
+            f"`model` must be one of {BACKBONES}. Received: model={c.model!r}"
+        )
+    if c.input_size < MIN_INPUT_SIZE[c.model]:
+        raise ValueError(
+            f"{c.model} needs inputs of at least {MIN_INPUT_SIZE[c.model]} px. "
+            f"Received: base_size={c.base_size}"
+        )
+    if c.uses_bundled_data:
+        if c.validation_dir is not None or c.test_dir is not None:
+            raise ValueError(
+                "validation_dir/test_dir were given without train_dir. Give "
+                "train_dir too, or none of them for the bundled dataset. "
+                f"Received: validation_dir={c.validation_dir!r}, "
+                f"test_dir={c.test_dir!r}"
+            )
+    else:
+        if c.test_dir is None:
+            raise ValueError(
+                "A test_dir is needed with train_dir: test accuracy is measured "
+                "on images that neither training nor model selection saw. "
+                f"Received: train_dir={c.train_dir!r}, test_dir=None"
+            )
+        for key in ("train_dir", "validation_dir", "test_dir"):
+            path = getattr(c, key)
+            if path is not None and not os.path.isdir(path):
+                raise ValueError(
+                    f"`{key}` must be a folder with one subfolder per class. "
+                    f"Received: {key}={path!r}"
+                )
+    if c.validation_dir is None and not 0.0 < c.validation_split < 1.0:
+        raise ValueError(
+            "`validation_split` must be in (0, 1) when no validation_dir is "
+            f"given. Received: validation_split={c.validation_split}"
+        )
+    if c.num_classes is not None and c.num_classes < 2:
+        raise ValueError(
+            f"`num_classes` must be at least 2. Received: num_classes={c.num_classes}"
+        )
+    for key in ("batch_size", "epochs", "lr_patience"):
+        if int(getattr(c, key)) != getattr(c, key) or getattr(c, key) < 1:
+            raise ValueError(
+                f"`{key}` must be a positive integer. "
+                f"Received: {key}={getattr(c, key)!r}"
+            )
+    if not 0.0 < c.lr_min <= c.lr_start:
+        raise ValueError(
+            "Learning rates must satisfy 0 < lr_min <= lr_start. "
+            f"Received: lr_start={c.lr_start}, lr_min={c.lr_min}"
+        )
+    if not 0.0 <= c.dropout < 1.0:
+        raise ValueError(
+            f"`dropout` must be in [0, 1). Received: dropout={c.dropout}"
+        )
+    if isinstance(c.freeze_up_to, bool) or not isinstance(
+        c.freeze_up_to, (int, str)
+    ):
+        raise ValueError(
+            "`freeze_up_to` must be a layer count or a layer name. "
+            f"Received: freeze_up_to={c.freeze_up_to!r}"
+        )
+    if isinstance(c.freeze_up_to, int) and c.freeze_up_to < 0:
+        raise ValueError(
+            f"`freeze_up_to` must be >= 0. Received: freeze_up_to={c.freeze_up_to}"
+        )
+    if c.fcn_pooling not in POOLINGS:
+        raise ValueError(
+            f"`fcn_pooling` must be one of {POOLINGS}. "
+            f"Received: fcn_pooling={c.fcn_pooling!r}"
+        )
+    if c.scale_resize_mode not in ("native", "stretch"):
+        raise ValueError(
+            "`scale_resize_mode` must be 'native' or 'stretch'. "
+            f"Received: scale_resize_mode={c.scale_resize_mode!r}"
+        )
+    if not c.experiments or not set(c.experiments) <= set(ALL_EXPERIMENTS):
+        raise ValueError(
+            "`experiments` must be a non-empty subset of 1..9. "
+            f"Received: experiments={c.experiments!r}"
+        )
+    if c.weights not in ("auto", "imagenet", "random") and not os.path.isfile(
+        str(c.weights)
+    ):
+        raise ValueError(
+            "`weights` must be 'auto', 'imagenet', 'random' or the path of a "
+            f"weights file. Received: weights={c.weights!r}"
+        )

@@ -1,0 +1,132 @@
+"""Train, validation and test pipelines of one experiment."""
+
+import dataclasses
+import os
+
+import tensorflow as tf
+
+import keras
+
+from fcn_experiments.bundled_data import build_bundled_dataset
+from fcn_experiments.experiments import preprocess_function
+
+
+@dataclasses.dataclass
+class DataFolders:
+    """Where the three splits come from.
+
+    `validation` is None when it is split off `train`
+    (`config.validation_split`).
+    """
+
+    train: str
+    validation: str | None
+    test: str
+    name: str
+
+
+def resolve_folders(config):
+    """The data folders of a run; builds the bundled dataset if needed."""
+    if not config.uses_bundled_data:
+        name = os.path.basename(os.path.normpath(config.train_dir))
+        return DataFolders(
+            config.train_dir, config.validation_dir, config.test_dir, name
+        )
+    root = config.data_dir or os.path.join(config.output_dir, "data")
+    folder = build_bundled_dataset(
+        root,
+        cell_size=config.data_cell_size,
+        crops_per_cell=config.data_crops_per_cell,
+        seed=config.seed,
+    )
+    return DataFolders(
+        os.path.join(folder, "train"),
+        os.path.join(folder, "validation"),
+        os.path.join(folder, "test"),
+        "bundled image quality",
+    )
+
+
+@dataclasses.dataclass
+class Split:
+    dataset: tf.data.Dataset
+    class_names: list
+    num_images: int
+
+
+def _load(directory, config, size, mode, batch_size, training, subset=None):
+    split = (
+        {}
+        if subset is None
+        else {
+            "validation_split": config.validation_split,
+            "subset": subset,
+        }
+    )
+    dataset = keras.utils.fcn_image_dataset_from_directory(
+        directory,
+        label_mode="categorical",
+        batch_size=batch_size,
+        image_size=size,
+        resize_mode=mode,
+        shuffle=training,
+        seed=config.seed,
+        horizontal_flip=training,
+        on_bad_image="skip",
+        verbose=False,
+        **split,
+    )
+    class_names = list(dataset.class_names)
+    num_images = len(dataset.file_paths)
+    preprocess = preprocess_function(config)
+    dataset = dataset.map(
+        lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
+    ).prefetch(tf.data.AUTOTUNE)
+    return Split(dataset, class_names, num_images)
+
+
+def load_splits(folders, config, size, mode, batch_size):
+    """The three `Split`s of an experiment, checked against each other.
+
+    Args:
+        folders: `DataFolders`.
+        config: the run's `Config`.
+        size: input side in pixels.
+        mode: loader resize mode (`stretch`, `crop`, `pad`, `multicrop`,
+            `native`).
+        batch_size: global batch size.
+
+    Returns:
+        `(train, validation, test)`. Only train is shuffled and flipped.
+    """
+    if folders.validation is None:
+        train = _load(
+            folders.train, config, size, mode, batch_size, True, "training"
+        )
+        validation = _load(
+            folders.train, config, size, mode, batch_size, False, "validation"
+        )
+    else:
+        train = _load(folders.train, config, size, mode, batch_size, True)
+        validation = _load(
+            folders.validation, config, size, mode, batch_size, False
+        )
+    test = _load(folders.test, config, size, mode, batch_size, False)
+    for name, split in (("validation", validation), ("test", test)):
+        if split.class_names != train.class_names:
+            raise ValueError(
+                f"The {name} classes {split.class_names} differ from the "
+                f"training classes {train.class_names}; every split needs the "
+                "same class subfolders."
+            )
+    for name, split in (
+        ("train", train),
+        ("validation", validation),
+        ("test", test),
+    ):
+        if split.num_images == 0:
+            raise ValueError(
+                f"The {name} split has no readable images; check its folder "
+                "(one subfolder per class, with .jpg/.png/... files)."
+            )
+    return train, validation, test

@@ -1,0 +1,224 @@
+"""The PNG figures of a run: accuracy by experiment, training curves and the
+score map of the best FCN on test_image.jpg."""
+
+import os
+
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+
+import keras
+
+from fcn_experiments.bundled_data import CLASS_NAMES as BUNDLED_CLASS_NAMES
+from fcn_experiments.bundled_data import degrade
+from fcn_experiments.experiments import build_experiment_model
+from fcn_experiments.experiments import get_experiment
+from fcn_experiments.experiments import inner_fcn
+from fcn_experiments.experiments import preprocess_function
+from fcn_experiments.starting_weights import APPLICATIONS
+from fcn_experiments.starting_weights import starting_weights_path
+from fcn_experiments import training
+
+ACCURACY_PNG = "accuracy_by_experiment.png"
+CURVES_PNG = "training_curves.png"
+SCORE_MAP_PNG = "score_map.png"
+TEST_IMAGE = os.path.join(
+    os.path.dirname(os.path.dirname(__file__)), "test_image.jpg"
+)
+
+
+def _label(row):
+    return f"#{row['experiment']} {row['name']}"
+
+
+def accuracy_chart(rows, path, num_classes):
+    """Bars of test accuracy per experiment, validation accuracy as dots."""
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
+    ax = figure.add_subplot()
+    x = np.arange(len(rows))
+    test = [row["test_accuracy"] for row in rows]
+    ax.bar(
+        x,
+        test,
+        color="tab:blue",
+        label="test accuracy (best-on-validation model)",
+    )
+    ax.plot(
+        x,
+        [row["val_accuracy"] for row in rows],
+        "o",
+        color="tab:orange",
+        label="best validation accuracy",
+    )
+    ax.axhline(1.0 / num_classes, color="gray", linestyle="--", label="chance")
+    for xi, value in zip(x, test):
+        ax.text(
+            xi,
+            value / 2,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            color="white",
+            fontsize=8,
+        )
+    ax.set_xticks(x, [_label(row) for row in rows], rotation=30, ha="right")
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("accuracy")
+    ax.set_title(
+        f"Accuracy by experiment ({rows[0]['model']}, weights: {rows[0]['weights']})"
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def training_curves(rows, output_dir, path):
+    """Validation accuracy and training loss per epoch, one line per
+    experiment, from the experiments' CSV logs."""
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    acc_ax, loss_ax = figure.subplots(1, 2)
+    for row in rows:
+        folder = os.path.join(
+            output_dir, get_experiment(row["experiment"]).folder
+        )
+        log = training.read_log(folder)
+        epochs = [int(r["epoch"]) + 1 for r in log]
+        acc_ax.plot(
+            epochs,
+            [float(r["val_accuracy"]) for r in log],
+            marker=".",
+            label=_label(row),
+        )
+        loss_ax.plot(
+            epochs,
+            [float(r["loss"]) for r in log],
+            marker=".",
+            label=_label(row),
+        )
+    acc_ax.set(
+        xlabel="epoch",
+        ylabel="validation accuracy",
+        title="Validation accuracy",
+    )
+    loss_ax.set(xlabel="epoch", ylabel="training loss", title="Training loss")
+    loss_ax.legend(fontsize=7, loc="upper right")
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def score_map_model(fcn, config, num_classes, skip):
+    """The trained `fcn` rebuilt with `pooling=None`: its softmax score map
+    `(1, rows, cols, classes)`, one score per position, whatever pooling it
+    was trained with."""
+    name = APPLICATIONS[config.model][0] + ("_fcn_skip" if skip else "_fcn")
+    kwargs = {"alpha": config.alpha} if config.model == "mobilenet_v2" else {}
+    mapper = getattr(keras.applications, name)(
+        weights=None,
+        pooling=None,
+        classes=num_classes,
+        classifier_activation="softmax",
+        **kwargs,
+    )
+    for layer in mapper.layers:
+        if layer.weights:
+            layer.set_weights(fcn.get_layer(layer.name).get_weights())
+    return mapper
+
+
+def _panels(image, class_names):
+    """(title, pixels) to show; for the bundled data, also the image with its
+    right half degraded each way, to show where the FCN sees degradation."""
+    panels = [("test_image.jpg", image)]
+    if tuple(sorted(class_names)) == tuple(sorted(BUNDLED_CLASS_NAMES)):
+        half = image.shape[1] // 2
+        for kind, strength in (("blur", 1.2), ("noise", 8.0), ("jpeg", 20)):
+            pixels = image.copy()
+            pixels[:, half:] = degrade(image[:, half:], kind, strength)
+            panels.append((f"right half: {kind} {strength}", pixels))
+    return panels
+
+
+def score_map_figure(
+    mapper, preprocess, class_names, path, title, image_path=TEST_IMAGE
+):
+    """Overlays the FCN's score map on `image_path` (at full resolution).
+
+    Shows the `degraded` class for the bundled data, else the class the FCN
+    predicts for the whole image.
+    """
+    from keras.visualization import overlay_score_map
+
+    with Image.open(image_path) as f:
+        image = np.asarray(f.convert("RGB"))
+    panels = _panels(image, class_names)
+    columns = min(2, len(panels))
+    rows = (len(panels) + columns - 1) // columns
+    figure = Figure(figsize=(6 * columns, 4.2 * rows), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+    for ax, (name, pixels) in zip(axes, panels):
+        batch = preprocess(pixels[None].astype("float32"))
+        score_map = np.asarray(mapper.predict(batch, verbose=0))[0]
+        if "degraded" in class_names:
+            index = class_names.index("degraded")
+        else:
+            index = int(np.argmax(score_map.mean(axis=(0, 1))))
+        overlay_score_map(pixels, score_map, index, ax=ax)
+        ax.set_title(f"{name}: score map of '{class_names[index]}'", fontsize=9)
+        ax.axis("off")
+    figure.suptitle(title, fontsize=10)
+    figure.savefig(path, dpi=80)
+    return path
+
+
+def _best_fcn_row(rows):
+    fcn_rows = [row for row in rows if get_experiment(row["experiment"]).fcn]
+    if not fcn_rows:
+        return None
+    return max(
+        fcn_rows, key=lambda row: (row["val_accuracy"], -row["experiment"])
+    )
+
+
+def make_all(rows, config, class_names, strategy):
+    """Writes the three figures into `config.output_dir`; returns their paths.
+
+    The score map uses the FCN experiment with the best validation accuracy
+    (model selection on validation, never on test).
+    """
+    out = config.output_dir
+    paths = [
+        accuracy_chart(rows, os.path.join(out, ACCURACY_PNG), len(class_names)),
+        training_curves(rows, out, os.path.join(out, CURVES_PNG)),
+    ]
+    row = _best_fcn_row(rows)
+    if row is None:
+        return paths
+    experiment = get_experiment(row["experiment"])
+    folder = os.path.join(out, experiment.folder)
+    with strategy.scope():
+        model = build_experiment_model(
+            experiment,
+            config,
+            len(class_names),
+            f"{starting_weights_path(config)}.weights.h5",
+        )
+        model.load_weights(
+            os.path.join(folder, training.read_best(folder)["file"])
+        )
+    preprocess = preprocess_function(config)
+    title = (
+        f"Score map of experiment #{experiment.number} ({experiment.title}; "
+        f"best FCN on validation, test accuracy {row['test_accuracy']:.2f})"
+    )
+    paths.append(
+        score_map_figure(
+            score_map_model(
+                inner_fcn(model), config, len(class_names), experiment.skip
+            ),
+            preprocess,
+            class_names,
+            os.path.join(out, SCORE_MAP_PNG),
+            title,
+        )
+    )
+    return paths

@@ -1,0 +1,234 @@
+"""Running the nine experiments end to end: the framework's entry point."""
+
+import dataclasses
+import os
+import time
+
+import keras
+
+from fcn_experiments import plots
+from fcn_experiments.config import make_config
+from fcn_experiments.datasets import load_splits
+from fcn_experiments.datasets import resolve_folders
+from fcn_experiments.distribute import resolve_strategy
+from fcn_experiments.distribute import worker_id
+from fcn_experiments.experiments import EXPERIMENTS
+from fcn_experiments.experiments import build_experiment_model
+from fcn_experiments.experiments import get_experiment
+from fcn_experiments.results import text_table
+from fcn_experiments.results import write_json_atomic
+from fcn_experiments.results import write_results
+from fcn_experiments.starting_weights import prepare_starting_weights
+from fcn_experiments import training
+
+
+def _elapsed(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def class_names_of(directory):
+    """Class names as Keras infers them: sorted subfolder names."""
+    return sorted(
+        entry.name for entry in os.scandir(directory) if entry.is_dir()
+    )
+
+
+def model_label(config):
+    if config.model == "mobilenet_v2":
+        return f"mobilenet_v2 (alpha={config.alpha})"
+    return config.model
+
+
+def _run_one(
+    experiment,
+    config,
+    folders,
+    class_names,
+    start,
+    strategy,
+    folder,
+    callbacks,
+    verbose,
+):
+    started = time.perf_counter()
+    os.makedirs(folder, exist_ok=True)
+    # Frees the previous experiment's model and restarts Keras' layer naming.
+    keras.backend.clear_session()
+    write_json_atomic(
+        os.path.join(folder, training.CONFIG_FILE), config.fingerprint()
+    )
+    # Same seed on a fresh run and on a resume: same shuffling and dropout.
+    keras.utils.set_random_seed(config.seed + experiment.number)
+    size, mode = experiment.input_size(config), experiment.mode(config)
+    batch_size = config.batch_size * strategy.num_replicas_in_sync
+    splits = load_splits(folders, config, size, mode, batch_size)
+    if splits[0].class_names != class_names:
+        raise ValueError(
+            f"The loader found classes {splits[0].class_names} in "
+            f"{folders.train}, expected {class_names}."
+        )
+    if verbose:
+        print(
+            f"{splits[0].num_images} train, {splits[1].num_images} validation, "
+            f"{splits[2].num_images} test images"
+        )
+    with strategy.scope():
+        model = build_experiment_model(
+            experiment,
+            config,
+            len(class_names),
+            start["path"],
+            random_init=start["weights"] == "random",
+        )
+        measured = training.train_and_test(
+            model, splits, folder, config, callbacks, verbose, started
+        )
+    result = {
+        "experiment": experiment.number,
+        "name": experiment.name,
+        "title": experiment.title,
+        "model": model_label(config),
+        "input_size": size,
+        "resize_mode": mode,
+        **measured,
+        "weights": start["weights"],
+        "train_images": splits[0].num_images,
+        "validation_images": splits[1].num_images,
+        "test_images": splits[2].num_images,
+        "classes": " ".join(class_names),
+    }
+    training.finish(folder, result)
+    return result
+
+
+def _with_other_finished(rows, config, fingerprint):
+    """`rows` plus the experiments not selected this time that finished
+    earlier in the same output folder with the same settings, by number."""
+    done = {row["experiment"] for row in rows}
+    for experiment in EXPERIMENTS:
+        if experiment.number in done:
+            continue
+        folder = os.path.join(config.output_dir, experiment.folder)
+        try:
+            result = training.load_finished(folder, fingerprint)
+        except RuntimeError:  # Other settings: not part of these results.
+            continue
+        if result is not None:
+            rows.append(result)
+    return sorted(rows, key=lambda row: row["experiment"])
+
+
+def run_experiments(
+    config=None,
+    *,
+    strategy="auto",
+    callbacks=(),
+    plots_to_make=True,
+    verbose=1,
+    **params,
+):
+    """Runs the selected experiments; skips finished ones, resumes killed ones.
+
+    Args:
+        config: a `Config`; if None, `make_config(**params)` builds one (e.g.
+            `profile="quick"`, `train_dir=...`, `epochs=3`).
+        strategy: a `tf.distribute.Strategy` or a name for
+            `resolve_strategy` (`"auto"`, `"default"`, `"mirrored"`,
+            `"multi_worker"`). Batch size is per replica.
+        callbacks: extra Keras callbacks for every `fit`.
+        plots_to_make: write the PNG figures.
+        verbose: 0 silent, 1 progress bars and summary.
+        **params: `Config` fields, used when `config` is None.
+
+    Returns:
+        The result rows (dicts with the `results.FIELDS`), as also written to
+        `results.csv`/`results.md` in `config.output_dir`: one per selected
+        experiment, plus those finished earlier in the same folder with the
+        same settings.
+    """
+    if config is None:
+        config = make_config(**params)
+    elif params:
+        raise TypeError(
+            "Pass settings either as `config` or as keyword parameters, not "
+            f"both. Received: config and {sorted(params)}"
+        )
+    strategy = resolve_strategy(strategy)
+    worker = worker_id(strategy)
+    if worker is not None:
+        # Every worker trains; only the chief keeps the results.
+        config = dataclasses.replace(
+            config,
+            output_dir=os.path.join(config.output_dir, ".workers", worker),
+            data_dir=config.data_dir or os.path.join(config.output_dir, "data"),
+        )
+    say = print if verbose else (lambda *args, **kwargs: None)
+    began = time.perf_counter()
+    os.makedirs(config.output_dir, exist_ok=True)
+    folders = resolve_folders(config)
+    class_names = class_names_of(folders.train)
+    if config.num_classes is not None and config.num_classes != len(
+        class_names
+    ):
+        raise ValueError(
+            f"Found {len(class_names)} class folders {class_names} in "
+            f"{folders.train}, but num_classes={config.num_classes}. Fix "
+            "num_classes or the class subfolders."
+        )
+    say(
+        f"FCN experiments {list(config.experiments)}: {model_label(config)}, "
+        f"base size {config.input_size}, {config.epochs} epoch(s), data "
+        f"'{folders.name}' ({len(class_names)} classes: {', '.join(class_names)}), "
+        f"{strategy.num_replicas_in_sync} replica(s), output {config.output_dir}"
+    )
+    fingerprint = config.fingerprint()
+    start = None
+    rows = []
+    for number in config.experiments:
+        experiment = get_experiment(number)
+        folder = os.path.join(config.output_dir, experiment.folder)
+        say(
+            f"\nexperiment {number}/9: {experiment.name} - {experiment.title} "
+            f"({experiment.input_size(config)} px, {experiment.mode(config)}) "
+            f"[elapsed {_elapsed(time.perf_counter() - began)}]"
+        )
+        if config.force:
+            training.reset(folder)
+        result = training.load_finished(folder, fingerprint)
+        if result is not None:
+            say(
+                f"  finished earlier (test accuracy {result['test_accuracy']:.4f}); "
+                "skipped. Pass force=True to re-run it."
+            )
+        else:
+            if start is None:
+                start = prepare_starting_weights(config, len(class_names))
+            result = _run_one(
+                experiment,
+                config,
+                folders,
+                class_names,
+                start,
+                strategy,
+                folder,
+                callbacks,
+                verbose,
+            )
+            say(
+                f"experiment {number}/9 done: test accuracy "
+                f"{result['test_accuracy']:.4f} (best epoch {result['best_epoch']} "
+                f"on validation) [elapsed {_elapsed(time.perf_counter() - began)}]"
+            )
+        rows.append(result)
+    if worker is not None:
+        return rows
+    rows = _with_other_finished(rows, config, fingerprint)
+    csv_path, _ = write_results(rows, config.output_dir)
+    if plots_to_make:
+        plots.make_all(rows, config, class_names, strategy)
+    say(
+        f"\nResults ({csv_path}), total {_elapsed(time.perf_counter() - began)}:"
+    )
+    say(text_table(rows))
+    return rows

@@ -1,0 +1,134 @@
+"""FCN_demo.ipynb run headless with the tiny profile, then the skip of
+finished experiments, `force`, and the refusal to mix settings."""
+
+import math
+import os
+import re
+
+import nbformat
+import papermill
+import pytest
+
+import fcn_experiments
+from fcn_experiments import plots
+from fcn_experiments import training
+from fcn_experiments.experiments import EXPERIMENTS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOK = os.path.join(ROOT, "FCN_demo.ipynb")
+
+
+@pytest.fixture(scope="module")
+def notebook_run(tmp_path_factory):
+    """Executes the notebook once; returns its output folder."""
+    out = str(tmp_path_factory.mktemp("snapshots"))
+    executed = os.path.join(out, "FCN_demo.executed.ipynb")
+    papermill.execute_notebook(
+        NOTEBOOK,
+        executed,
+        parameters={"PROFILE": "tiny", "OUTPUT_DIR": out},
+        kernel_name="python3",
+        cwd=ROOT,
+        progress_bar=False,
+    )
+    return out
+
+
+def _tiny(out, **overrides):
+    return fcn_experiments.make_config("tiny", output_dir=out, **overrides)
+
+
+def test_notebook_holds_only_parameters_calls_and_plots():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    definitions = re.compile(r"^\s*(def|class)\s", re.MULTILINE)
+    assert not any(definitions.search(cell.source) for cell in code)
+
+
+def test_notebook_writes_nine_finite_results_and_the_figures(notebook_run):
+    rows = fcn_experiments.read_results(notebook_run)
+    assert [row["experiment"] for row in rows] == list(range(1, 10))
+    for row in rows:
+        for field in (
+            "val_accuracy",
+            "test_accuracy",
+            "test_loss",
+            "train_images_per_s",
+            "wall_time_s",
+        ):
+            assert math.isfinite(row[field]), (row["experiment"], field)
+        assert 0.0 <= row["test_accuracy"] <= 1.0
+        assert row["weights"] == "random"
+        assert row["epochs"] == 1
+    sizes = {row["experiment"]: row["input_size"] for row in rows}
+    assert sizes[1] == sizes[2] == 32 and sizes[5] == 96
+    assert {rows[i]["resize_mode"] for i in (5, 6, 7)} == {
+        "crop",
+        "pad",
+        "multicrop",
+    }
+    for name in (
+        plots.ACCURACY_PNG,
+        plots.CURVES_PNG,
+        plots.SCORE_MAP_PNG,
+        "results.md",
+    ):
+        path = os.path.join(notebook_run, name)
+        assert os.path.getsize(path) > 1000, name
+    executed = nbformat.read(
+        os.path.join(notebook_run, "FCN_demo.executed.ipynb"), as_version=4
+    )
+    images = [
+        output
+        for cell in executed.cells
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+    assert len(images) == 3
+
+
+def test_rerun_skips_finished_experiments(notebook_run, capsys):
+    results = [
+        os.path.join(notebook_run, e.folder, training.RESULT_FILE)
+        for e in EXPERIMENTS
+    ]
+    before = [os.stat(path).st_mtime_ns for path in results]
+    accuracies = [
+        row["test_accuracy"]
+        for row in fcn_experiments.read_results(notebook_run)
+    ]
+    rows = fcn_experiments.run_experiments(
+        _tiny(notebook_run), plots_to_make=False
+    )
+    assert [os.stat(path).st_mtime_ns for path in results] == before
+    assert capsys.readouterr().out.count("skipped") == 9
+    assert [row["test_accuracy"] for row in rows] == accuracies
+
+
+def test_settings_change_is_refused(notebook_run):
+    with pytest.raises(RuntimeError, match="epochs: 1 -> 2.*force=True"):
+        fcn_experiments.run_experiments(
+            _tiny(notebook_run, epochs=2, experiments=(3,)), plots_to_make=False
+        )
+
+
+def test_force_reruns_only_the_selected_experiments(notebook_run):
+    folders = [os.path.join(notebook_run, e.folder) for e in EXPERIMENTS]
+    before = [
+        os.stat(os.path.join(f, training.RESULT_FILE)).st_mtime_ns
+        for f in folders
+    ]
+    fcn_experiments.run_experiments(
+        _tiny(notebook_run, experiments=(2,), force=True),
+        plots_to_make=False,
+        verbose=0,
+    )
+    after = [
+        os.stat(os.path.join(f, training.RESULT_FILE)).st_mtime_ns
+        for f in folders
+    ]
+    assert after[1] != before[1]
+    assert after[:1] + after[2:] == before[:1] + before[2:]
+    # The table still lists all nine: the others finished with these settings.
+    assert len(fcn_experiments.read_results(notebook_run)) == 9
