@@ -160,12 +160,14 @@ def test_native_keeps_aspect_and_batches_by_shape(photo_dir):
         w, h = Image.open(path).size
         long = max(S, 16 * int(max(w, h) * S / min(w, h) / 16 + 0.5))
         expected.append((long, S) if h > w else (S, long))
-    shapes, labels = [], []
+    shapes, labels, batches = [], [], 0
     for x, y in dataset:
+        batches += 1
         assert x.shape[0] <= 3
         shapes += [tuple(x.shape[1:3])] * x.shape[0]
         labels += list(y.numpy())
     assert sorted(shapes) == sorted(expected)
+    assert int(dataset.cardinality()) == batches  # Keras' progress bar needs it
     assert max(shapes.count(s) for s in set(shapes)) > 1  # batches of more than 1
     assert sorted(labels) == sorted(np.concatenate([y for _, y in fcn_dataset(photo_dir)]))
     for h, w in shapes:

@@ -537,6 +537,12 @@ def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
             window_size=batch_size,
         )
         ds = ds.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE)
+        # group_by_window hides the length; Keras needs it to show progress
+        # and to not warn that the data "ran out" after the first epoch.
+        _, per_shape = np.unique(loader.records["native_size"], axis=0,
+                                 return_counts=True)
+        batches = int(np.sum(-(-per_shape // batch_size)))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     else:
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
         if batch_size is not None:
