@@ -44,6 +44,9 @@ fi
 .venv/bin/python FCN_setup.py install --quiet
 
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+# TF's BFC allocator reuses the large multi-crop batches instead of having the
+# kernel zero-fill fresh pages for each (see BENCHMARKS.md, image loaders).
+export TF_CPU_ALLOCATOR_USE_BFC="${TF_CPU_ALLOCATOR_USE_BFC:-true}"
 case "$job" in
     demo) exec .venv/bin/python -m fcn_experiments demo "$@" ;;
     test) exec .venv/bin/python -m pytest "$@" ;;
