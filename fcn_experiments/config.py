@@ -56,6 +56,7 @@ class Config:
     fcn_pooling: str = "max"
     scale_resize_mode: str = "native"
     weights: str = "auto"
+    download_weights: bool = False
     experiments: tuple = ALL_EXPERIMENTS
     output_dir: str = "snapshots"
     data_dir: str | None = None
@@ -88,6 +89,7 @@ class Config:
             "profile",
             "data_dir",
             "run_eagerly",
+            "download_weights",
         }
         values = {
             k: v
@@ -138,6 +140,8 @@ PARAMETER_HELP = {
     "aspect ratio) or stretch (as the original code)",
     "weights": "starting weights: auto (ImageNet when it can be had, else "
     "random init with a notice) | imagenet | random | a weights file",
+    "download_weights": "let Keras download a missing ImageNet file (the "
+    "run's only network access; off: only $KERAS_HOME/models is used)",
     "experiments": "which of the nine experiments to run",
     "output_dir": "where checkpoints, logs, results and plots go",
     "data_dir": "cache folder of the bundled dataset (default: "

@@ -6,7 +6,9 @@ same weights, which are built once per output folder, saved, and loaded by
 every experiment (also across runs and resumes).
 
 ImageNet weights are used when they can be had: cached in
-`$KERAS_HOME/models`, or downloadable. With `weights="auto"` and neither, the
+`$KERAS_HOME/models`, or downloaded when `download_weights=True` (off by
+default, so that a run never touches the network unless asked to). With
+`weights="auto"` and neither, the
 run starts from random initialisation and says so loudly; it never falls
 back silently, and the choice is recorded with every result.
 """
@@ -84,7 +86,9 @@ def resolve_weights(config):
     path = imagenet_file(config)
     if os.path.isfile(path):
         return "imagenet", path
-    if download_host_reachable():
+    if not config.download_weights:
+        reason = "downloads are off (download_weights=False)"
+    elif download_host_reachable():
         try:
             builder = getattr(keras.applications, APPLICATIONS[config.model][0])
             builder(
@@ -99,7 +103,8 @@ def resolve_weights(config):
         raise RuntimeError(
             f"ImageNet weights for {config.model} are needed (weights='imagenet'), "
             f"but {os.path.basename(path)} is not in {os.path.dirname(path)} and "
-            f"{reason}. Copy the file there (or set KERAS_HOME), or pass "
+            f"{reason}. Copy the file there (or set KERAS_HOME), pass "
+            "download_weights=True to let Keras download it, or pass "
             "weights='auto' to allow random initialisation."
         )
     _notice(
@@ -111,7 +116,7 @@ def resolve_weights(config):
             "Training starts from RANDOM INITIALISATION (recorded as",
             "weights=random in results.csv); accuracies will be far below",
             "the paper's. To use ImageNet weights, put the file there or",
-            "run once with network access.",
+            "run once with download_weights=True and network access.",
         ]
     )
     return "random", None
