@@ -69,12 +69,10 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
             stderr=stderr,
         )
     try:
-        deadline = time.monotonic() + 240
+        # A victim that never reaches epoch 2 exits ("not killed") and fails
+        # here; one that hangs is stopped by pytest-timeout.
         while not os.path.exists(flag):
             assert victim.poll() is None, errors.read_text()[-3000:]
-            assert time.monotonic() < deadline, (
-                "the victim never reached epoch 2"
-            )
             time.sleep(0.2)
         victim.send_signal(signal.SIGKILL)
     finally:
