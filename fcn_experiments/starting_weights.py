@@ -136,10 +136,12 @@ def build_original(config, num_classes):
     )
 
 
-def _copy_imagenet_weights(model, config):
+def _copy_imagenet_weights(model, config, path):
     builder = getattr(keras.applications, APPLICATIONS[config.model][0])
+    # The cached file by path: `weights="imagenet"` would make Keras
+    # re-download a file whose hash it does not recognise.
     reference = builder(
-        include_top=True, weights="imagenet", **_builder_kwargs(config)
+        include_top=True, weights=path, **_builder_kwargs(config)
     )
     for layer in model.layers:
         if layer.name == "predictions" or not layer.weights:
@@ -191,7 +193,7 @@ def prepare_starting_weights(config, num_classes):
     keras.utils.set_random_seed(config.seed)
     model = build_original(config, num_classes)
     if kind == "imagenet":
-        _copy_imagenet_weights(model, config)
+        _copy_imagenet_weights(model, config, source)
     elif kind == "file":
         model.load_weights(source)
     os.makedirs(os.path.dirname(path), exist_ok=True)
