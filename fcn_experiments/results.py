@@ -26,7 +26,10 @@ EXTRA_FIELDS = (
     "validation_images",
     "test_images",
     "classes",
+    "mixed_precision",
 )
+# Values of fields that rows finished before the field existed lack.
+FIELD_DEFAULTS = {"mixed_precision": "float32"}
 FIELDS = tuple(field for field, _ in COLUMNS) + EXTRA_FIELDS
 FLOAT_FIELDS = (
     "val_accuracy",
@@ -69,7 +72,7 @@ def write_results(rows, output_dir):
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: row[k] for k in FIELDS})
+            writer.writerow({k: row.get(k, FIELD_DEFAULTS.get(k)) for k in FIELDS})
     with open(md_path, "w") as f:
         f.write(markdown_table(rows) + "\n")
     return csv_path, md_path

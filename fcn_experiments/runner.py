@@ -97,6 +97,7 @@ def _run_one(
         "validation_images": splits[1].num_images,
         "test_images": splits[2].num_images,
         "classes": " ".join(class_names),
+        "mixed_precision": config.mixed_precision,
     }
     training.finish(folder, result)
     return result
@@ -154,6 +155,17 @@ def run_experiments(
             "Pass settings either as `config` or as keyword parameters, not "
             f"both. Received: config and {sorted(params)}"
         )
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    try:
+        return _run_configured(
+            config, strategy, callbacks, plots_to_make, verbose
+        )
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _run_configured(config, strategy, callbacks, plots_to_make, verbose):
     strategy = resolve_strategy(strategy)
     worker = worker_id(strategy)
     if worker is not None:
