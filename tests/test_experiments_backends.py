@@ -29,7 +29,7 @@ def test_cli_tiny_profile_runs_all_nine(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=1100,  # Under pytest-timeout's 1200 s: this error says more.
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     backend = keras.backend.backend()
