@@ -90,8 +90,8 @@ class Transaction:
                           st.st_mtime_ns))
 
     def write(self, path, data, mtime_ns=None):
-        self._remember(path)
         self.makedirs(path.parent)
+        self._remember(path)
         atomic_write(path, data, mtime_ns=mtime_ns)
 
     def remove(self, path):
