@@ -19,8 +19,9 @@ The copies share inodes with two master trees (pristine, installed); the
 installer only ever replaces files (temp file + `os.replace`), so the
 masters stay intact, which the run checks at the end. The import check is
 the costly step (about a second), so it runs once per distinct tree state:
-two kill points that leave the same files (same paths, same bytes) give the
-same import.
+two kill points that leave the same files (same paths, same bytes; temp
+files, which no import can name, and the state folder aside) give the same
+import.
 
 usage: python tests/installer_killpoints.py [--every N] [--workers W]
 Prints one JSON object: points tested per command, failures, seconds.
@@ -41,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import FCN_setup  # noqa: E402
+from fcn_install.fileops import TMP_SUFFIX  # noqa: E402
 
 KILLED = 77
 COMPLETED = 3
@@ -151,6 +153,8 @@ class Master:
         parts = []
         for rel in self.differences(root):
             path = os.path.join(root, rel)
+            if rel.endswith(TMP_SUFFIX):
+                continue  # a dot-file no import can name
             if rel.startswith(FCN_setup.STATE_DIR) or not os.path.exists(path):
                 parts.append((rel, None))
                 continue
