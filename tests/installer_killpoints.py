@@ -24,13 +24,16 @@ files, which no import can name, and the state folder aside) give the same
 import.
 
 usage: python tests/installer_killpoints.py [--every N] [--workers W]
-Prints one JSON object: points tested per command, failures, seconds.
+Prints one JSON object: points tested per command, failures, wall and CPU
+seconds (all processes; on a machine shared with other jobs, CPU seconds /
+workers is what the run takes on its own).
 """
 
 import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -250,6 +253,8 @@ def worker(args):
         problems = check_point(command, int(n), masters, work / "points", cache)
         print(json.dumps({"command": command, "point": int(n), "problems": problems}),
               flush=True)
+        print(f"[killpoints] {command} {n}: {'ok' if not problems else problems}",
+              file=sys.stderr, flush=True)
     print(json.dumps({"import_checks": len(cache)}), flush=True)
 
 
@@ -298,6 +303,9 @@ def main(argv=None):
                 crashed.append(proc.returncode)
         masters_intact = (file_hashes(pristine) == before["pristine"]
                           and file_hashes(installed) == before["installed"])
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                  resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage)
     failures = [r for r in results if r["problems"]]
     tested = {c: sum(1 for r in results if r["command"] == c) for c in counts}
     summary = {
@@ -308,6 +316,7 @@ def main(argv=None):
         "workers_crashed": crashed,
         "masters_intact": masters_intact,
         "seconds": round(time.monotonic() - started, 1),
+        "cpu_seconds": round(cpu, 1),
     }
     print(json.dumps(summary))
     ok = (not failures and not crashed and masters_intact

@@ -18,7 +18,6 @@ from test_installer import SETUP
 from test_installer import last_line
 from test_installer import pristine_site  # noqa: F401 (fixture)
 from test_installer import run_setup
-from test_installer import site  # noqa: F401 (fixture)
 from test_installer import tree_hashes
 
 STATE = FCN_setup.STATE_DIR
@@ -31,6 +30,33 @@ quiet = lambda line: None  # noqa: E731
 def link_copy(source, target):
     """A copy whose files are hard links: cheap, for runs that only replace files."""
     subprocess.run(["cp", "-al", str(source), str(target)], check=True)
+
+
+def stat_snapshot(root):
+    found = {}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            st = os.lstat(os.path.join(directory, name))
+            found[os.path.join(directory, name)] = (st.st_ino, st.st_size,
+                                                    st.st_mtime_ns, st.st_mode)
+    return found
+
+
+@pytest.fixture(scope="module")
+def pristine_stats(pristine_site):  # noqa: F811
+    return stat_snapshot(pristine_site / "keras")
+
+
+@pytest.fixture
+def site(pristine_site, pristine_stats, tmp_path):  # noqa: F811
+    """A hard-linked copy of pristine Keras. The installer only replaces
+    files, and the tests edit only files it wrote (or unlink first); the
+    check after each test proves the shared files stayed untouched."""
+    site = tmp_path / "site"
+    site.mkdir()
+    link_copy(pristine_site / "keras", site / "keras")
+    yield site
+    assert stat_snapshot(pristine_site / "keras") == pristine_stats
 
 
 def manifest_of(site):
@@ -165,7 +191,9 @@ def test_debris_of_a_killed_run_is_cleaned(site):  # noqa: F811
                                      "3.15.1+local", "3.16.0", "3.14.9", "4.15.0"])
 def test_refuses_untested_or_pre_release_versions_first(site, version):  # noqa: F811
     version_file = site / "keras/src/version.py"
-    version_file.write_text(version_file.read_text().replace('"3.15.1"', f'"{version}"'))
+    text = version_file.read_text()
+    version_file.unlink()  # a hard link to the pristine master
+    version_file.write_text(text.replace('"3.15.1"', f'"{version}"'))
     before = tree_hashes(site / "keras")
     result = run_setup(site, "install", check=1)
     # The reason is the only line: no plan before it.
