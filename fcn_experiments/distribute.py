@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 
 import tensorflow as tf
@@ -158,12 +159,16 @@ def is_multi_worker(strategy):
 def worker_lost_error(error, strategy):
     """The one-line `WorkerLostError` for a collective op's failure."""
     timeout = strategy.extended._communication_options.timeout_seconds
-    first_line = str(getattr(error, "message", error)).strip().splitlines()
+    lines = str(getattr(error, "message", error)).strip().splitlines()
+    # TF's first line: "{{function_node ...}} Collective ops is aborted by:
+    # <cause>"; the cause is what says something.
+    cause = re.sub(r"\{\{.*?\}\}\s*", "", lines[0] if lines else "")
+    cause = cause.split("aborted by: ")[-1]
     return WorkerLostError(
         "Multi-worker training stopped: another worker stopped answering "
-        f"(collective timeout {timeout:g} s; {type(error).__name__}: "
-        f"{first_line[0] if first_line else ''}). Start all workers again "
-        "with the same command: they resume from the last finished epoch."
+        f"({type(error).__name__}: {cause}; collective timeout {timeout:g} "
+        "s). Start all workers again with the same command: they resume "
+        "from the last finished epoch."
     )
 
 

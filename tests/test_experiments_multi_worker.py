@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
@@ -208,3 +209,27 @@ def test_a_worker_copies_the_chiefs_state(tmp_path):
     # No chief folder yet (a fresh run): the worker starts empty.
     distribute.copy_chief_state(str(tmp_path / "none"), str(worker))
     assert os.listdir(worker) == []
+
+
+def test_a_lost_worker_reads_as_one_line():
+    import tensorflow as tf
+
+    # A real strategy would join the cluster: only its options are read.
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=42)
+    strategy = types.SimpleNamespace(
+        extended=types.SimpleNamespace(_communication_options=options)
+    )
+    error = tf.errors.UnavailableError(
+        None,
+        None,
+        "{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/"
+        "replica:0/task:0/device:CPU:0}} Collective ops is aborted by: "
+        "recvmsg:Connection reset by peer\nAdditional GRPC error information",
+    )
+    message = str(distribute.worker_lost_error(error, strategy))
+    assert message == (
+        "Multi-worker training stopped: another worker stopped answering "
+        "(UnavailableError: recvmsg:Connection reset by peer; collective "
+        "timeout 42 s). Start all workers again with the same command: "
+        "they resume from the last finished epoch."
+    )
