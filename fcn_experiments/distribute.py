@@ -164,6 +164,9 @@ def worker_lost_error(error, strategy):
     # <cause>"; the cause is what says something.
     cause = re.sub(r"\{\{.*?\}\}\s*", "", lines[0] if lines else "")
     cause = cause.split("aborted by: ")[-1]
+    if cause.endswith(":") and len(lines) > 1:
+        # "The following tasks are unhealthy (...):" then the task names.
+        cause = f"{cause} {lines[1].strip()}"
     return WorkerLostError(
         "Multi-worker training stopped: another worker stopped answering "
         f"({type(error).__name__}: {cause}; collective timeout {timeout:g} "

@@ -233,3 +233,21 @@ def test_a_lost_worker_reads_as_one_line():
         "timeout 42 s). Start all workers again with the same command: "
         "they resume from the last finished epoch."
     )
+
+
+def test_a_lost_heartbeat_names_the_task():
+    import tensorflow as tf
+
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=9)
+    strategy = types.SimpleNamespace(
+        extended=types.SimpleNamespace(_communication_options=options)
+    )
+    error = tf.errors.UnavailableError(
+        None,
+        None,
+        "Error reported from /job:worker/task:1: The following tasks are "
+        "unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:1"
+        "\nThe tasks have crashed.",
+    )
+    message = str(distribute.worker_lost_error(error, strategy))
+    assert "(stopped sending heartbeats): /job:worker/replica:0/task:1;" in message
