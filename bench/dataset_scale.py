@@ -30,6 +30,7 @@ count.
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -166,9 +167,10 @@ def child(loader, directory, size, batch, plain_epoch):
                 pass
             report["plain_epoch"] = "ran to the end"
         except tf.errors.OpError as error:
+            first_line = re.sub(r"\{\{.*?\}\}\s*", "",
+                                error.message.splitlines()[0])
             report["plain_epoch"] = (
-                f"stopped: {type(error).__name__}: "
-                f"{error.message.splitlines()[0][:120]}"
+                f"stopped: {type(error).__name__}: {first_line[:160]}"
             )
     epoch_ds = ds.ignore_errors() if loader == "keras" else ds
     images = 0
