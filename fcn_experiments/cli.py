@@ -101,6 +101,14 @@ def _parser():
             "TF_CONFIG, mirrored with several GPUs)",
         )
         sub.add_argument(
+            "--collective-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="multi-worker: seconds a worker waits for the others "
+            "before it stops with an error (default 300)",
+        )
+        sub.add_argument(
             "--no-plots", action="store_true", help="skip the PNG figures"
         )
         sub.add_argument(
@@ -113,18 +121,28 @@ def main(argv=None):
     args = vars(_parser().parse_args(argv))
     args.pop("command")
     strategy = args.pop("strategy")
+    collective_timeout = args.pop("collective_timeout")
     plots_to_make = not args.pop("no_plots")
     verbose = 0 if args.pop("quiet") else 1
     # Imported here so that `--help` answers without loading TensorFlow.
+    from fcn_experiments import distribute
     from fcn_experiments.config import make_config
     from fcn_experiments.runner import run_experiments
 
     try:
         config = make_config(**args)
+        strategy = distribute.resolve_strategy(strategy, collective_timeout)
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    run_experiments(
-        config, strategy=strategy, plots_to_make=plots_to_make, verbose=verbose
-    )
+    try:
+        run_experiments(
+            config,
+            strategy=strategy,
+            plots_to_make=plots_to_make,
+            verbose=verbose,
+        )
+    except distribute.WorkerLostError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0

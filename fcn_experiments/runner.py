@@ -2,10 +2,13 @@
 
 import dataclasses
 import os
+import shutil
+import tempfile
 import time
 
 import keras
 
+from fcn_experiments import distribute
 from fcn_experiments import plots
 from fcn_experiments.config import make_config
 from fcn_experiments.datasets import load_splits
@@ -156,13 +159,29 @@ def run_experiments(
         )
     strategy = resolve_strategy(strategy)
     worker = worker_id(strategy)
+    chief_dir = config.output_dir
     if worker is not None:
-        # Every worker trains; only the chief keeps the results.
+        # Every worker trains; only the chief keeps the results. The others
+        # write to a scratch folder, seeded from the chief's state.
         config = dataclasses.replace(
             config,
-            output_dir=os.path.join(config.output_dir, ".workers", worker),
-            data_dir=config.data_dir or os.path.join(config.output_dir, "data"),
+            output_dir=tempfile.mkdtemp(prefix=f"fcn_{worker}_"),
+            data_dir=config.data_dir or os.path.join(chief_dir, "data"),
         )
+    try:
+        return _run_all(config, strategy, worker, chief_dir, callbacks,
+                        plots_to_make, verbose)
+    except distribute.LOST_WORKER_ERRORS as error:
+        if not distribute.is_multi_worker(strategy):
+            raise
+        raise distribute.worker_lost_error(error, strategy) from None
+    finally:
+        if worker is not None:
+            shutil.rmtree(config.output_dir, ignore_errors=True)
+
+
+def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
+             verbose):
     say = print if verbose else (lambda *args, **kwargs: None)
     began = time.perf_counter()
     os.makedirs(config.output_dir, exist_ok=True)
@@ -188,6 +207,10 @@ def run_experiments(
     for number in config.experiments:
         experiment = get_experiment(number)
         folder = os.path.join(config.output_dir, experiment.folder)
+        if worker is not None:
+            distribute.copy_chief_state(
+                os.path.join(chief_dir, experiment.folder), folder
+            )
         say(
             f"\nexperiment {number}/9: {experiment.name} - {experiment.title} "
             f"({experiment.input_size(config)} px, {experiment.mode(config)}) "
