@@ -52,6 +52,7 @@ class Split:
     dataset: tf.data.Dataset
     class_names: list
     num_images: int
+    file_paths: list
 
 
 def _load(directory, config, size, mode, batch_size, training, subset=None):
@@ -82,7 +83,7 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
     dataset = dataset.map(
         lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
     ).prefetch(tf.data.AUTOTUNE)
-    return Split(dataset, class_names, num_images)
+    return Split(dataset, class_names, num_images, list(dataset.file_paths))
 
 
 def load_splits(folders, config, size, mode, batch_size):
@@ -98,6 +99,9 @@ def load_splits(folders, config, size, mode, batch_size):
 
     Returns:
         `(train, validation, test)`. Only train is shuffled and flipped.
+        Without a validation folder, both train and validation come from
+        `fcn_image_dataset_from_directory`'s seeded, stratified split of
+        the training folder (`splits.plan_split` plans the same one).
     """
     if folders.validation is None:
         train = _load(
