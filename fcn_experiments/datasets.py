@@ -79,11 +79,12 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
     )
     class_names = list(dataset.class_names)
     num_images = len(dataset.file_paths)
+    file_paths = list(dataset.file_paths)
     preprocess = preprocess_function(config)
     dataset = dataset.map(
         lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
     ).prefetch(tf.data.AUTOTUNE)
-    return Split(dataset, class_names, num_images, list(dataset.file_paths))
+    return Split(dataset, class_names, num_images, file_paths)
 
 
 def load_splits(folders, config, size, mode, batch_size):
