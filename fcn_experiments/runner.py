@@ -198,9 +198,15 @@ def run_experiments(
         f"{strategy.num_replicas_in_sync} replica(s), output {config.output_dir}"
     )
     run_split = run_splits.plan_split(folders, config)
-    run_splits.record(run_split, config.output_dir, folders.train)
     # The split is part of the settings: a changed one is refused on resume.
     fingerprint = {**config.fingerprint(), "split": run_splits.fingerprint(run_split)}
+    if not config.force:  # Refused before the record of the split changes.
+        for number in config.experiments:
+            training.check_fingerprint(
+                os.path.join(config.output_dir, get_experiment(number).folder),
+                fingerprint,
+            )
+    run_splits.record(run_split, config.output_dir, folders.train)
     say(run_splits.summary(run_split))
     start = None
     rows = []

@@ -43,3 +43,12 @@ def write_clean_marked(directory, per_class, seed=0, size=(72, 56)):
             crop.save(path, quality=90)
             paths[label].append(path)
     return paths
+
+
+if __name__ == "__main__":
+    # Issue 13's folders: python tests/split_test_images.py own
+    # -> own/train (84 per class), own/test (20 per class).
+    import sys
+
+    write_clean_marked(os.path.join(sys.argv[1], "train"), 84, seed=0)
+    write_clean_marked(os.path.join(sys.argv[1], "test"), 20, seed=1)
