@@ -259,7 +259,7 @@ def test_two_class_ava_splits_are_disjoint_stratified_and_kept(tmp_path):
     out = str(tmp_path / "ava2")
     counts = make_two_class_ava(ava_txt, images, out, seed=3)
     # 40 per class: 8 test, round(0.125 * 32) = 4 validation, 28 train.
-    assert {counts[(s, label)] for s in ("train",) for label in ("low", "high")} == {28}
+    assert counts[("train", "low")] == counts[("train", "high")] == 28
     assert counts[("validation", "low")] == counts[("validation", "high")] == 4
     split = _ava_split(out)
     assert sum(map(len, split.values())) == 80
