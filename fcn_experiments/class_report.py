@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 
 
@@ -10,7 +11,9 @@ def predict_classes(model, dataset):
     (one-hot or integer labels)."""
     y_true, y_pred = [], []
     for images, labels in dataset:
-        scores = np.asarray(model.predict_on_batch(images))
+        # A plain call: `predict_on_batch` under a MirroredStrategy returns
+        # more rows than the batch has.
+        scores = keras.ops.convert_to_numpy(model(images, training=False))
         labels = np.asarray(labels)
         y_true.append(labels.argmax(-1) if labels.ndim == 2 else labels)
         y_pred.append(scores.argmax(-1))
