@@ -43,6 +43,7 @@ class Config:
     test_dir: str | None = None
     num_classes: int | None = None
     validation_split: float = 0.15
+    min_class_images: int = 5
     model: str = "mobilenet_v2"
     alpha: float = 0.35
     base_size: int | None = None
@@ -90,6 +91,7 @@ class Config:
             "data_dir",
             "run_eagerly",
             "download_weights",
+            "min_class_images",  # a warning threshold: no effect on results
         }
         values = {
             k: v
@@ -121,6 +123,8 @@ PARAMETER_HELP = {
     "num_classes": "number of classes; checked against the folders",
     "validation_split": "fraction of train_dir held out for validation when "
     "no validation_dir is given",
+    "min_class_images": "warn when a split leaves fewer images of a class "
+    "(a class with none is an error)",
     "model": f"backbone: {' | '.join(BACKBONES)}",
     "alpha": "MobileNetV2 width multiplier",
     "base_size": "the 1x input side (default: the backbone's own, 224 or 299)",
@@ -267,7 +271,7 @@ def check_config(config):
         raise ValueError(
             f"`num_classes` must be at least 2. Received: num_classes={c.num_classes}"
         )
-    for key in ("batch_size", "epochs", "lr_patience"):
+    for key in ("batch_size", "epochs", "lr_patience", "min_class_images"):
         if int(getattr(c, key)) != getattr(c, key) or getattr(c, key) < 1:
             raise ValueError(
                 f"`{key}` must be a positive integer. "

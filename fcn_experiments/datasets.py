@@ -52,6 +52,7 @@ class Split:
     dataset: tf.data.Dataset
     class_names: list
     num_images: int
+    file_paths: list
 
 
 def _load(directory, config, size, mode, batch_size, training, subset=None):
@@ -78,11 +79,12 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
     )
     class_names = list(dataset.class_names)
     num_images = len(dataset.file_paths)
+    file_paths = list(dataset.file_paths)
     preprocess = preprocess_function(config)
     dataset = dataset.map(
         lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
     ).prefetch(tf.data.AUTOTUNE)
-    return Split(dataset, class_names, num_images)
+    return Split(dataset, class_names, num_images, file_paths)
 
 
 def load_splits(folders, config, size, mode, batch_size):
@@ -98,6 +100,9 @@ def load_splits(folders, config, size, mode, batch_size):
 
     Returns:
         `(train, validation, test)`. Only train is shuffled and flipped.
+        Without a validation folder, both train and validation come from
+        `fcn_image_dataset_from_directory`'s seeded, stratified split of
+        the training folder (`splits.plan_split` plans the same one).
     """
     if folders.validation is None:
         train = _load(

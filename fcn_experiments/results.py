@@ -4,6 +4,8 @@ import csv
 import json
 import os
 
+from fcn_experiments.class_report import per_class_markdown
+
 # (field, column title in the markdown and printed tables)
 COLUMNS = (
     ("experiment", "#"),
@@ -72,6 +74,9 @@ def write_results(rows, output_dir):
             writer.writerow({k: row[k] for k in FIELDS})
     with open(md_path, "w") as f:
         f.write(markdown_table(rows) + "\n")
+        per_class = per_class_markdown(rows)
+        if per_class:
+            f.write("\n" + per_class)
     return csv_path, md_path
 
 

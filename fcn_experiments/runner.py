@@ -8,8 +8,10 @@ import time
 
 import keras
 
+from fcn_experiments import class_report
 from fcn_experiments import distribute
 from fcn_experiments import plots
+from fcn_experiments import splits as run_splits
 from fcn_experiments.config import make_config
 from fcn_experiments.datasets import load_splits
 from fcn_experiments.datasets import resolve_folders
@@ -53,13 +55,15 @@ def _run_one(
     folder,
     callbacks,
     verbose,
+    run_split,
+    fingerprint,
 ):
     started = time.perf_counter()
     os.makedirs(folder, exist_ok=True)
     # Frees the previous experiment's model and restarts Keras' layer naming.
     keras.backend.clear_session()
     write_json_atomic(
-        os.path.join(folder, training.CONFIG_FILE), config.fingerprint()
+        os.path.join(folder, training.CONFIG_FILE), fingerprint
     )
     # Same seed on a fresh run and on a resume: same shuffling and dropout.
     keras.utils.set_random_seed(config.seed + experiment.number)
@@ -71,6 +75,11 @@ def _run_one(
             f"The loader found classes {splits[0].class_names} in "
             f"{folders.train}, expected {class_names}."
         )
+    counts = run_splits.check_loaded(
+        run_split,
+        dict(zip(run_splits.SPLITS, (s.file_paths for s in splits))),
+        config.min_class_images,
+    )
     if verbose:
         print(
             f"{splits[0].num_images} train, {splits[1].num_images} validation, "
@@ -87,6 +96,8 @@ def _run_one(
         measured = training.train_and_test(
             model, splits, folder, config, callbacks, verbose, started
         )
+        # The best epoch's weights are loaded: one pass over the test set.
+        y_true, y_pred = class_report.predict_classes(model, splits[2].dataset)
     result = {
         "experiment": experiment.number,
         "name": experiment.name,
@@ -100,6 +111,10 @@ def _run_one(
         "validation_images": splits[1].num_images,
         "test_images": splits[2].num_images,
         "classes": " ".join(class_names),
+        "class_counts": counts,
+        "per_class_test": class_report.per_class_accuracy(
+            y_true, y_pred, class_names
+        ),
     }
     training.finish(folder, result)
     return result
@@ -201,7 +216,17 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
         f"'{folders.name}' ({len(class_names)} classes: {', '.join(class_names)}), "
         f"{strategy.num_replicas_in_sync} replica(s), output {config.output_dir}"
     )
-    fingerprint = config.fingerprint()
+    run_split = run_splits.plan_split(folders, config)
+    # The split is part of the settings: a changed one is refused on resume.
+    fingerprint = {**config.fingerprint(), "split": run_splits.fingerprint(run_split)}
+    if not config.force:  # Refused before the record of the split changes.
+        for number in config.experiments:
+            training.check_fingerprint(
+                os.path.join(config.output_dir, get_experiment(number).folder),
+                fingerprint,
+            )
+    run_splits.record(run_split, config.output_dir, folders.train)
+    say(run_splits.summary(run_split))
     start = None
     rows = []
     for number in config.experiments:
@@ -237,6 +262,8 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
                 folder,
                 callbacks,
                 verbose,
+                run_split,
+                fingerprint,
             )
             say(
                 f"experiment {number}/9 done: test accuracy "

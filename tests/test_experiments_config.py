@@ -230,16 +230,55 @@ def test_two_class_ava(tmp_path):
     assert read_mean_scores(ava_txt)["7"] == 8.0
     counts = make_two_class_ava(ava_txt, images, str(tmp_path / "ava2"))
     assert counts == {
-        ("test", "low"): 2,
-        ("train", "low"): 8,
-        ("test", "high"): 2,
-        ("train", "high"): 8,
+        (split, label): n
+        for split, n in (("train", 7), ("validation", 1), ("test", 2))
+        for label in ("low", "high")
     }
     high = os.listdir(tmp_path / "ava2" / "train" / "high")
     low = os.listdir(tmp_path / "ava2" / "train" / "low")
     assert all(scores[name[:-4]] == 10 for name in high)
     assert all(scores[name[:-4]] == 1 for name in low)
     assert "999.jpg" not in high
+
+
+def _ava_split(out):
+    """`{split: set of image ids}` of a written two-class AVA folder."""
+    return {
+        split: {
+            name[:-4]
+            for label in ("low", "high")
+            for name in os.listdir(os.path.join(out, split, label))
+        }
+        for split in ("train", "validation", "test")
+    }
+
+
+def test_two_class_ava_splits_are_disjoint_stratified_and_kept(tmp_path):
+    scores = {str(i): 1 + i % 10 for i in range(400)}
+    ava_txt, images = _ava(tmp_path, scores)
+    out = str(tmp_path / "ava2")
+    counts = make_two_class_ava(ava_txt, images, out, seed=3)
+    # 40 per class: 8 test, round(0.125 * 32) = 4 validation, 28 train.
+    assert counts[("train", "low")] == counts[("train", "high")] == 28
+    assert counts[("validation", "low")] == counts[("validation", "high")] == 4
+    split = _ava_split(out)
+    assert sum(map(len, split.values())) == 80
+    assert not (split["train"] & split["validation"] or split["train"] & split["test"]
+                or split["validation"] & split["test"])
+    # The same call again keeps the folder; another seed is refused, not mixed.
+    assert make_two_class_ava(ava_txt, images, out, seed=3) == counts
+    with pytest.raises(ValueError, match="already holds another split"):
+        make_two_class_ava(ava_txt, images, out, seed=4)
+    assert _ava_split(out) == split
+    other = str(tmp_path / "other")
+    make_two_class_ava(ava_txt, images, other, seed=4)
+    assert _ava_split(other)["validation"] != split["validation"]
+
+
+def test_two_class_ava_needs_three_images_per_class(tmp_path):
+    ava_txt, images = _ava(tmp_path, {str(i): 1 + i % 10 for i in range(20)})
+    with pytest.raises(ValueError, match="2 image.*need at least 3"):
+        make_two_class_ava(ava_txt, images, str(tmp_path / "ava2"))
 
 
 def test_two_class_ava_refuses_a_bad_file(tmp_path):
