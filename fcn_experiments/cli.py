@@ -93,6 +93,13 @@ def _parser():
                 default=None,
                 help=PARAMETER_HELP[field.name],
             )
+        sub.add_argument(  # Deprecated: offline = not download_weights.
+            "--download-weights",
+            dest="download_weights",
+            default=None,
+            action=argparse.BooleanOptionalAction,
+            help=argparse.SUPPRESS,
+        )
         sub.add_argument(
             "--strategy",
             default="auto",
@@ -118,13 +125,21 @@ def main(argv=None):
     # Imported here so that `--help` answers without loading TensorFlow.
     from fcn_experiments.config import make_config
     from fcn_experiments.runner import run_experiments
+    from fcn_experiments.starting_weights import StartingWeightsError
 
     try:
         config = make_config(**args)
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    run_experiments(
-        config, strategy=strategy, plots_to_make=plots_to_make, verbose=verbose
-    )
+    try:
+        run_experiments(
+            config,
+            strategy=strategy,
+            plots_to_make=plots_to_make,
+            verbose=verbose,
+        )
+    except StartingWeightsError as error:  # One line: what to do.
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
