@@ -706,7 +706,7 @@ def load_original_weights(
 def decode_predictions(preds, top=5):
     if imagenet_utils.CLASS_INDEX is None:
         path = fcn_weights.get_keras_file(
-            CLASS_INDEX_FILE, "decode_predictions"
+            CLASS_INDEX_FILE, "decode_predictions", alternative=None
         )
         with open(path) as f:
             # What Keras' own decode_predictions caches after downloading.

@@ -32,9 +32,10 @@ import urllib.request
 from keras.src.backend import config
 from keras.src.utils import file_utils
 
-# Where Keras' application files live. Every `KerasFile` URL is this plus
-# the file's path, so a test (or a mirror) can point them all elsewhere.
-BASE_URL = "https://storage.googleapis.com/"
+# Where Keras' application files live. Every `KerasFile` URL is `BASE_URL`
+# plus the file's path there, so a mirror (or a test) can stand in for it.
+KERAS_BASE_URL = "https://storage.googleapis.com/"
+BASE_URL = KERAS_BASE_URL
 
 # The md5 hashes `keras.applications` passes to `get_file`, by file name.
 # Keras publishes none for MobileNetV2's files.
@@ -81,12 +82,12 @@ class KerasFile:
 
 def keras_file(origin):
     """The `KerasFile` of one of Keras' URLs (a module constant of Keras)."""
-    if not origin.startswith(BASE_URL):
+    if not origin.startswith(KERAS_BASE_URL):
         raise ValueError(
-            f"Keras' application files are under {BASE_URL}. "
+            f"Keras' application files are under {KERAS_BASE_URL}. "
             f"Received: origin={origin}"
         )
-    path = origin[len(BASE_URL) :]
+    path = origin[len(KERAS_BASE_URL) :]
     return KerasFile(path.rsplit("/", 1)[-1], path)
 
 
@@ -118,13 +119,17 @@ def cached_path(file):
     return path
 
 
-def get_keras_file(file, what, offline=False):
+def get_keras_file(
+    file, what, offline=False, alternative="pass weights=<path of the file>"
+):
     """Returns the path of `file`: cached, else downloaded.
 
     Args:
         file: a `KerasFile`.
-        what: who needs it, for messages, e.g. `"VGG16_fcn(weights='imagenet')"`.
+        what: who needs it, for messages, e.g.
+            `"VGG16_fcn(weights='imagenet')"`.
         offline: `True`: never download; a missing file is an error.
+        alternative: the other way out, for messages (`None`: none).
 
     Raises:
         WeightsUnavailableError: one line saying what failed, naming the
@@ -137,19 +142,19 @@ def get_keras_file(file, what, offline=False):
         return found
     broken = os.path.isfile(path)  # There, but fails its hash.
     state = (
-        f"{file.file_name} in {folder} does not match the md5 hash Keras "
-        f"publishes for it ({file.file_hash}): a broken download"
+        f"the copy in {folder} does not match the md5 hash Keras publishes "
+        f"for it ({file.file_hash}): a broken download"
         if broken
-        else f"{file.file_name} is not in {folder} ($KERAS_HOME/models)"
+        else f"it is not in {folder} ($KERAS_HOME/models)"
     )
-    instead = (
-        f"download {file.origin} into {folder} under that name, or pass "
-        "weights=<path of the file>."
+    instead = f"download {file.origin} into {folder} under that name" + (
+        f", or {alternative}." if alternative else "."
     )
     if offline:
         raise WeightsUnavailableError(
-            f"{what} needs {file.file_name}, and {state}; offline, nothing is "
-            f"downloaded: {'delete it and ' if broken else ''}{instead}"
+            f"{what} needs {file.file_name}: {state}, and offline nothing is "
+            f"downloaded. {'Delete it and ' if broken else ''}"
+            f"{'r' if broken else 'R'}un online, or {instead}"
         )
     try:
         _check_reachable(file.origin, TIMEOUT)
@@ -168,20 +173,23 @@ def get_keras_file(file, what, offline=False):
     except ValueError as error:  # get_file: the download fails its hash.
         if os.path.isfile(path):  # Keras leaves it; it must not stay.
             os.remove(path)
-        reason = f"the download failed its hash check ({error}); removed it"
+        reason = (
+            f"the download failed its hash check and was removed "
+            f"({_one_line(error)})"
+        )
     except Exception as error:  # get_file raises a bare Exception.
-        reason = f"the download failed: {_one_line(error)}"
+        reason = f"the download failed ({_one_line(error)})"
     raise WeightsUnavailableError(
-        f"{what} needs {file.file_name}, {state}, and {reason}. Check the "
+        f"{what} needs {file.file_name}: {state}, and {reason}. Check the "
         f"network, or {instead}"
     )
 
 
 def _one_line(error):
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if text.startswith(type(error).__name__) else (
-        f"{type(error).__name__}: {text}"
-    )
+    text = " ".join(str(error).split())
+    if type(error) in (Exception, ConnectionError, ValueError):
+        return text  # Keras' and ours say what happened.
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _check_reachable(url, timeout):
@@ -213,8 +221,8 @@ def _check_reachable(url, timeout):
             except OSError as e:
                 error = e
     raise ConnectionError(
-        f"cannot connect to {parts.hostname}:{port} within {timeout:g} s "
-        f"({_one_line(error) if error else 'timed out'})"
+        f"cannot connect to {parts.hostname}:{port}: "
+        + (_one_line(error) if error else f"no answer within {timeout:g} s")
     )
 
 
@@ -227,7 +235,7 @@ def _resolve(host, port, timeout):
             result["addresses"] = socket.getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
-        except OSError as error:
+        except Exception as error:  # Reported, not lost in the thread.
             result["error"] = error
 
     thread = threading.Thread(target=resolve, daemon=True)
@@ -236,6 +244,10 @@ def _resolve(host, port, timeout):
     if "addresses" in result:
         return result["addresses"]
     raise ConnectionError(
-        f"cannot resolve {host} within {timeout:g} s"
-        + (f" ({_one_line(result['error'])})" if "error" in result else "")
+        f"cannot resolve {host}: "
+        + (
+            _one_line(result["error"])
+            if "error" in result
+            else f"no answer within {timeout:g} s"
+        )
     )
