@@ -26,6 +26,13 @@ from weights_mirror import keras_home  # noqa: F401 (fixture)
 from weights_mirror import mirror  # noqa: F401 (fixture)
 from weights_mirror import network_guard  # noqa: F401 (fixture)
 
+KERAS_FILES = {  # The exact names Keras' own builders download.
+    "VGG16": "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+    "VGG19": "vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+    "InceptionV3": "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    "Xception": "xception_weights_tf_dim_ordering_tf_kernels.h5",
+    "MobileNetV2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224.h5",
+}
 SIZE = 96  # A size Keras has MobileNetV2 files for: the builder picks it.
 MOBILENET = mobilenet_v2_fcn.imagenet_weights_file(0.35, (SIZE, SIZE, 3))
 
@@ -165,6 +172,7 @@ def test_dead_server_is_one_clear_line(
         if family == "MobileNetV2"
         else module.IMAGENET_WEIGHTS
     )
+    assert file.file_name == KERAS_FILES[family]
     assert_names_everything(message, file, keras_home / "models")
     assert f"{module.SPEC.name}{suffix}(weights='imagenet')" in message
     assert "Connection refused" in message
