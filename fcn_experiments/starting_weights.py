@@ -83,21 +83,22 @@ def resolve_weights(config):
     file = imagenet_file(config)
     path = imagenet_path(config)
     present = os.path.isfile(path)
-    what = f"weights={config.weights!r} for {config.model}"
+    what = f"{config.model} (weights={config.weights!r})"
+    if config.profile != "custom":
+        what = f"The {config.profile} profile's {what}"
     try:
         path = fcn_weights.get_keras_file(file, what, offline=config.offline)
         return "imagenet", path
     except fcn_weights.WeightsUnavailableError as error:
         if config.weights == "imagenet" or present:
             raise StartingWeightsError(
-                f"{error} Or pass weights='random' "
-                f"{'' if present else '(or weights=auto) '}to train from "
-                "random initialisation."
+                f"{error} To train from random initialisation instead, pass "
+                "weights='random'."
             ) from None
         reason = (
             "offline=True" if config.offline else "it could not be downloaded"
         )
-        print(f"{error}")
+        print(error)
     _notice(
         [
             f"NOTICE: no ImageNet weights for {config.model}:",
