@@ -177,6 +177,8 @@ def get_keras_file(
             f"the download failed its hash check and was removed "
             f"({_one_line(error)})"
         )
+    except TimeoutError:
+        reason = f"the server did not answer within {TIMEOUT:g} s"
     except Exception as error:  # get_file raises a bare Exception.
         reason = f"the download failed ({_one_line(error)})"
     raise WeightsUnavailableError(
