@@ -142,8 +142,8 @@ def get_keras_file(
         return found
     broken = os.path.isfile(path)  # There, but fails its hash.
     state = (
-        f"the copy in {folder} does not match the md5 hash Keras publishes "
-        f"for it ({file.file_hash}): a broken download"
+        f"the copy in {folder} does not match the hash Keras publishes for "
+        f"it ({file.file_hash}): a broken download"
         if broken
         else f"it is not in {folder} ($KERAS_HOME/models)"
     )
@@ -175,15 +175,16 @@ def get_keras_file(
             os.remove(path)
         reason = (
             f"the download failed its hash check and was removed "
-            f"({_one_line(error)})"
+            f"({_one_line(error)}). Try again"
         )
     except TimeoutError:
-        reason = f"the server did not answer within {TIMEOUT:g} s"
+        reason = (
+            f"the server did not answer within {TIMEOUT:g} s. Check the network"
+        )
     except Exception as error:  # get_file raises a bare Exception.
-        reason = f"the download failed ({_one_line(error)})"
+        reason = f"the download failed ({_one_line(error)}). Check the network"
     raise WeightsUnavailableError(
-        f"{what} needs {file.file_name}: {state}, and {reason}. Check the "
-        f"network, or {instead}"
+        f"{what} needs {file.file_name}: {state}, and {reason}, or {instead}"
     )
 
 
