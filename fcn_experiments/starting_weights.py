@@ -55,7 +55,8 @@ def imagenet_file(config):
 
 def imagenet_path(config):
     """Where Keras keeps (or would download) the backbone's ImageNet file."""
-    return os.path.join(fcn_weights.models_dir(), imagenet_file(config).file_name)
+    name = imagenet_file(config).file_name
+    return os.path.join(fcn_weights.models_dir(), name)
 
 
 def _notice(lines):
@@ -149,11 +150,12 @@ def _copy_imagenet_weights(model, config, path):
         # the VGGs' fc1, whose input is the flattened map of a 224 input.
         source = reference.get_layer(layer.name).get_weights()
         if [w.shape for w in source] != [tuple(w.shape) for w in layer.weights]:
-            raise ValueError(
-                f"The ImageNet weights of {config.model}'s layer {layer.name!r} "
-                f"fit a {reference.input_shape[1]}x{reference.input_shape[1]} "
-                f"input only. Use base_size={reference.input_shape[1]} (the FCN "
-                "experiments then scale from there), or weights='random'. "
+            size = reference.input_shape[1]
+            raise StartingWeightsError(
+                f"The ImageNet weights of {config.model}'s layer "
+                f"{layer.name!r} fit a {size}x{size} input only. Use "
+                f"base_size={size} (the FCN experiments then scale from "
+                "there), or weights='random'. "
                 f"Received: base_size={config.base_size}"
             )
         layer.set_weights(source)

@@ -78,7 +78,8 @@ def test_auto_downloads_into_the_cache_and_records_it(
     start = starting_weights.prepare_starting_weights(config, 2)
     assert start["weights"] == "imagenet"  # What results.csv records.
     assert mirror.count(file) == 1
-    assert (keras_home / "models" / MOBILENET).read_bytes() == served.read_bytes()
+    cached = keras_home / "models" / MOBILENET
+    assert cached.read_bytes() == served.read_bytes()
     model = starting_weights.build_original(config, 2)
     model.load_weights(start["path"])
     got = model.get_layer("block_16_project").kernel.numpy()
@@ -104,7 +105,8 @@ def test_paper_profile_offline_stops_with_one_line(keras_home, folders):
     guard = (
         "import runpy, socket, sys\n"
         "def refuse(*args, **kwargs):\n"
-        "    sys.stderr.write('NETWORK ACCESS\\n'); raise OSError('no network')\n"
+        "    sys.stderr.write('NETWORK ACCESS\\n')\n"
+        "    raise OSError('no network')\n"
         "socket.socket.connect = socket.getaddrinfo = refuse\n"
         "sys.argv = ['fcn_experiments'] + sys.argv[1:]\n"
         "runpy.run_module('fcn_experiments', run_name='__main__')\n"

@@ -31,7 +31,9 @@ KERAS_FILES = {  # The exact names Keras' own builders download.
     "VGG19": "vgg19_weights_tf_dim_ordering_tf_kernels.h5",
     "InceptionV3": "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
     "Xception": "xception_weights_tf_dim_ordering_tf_kernels.h5",
-    "MobileNetV2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224.h5",
+    "MobileNetV2": (
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224.h5"
+    ),
 }
 SIZE = 96  # A size Keras has MobileNetV2 files for: the builder picks it.
 MOBILENET = mobilenet_v2_fcn.imagenet_weights_file(0.35, (SIZE, SIZE, 3))
@@ -80,7 +82,8 @@ def test_file_names_and_urls_are_keras_own():
     assert MOBILENET.file_name == (
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96.h5"
     )
-    assert MOBILENET.origin == mobilenet_v2.BASE_WEIGHT_PATH + MOBILENET.file_name
+    origin = mobilenet_v2.BASE_WEIGHT_PATH + MOBILENET.file_name
+    assert MOBILENET.origin == origin
     assert FAMILIES["VGG16"][1].IMAGENET_WEIGHTS.origin == vgg16.WEIGHTS_PATH
     # The hashes are Keras' own literals, as its modules pass them.
     for family, (builder, module, _) in FAMILIES.items():
@@ -196,9 +199,8 @@ def test_server_that_never_answers_times_out(
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        monkeypatch.setattr(
-            fcn_weights, "BASE_URL", f"http://127.0.0.1:{silent.getsockname()[1]}/"
-        )
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        monkeypatch.setattr(fcn_weights, "BASE_URL", url)
         monkeypatch.setattr(fcn_weights, "TIMEOUT", 0.5)
         with pytest.raises(fcn_weights.WeightsUnavailableError) as error:
             build()
