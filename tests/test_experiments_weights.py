@@ -6,6 +6,7 @@ server (`weights_mirror`); `network_guard` fails a test that leaves the
 machine.
 """
 
+import csv
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from weights_mirror import keras_home  # noqa: F401 (fixture)
 from weights_mirror import mirror  # noqa: F401 (fixture)
 from weights_mirror import network_guard  # noqa: F401 (fixture)
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOBILENET = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224.h5"
 VGG16 = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
 
@@ -100,32 +102,58 @@ def test_auto_with_a_dead_server_falls_back_to_random(
     assert "Connection refused" in out and "RANDOM INITIALISATION" in out
 
 
-def test_paper_profile_offline_stops_with_one_line(keras_home, folders):
-    # The real command line, in a fresh interpreter whose sockets all fail.
-    guard = (
-        "import runpy, socket, sys\n"
-        "def refuse(*args, **kwargs):\n"
-        "    sys.stderr.write('NETWORK ACCESS\\n')\n"
-        "    raise OSError('no network')\n"
-        "socket.socket.connect = socket.getaddrinfo = refuse\n"
-        "sys.argv = ['fcn_experiments'] + sys.argv[1:]\n"
-        "runpy.run_module('fcn_experiments', run_name='__main__')\n"
-    )
+# The real command line, in a fresh interpreter whose sockets all fail.
+GUARDED_CLI = (
+    "import runpy, socket, sys\n"
+    "def refuse(*args, **kwargs):\n"
+    "    sys.stderr.write(f'NETWORK ACCESS {args}\\n')\n"
+    "    raise OSError('no network')\n"
+    "socket.socket.connect = socket.getaddrinfo = refuse\n"
+    "sys.argv = ['fcn_experiments'] + sys.argv[1:]\n"
+    "runpy.run_module('fcn_experiments', run_name='__main__')\n"
+)
+
+
+def guarded_cli(args, keras_home):
     env = {**os.environ, "KERAS_HOME": str(keras_home)}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [ROOT, *filter(None, [env.get("PYTHONPATH")])]
+    )
     done = subprocess.run(
-        [sys.executable, "-c", guard, "run", "--profile", "paper",
-         "--offline", *folders],
+        [sys.executable, "-c", GUARDED_CLI, *args],
         capture_output=True,
         text=True,
         env=env,
-        timeout=600,
+        timeout=900,
+    )
+    assert "NETWORK ACCESS" not in done.stderr, done.stderr
+    return done
+
+
+def test_paper_profile_offline_stops_with_one_line(keras_home, folders):
+    done = guarded_cli(
+        ["run", "--profile", "paper", "--offline", *folders], keras_home
     )
     assert done.returncode == 1, done.stderr
     line = one_error_line(done.stderr)
-    assert "NETWORK ACCESS" not in done.stderr
     assert VGG16 in line and str(keras_home / "models") in line
     assert "offline" in line and "weights=<path" in line
     assert fcn_weights.KERAS_BASE_URL in line
+
+
+def test_offline_run_touches_no_network(keras_home, tmp_path):
+    # A whole run, the bundled dataset built too: random init, recorded.
+    done = guarded_cli(
+        ["run", "--profile", "tiny", "--weights", "auto", "--offline",
+         "--experiments", "1", "--no-plots", "--output-dir", str(tmp_path)],
+        keras_home,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "RANDOM INITIALISATION" in done.stdout
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["weights"] for row in rows] == ["random"]
 
 
 def test_missing_file_with_weights_imagenet_offline(
