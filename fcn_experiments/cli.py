@@ -93,6 +93,13 @@ def _parser():
                 default=None,
                 help=PARAMETER_HELP[field.name],
             )
+        sub.add_argument(  # Deprecated: offline = not download_weights.
+            "--download-weights",
+            dest="download_weights",
+            default=None,
+            action=argparse.BooleanOptionalAction,
+            help=argparse.SUPPRESS,
+        )
         sub.add_argument(
             "--strategy",
             default="auto",
@@ -128,6 +135,7 @@ def main(argv=None):
     from fcn_experiments import distribute
     from fcn_experiments.config import make_config
     from fcn_experiments.runner import run_experiments
+    from fcn_experiments.starting_weights import StartingWeightsError
 
     try:
         config = make_config(**args)
@@ -142,7 +150,7 @@ def main(argv=None):
             plots_to_make=plots_to_make,
             verbose=verbose,
         )
-    except distribute.WorkerLostError as error:
+    except (distribute.WorkerLostError, StartingWeightsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -4,6 +4,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 
 BACKBONES = ("vgg16", "vgg19", "inception_v3", "xception", "mobilenet_v2")
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
@@ -57,7 +58,7 @@ class Config:
     fcn_pooling: str = "max"
     scale_resize_mode: str = "native"
     weights: str = "auto"
-    download_weights: bool = False
+    offline: bool = False
     experiments: tuple = ALL_EXPERIMENTS
     output_dir: str = "snapshots"
     data_dir: str | None = None
@@ -90,7 +91,7 @@ class Config:
             "profile",
             "data_dir",
             "run_eagerly",
-            "download_weights",
+            "offline",
             "min_class_images",  # a warning threshold: no effect on results
         }
         values = {
@@ -144,8 +145,9 @@ PARAMETER_HELP = {
     "aspect ratio) or stretch (as the original code)",
     "weights": "starting weights: auto (ImageNet when it can be had, else "
     "random init with a notice) | imagenet | random | a weights file",
-    "download_weights": "let Keras download a missing ImageNet file (the "
-    "run's only network access; off: only $KERAS_HOME/models is used)",
+    "offline": "never touch the network: ImageNet weights only from "
+    "$KERAS_HOME/models (by default a missing file is downloaded there, as "
+    "keras.applications does)",
     "experiments": "which of the nine experiments to run",
     "output_dir": "where checkpoints, logs, results and plots go",
     "data_dir": "cache folder of the bundled dataset (default: "
@@ -210,6 +212,7 @@ def make_config(profile="quick", **overrides):
             f"Unknown profile; expected one of {sorted(PROFILES)} or 'custom'. "
             f"Received: profile={profile!r}"
         )
+    overrides = _deprecated_download_weights(overrides)
     fields = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
@@ -226,6 +229,25 @@ def make_config(profile="quick", **overrides):
     config = Config(**values)
     check_config(config)
     return config
+
+
+def _deprecated_download_weights(overrides):
+    """`download_weights` (before downloads were on by default) is
+    `offline=not download_weights`."""
+    overrides = dict(overrides)
+    download = overrides.pop("download_weights", None)
+    if download is None:
+        return overrides
+    warnings.warn(
+        "`download_weights` is deprecated: a missing ImageNet file is now "
+        "downloaded unless offline=True. Pass offline="
+        f"{not download} instead. Received: download_weights={download}",
+        FutureWarning,
+        stacklevel=3,
+    )
+    if overrides.get("offline") is None:
+        overrides["offline"] = not download
+    return overrides
 
 
 def check_config(config):

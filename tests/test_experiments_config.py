@@ -142,53 +142,15 @@ def test_command_line_reports_bad_settings(capsys):
 
 
 @pytest.fixture
-def host_probes(monkeypatch):
-    """Tests never touch the network: the weight host is "unreachable", and
-    the returned list records each time somebody asked."""
-    probes = []
-
-    def unreachable():
-        probes.append(True)
-        return False
-
-    monkeypatch.setattr(starting_weights, "download_host_reachable", unreachable)
-    return probes
-
-
-@pytest.fixture
-def keras_home(tmp_path, monkeypatch, host_probes):
+def keras_home(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path))
+    monkeypatch.delenv("KERAS_HOME", raising=False)
     return tmp_path
-
-
-def test_missing_weights_fall_back_to_random_loudly_without_network(
-    keras_home, host_probes, capsys
-):
-    config = make_config("quick", weights="auto")
-    assert starting_weights.resolve_weights(config) == ("random", None)
-    out = capsys.readouterr().out
-    assert "RANDOM INITIALISATION" in out and "mobilenet_v2_weights" in out
-    assert "download_weights=False" in out
-    assert host_probes == []
-
-
-def test_download_is_tried_only_when_asked(keras_home, host_probes, capsys):
-    config = make_config("quick", weights="auto", download_weights=True)
-    assert starting_weights.resolve_weights(config) == ("random", None)
-    assert host_probes == [True]
-    assert "cannot be reached" in capsys.readouterr().out
-
-
-def test_missing_imagenet_is_an_error(keras_home, host_probes):
-    with pytest.raises(RuntimeError, match="download_weights=True") as error:
-        starting_weights.resolve_weights(make_config("paper"))
-    assert "weights='auto' to allow random" in str(error.value)
-    assert host_probes == []
 
 
 def test_cached_imagenet_file_is_used(keras_home):
     config = make_config("quick")
-    path = starting_weights.imagenet_file(config)
+    path = starting_weights.imagenet_path(config)
     assert path == os.path.join(
         keras_home,
         "models",
@@ -295,7 +257,7 @@ def test_cached_imagenet_weights_start_every_experiment(keras_home, tmp_path):
     )
     keras.utils.set_random_seed(7)
     imagenet = keras.applications.MobileNetV2(alpha=0.35, weights=None)
-    path = starting_weights.imagenet_file(config)
+    path = starting_weights.imagenet_path(config)
     os.makedirs(os.path.dirname(path))
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, imagenet)
