@@ -52,6 +52,8 @@ class Split:
     dataset: tf.data.Dataset
     class_names: list
     num_images: int
+    # The files in the dataset's order (for an unbatched, unshuffled split).
+    file_paths: list | None = None
 
 
 def _load(directory, config, size, mode, batch_size, training, subset=None):
@@ -77,12 +79,13 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
         **split,
     )
     class_names = list(dataset.class_names)
-    num_images = len(dataset.file_paths)
+    dataset_paths = dataset.file_paths
+    num_images = len(dataset_paths)
     preprocess = preprocess_function(config)
     dataset = dataset.map(
         lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
     ).prefetch(tf.data.AUTOTUNE)
-    return Split(dataset, class_names, num_images)
+    return Split(dataset, class_names, num_images, list(dataset_paths))
 
 
 def load_splits(folders, config, size, mode, batch_size):
@@ -98,6 +101,8 @@ def load_splits(folders, config, size, mode, batch_size):
 
     Returns:
         `(train, validation, test)`. Only train is shuffled and flipped.
+        Test is unbatched, in the order of its `file_paths`: its predictions
+        are written per image (`test_predictions.score_and_write`).
     """
     if folders.validation is None:
         train = _load(
@@ -111,7 +116,7 @@ def load_splits(folders, config, size, mode, batch_size):
         validation = _load(
             folders.validation, config, size, mode, batch_size, False
         )
-    test = _load(folders.test, config, size, mode, batch_size, False)
+    test = _load(folders.test, config, size, mode, None, False)
     for name, split in (("validation", validation), ("test", test)):
         if split.class_names != train.class_names:
             raise ValueError(
