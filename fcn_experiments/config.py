@@ -170,15 +170,21 @@ PROFILES = {
         lr_patience=3,
         weights="imagenet",
     ),
+    # From random initialisation (no ImageNet file offline), on the bundled
+    # resampling task: Adam and batch 32 learn it in a few hundred steps,
+    # where SGD 0.01 at batch 8 did not move (see the README's demo section).
     "quick": dict(
         model="mobilenet_v2",
         alpha=0.35,
-        base_size=64,
-        batch_size=8,
-        epochs=5,
+        base_size=48,
+        batch_size=32,
+        optimizer="adam",
+        lr_start=1e-3,
+        lr_min=1e-4,
+        epochs=8,
         lr_patience=2,
-        data_cell_size=256,
-        data_crops_per_cell=(3, 3, 3),
+        data_cell_size=128,
+        data_crops_per_cell=(6, 3, 6),
     ),
     "tiny": dict(
         model="mobilenet_v2",
