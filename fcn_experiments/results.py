@@ -68,6 +68,8 @@ def write_json_atomic(path, data):
 def _format(field, value):
     if field == "mcnemar_p_vs_1":
         return format_p(value)
+    if value is None:
+        return ""
     if field in ("val_accuracy", "test_accuracy", "test_loss"):
         return f"{value:.4f}"
     if field in ("train_images_per_s", "wall_time_s"):
@@ -96,7 +98,7 @@ def read_results(output_dir):
     for row in rows:
         for field in FLOAT_FIELDS:
             row[field] = float(row[field])
-        if row["mcnemar_p_vs_1"] != "":
+        if row.get("mcnemar_p_vs_1", "") != "":
             row["mcnemar_p_vs_1"] = float(row["mcnemar_p_vs_1"])
         for field in INT_FIELDS:
             row[field] = int(row[field])
@@ -105,12 +107,16 @@ def read_results(output_dir):
 
 def _cells(row):
     return [
-        _interval(row) if field == "test_ci" else _format(field, row[field])
+        _interval(row)
+        if field == "test_ci"
+        else _format(field, row.get(field))
         for field, _ in COLUMNS
     ]
 
 
 def _interval(row):
+    if "test_ci_low" not in row:
+        return ""
     return f"{row['test_ci_low']:.3f}-{row['test_ci_high']:.3f}"
 
 
