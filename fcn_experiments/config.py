@@ -10,6 +10,7 @@ BACKBONES = ("vgg16", "vgg19", "inception_v3", "xception", "mobilenet_v2")
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
 POOLINGS = ("avg", "max")
 ALL_EXPERIMENTS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+OPTIMIZERS = ("sgd", "adam")
 # Names `distribute.resolve_strategy` takes (here: no TensorFlow import).
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 
@@ -49,6 +50,7 @@ class Config:
     alpha: float = 0.35
     base_size: int | None = None
     batch_size: int = 8
+    optimizer: str = "sgd"
     lr_start: float = 0.01
     lr_min: float = 0.001
     lr_patience: int = 3
@@ -130,7 +132,8 @@ PARAMETER_HELP = {
     "alpha": "MobileNetV2 width multiplier",
     "base_size": "the 1x input side (default: the backbone's own, 224 or 299)",
     "batch_size": "images per batch and per replica",
-    "lr_start": "SGD learning rate at the start",
+    "optimizer": "sgd (plain SGD, as the original) | adam",
+    "lr_start": "learning rate at the start",
     "lr_min": "floor of ReduceLROnPlateau",
     "lr_patience": "epochs without training-accuracy gain before the "
     "learning rate drops 5x",
@@ -173,15 +176,21 @@ PROFILES = {
         lr_patience=3,
         weights="imagenet",
     ),
+    # From random initialisation (no ImageNet file offline), on the bundled
+    # resampling task: Adam and batch 32 learn it in a few hundred steps,
+    # where SGD 0.01 at batch 8 did not move (see the README's demo section).
     "quick": dict(
         model="mobilenet_v2",
         alpha=0.35,
-        base_size=64,
-        batch_size=8,
-        epochs=5,
+        base_size=48,
+        batch_size=32,
+        optimizer="adam",
+        lr_start=1e-3,
+        lr_min=1e-4,
+        epochs=8,
         lr_patience=2,
-        data_cell_size=256,
-        data_crops_per_cell=(3, 3, 3),
+        data_cell_size=128,
+        data_crops_per_cell=(6, 3, 6),
     ),
     "tiny": dict(
         model="mobilenet_v2",
@@ -318,6 +327,11 @@ def check_config(config):
     if isinstance(c.freeze_up_to, int) and c.freeze_up_to < 0:
         raise ValueError(
             f"`freeze_up_to` must be >= 0. Received: freeze_up_to={c.freeze_up_to}"
+        )
+    if c.optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"`optimizer` must be one of {OPTIMIZERS}. "
+            f"Received: optimizer={c.optimizer!r}"
         )
     if c.fcn_pooling not in POOLINGS:
         raise ValueError(

@@ -103,6 +103,8 @@ def load_splits(folders, config, size, mode, batch_size):
         Without a validation folder, both train and validation come from
         `fcn_image_dataset_from_directory`'s seeded, stratified split of
         the training folder (`splits.plan_split` plans the same one).
+        Test is unbatched, in the order of its `file_paths`: its predictions
+        are written per image (`test_predictions.score_and_write`).
     """
     if folders.validation is None:
         train = _load(
@@ -116,7 +118,7 @@ def load_splits(folders, config, size, mode, batch_size):
         validation = _load(
             folders.validation, config, size, mode, batch_size, False
         )
-    test = _load(folders.test, config, size, mode, batch_size, False)
+    test = _load(folders.test, config, size, mode, None, False)
     for name, split in (("validation", validation), ("test", test)):
         if split.class_names != train.class_names:
             raise ValueError(

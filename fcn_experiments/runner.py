@@ -24,6 +24,7 @@ from fcn_experiments.results import text_table
 from fcn_experiments.results import write_json_atomic
 from fcn_experiments.results import write_results
 from fcn_experiments.starting_weights import prepare_starting_weights
+from fcn_experiments import test_predictions
 from fcn_experiments import training
 
 
@@ -107,6 +108,7 @@ def _run_one(
         "resize_mode": mode,
         **measured,
         "weights": start["weights"],
+        "recipe": training.recipe(config, start["weights"] == "random"),
         "train_images": splits[0].num_images,
         "validation_images": splits[1].num_images,
         "test_images": splits[2].num_images,
@@ -274,6 +276,9 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
     if worker is not None:
         return rows
     rows = _with_other_finished(rows, config, fingerprint)
+    test_predictions.add_statistics(
+        rows, config.output_dir, lambda number: get_experiment(number).folder
+    )
     csv_path, _ = write_results(rows, config.output_dir)
     if plots_to_make:
         plots.make_all(rows, config, class_names, strategy)

@@ -24,7 +24,9 @@ import time
 
 import keras
 
+from fcn_experiments.experiments import RANDOM_INIT_BN_MOMENTUM
 from fcn_experiments.results import write_json_atomic
+from fcn_experiments import test_predictions
 
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.json"
@@ -165,6 +167,24 @@ def check_fingerprint(folder, fingerprint):
         )
 
 
+def make_optimizer(config):
+    """Plain SGD (the original's) or Adam, at `config.lr_start`."""
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=config.lr_start)
+    return keras.optimizers.SGD(learning_rate=config.lr_start, momentum=0.0)
+
+
+def recipe(config, random_init):
+    """The training recipe in one line, as recorded in results.csv."""
+    momentum = RANDOM_INIT_BN_MOMENTUM if random_init else "Keras default"
+    return (
+        f"{config.optimizer} lr {config.lr_start:g}->{config.lr_min:g} "
+        f"(x0.2 after {config.lr_patience} flat epochs), batch "
+        f"{config.batch_size}, {config.epochs} epochs, base "
+        f"{config.input_size} px, BatchNorm momentum {momentum}"
+    )
+
+
 def train_and_test(
     model, splits, folder, config, extra_callbacks=(), verbose=1, started=None
 ):
@@ -188,9 +208,7 @@ def train_and_test(
     start = time.perf_counter() if started is None else started
     train, validation, test = splits
     model.compile(
-        optimizer=keras.optimizers.SGD(
-            learning_rate=config.lr_start, momentum=0.0
-        ),
+        optimizer=make_optimizer(config),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
         # XLA would recompile for every input shape (native-size buckets,
@@ -248,7 +266,11 @@ def train_and_test(
             f"{os.path.join(folder, LOG_FILE)} shows what ran."
         )
     model.load_weights(os.path.join(folder, best.best["file"]))
-    scores = model.evaluate(test.dataset, verbose=0, return_dict=True)
+    # Per-image predictions (test_predictions.csv); accuracy and loss come
+    # from them, so that the McNemar tests use exactly the scored outcomes.
+    scores = test_predictions.score_and_write(
+        model, test, config.batch_size, folder
+    )
     log = read_log(folder)
     train_seconds = [float(row["train_seconds"]) for row in log]
     return {

@@ -29,6 +29,8 @@ def test_profiles():
     )
     assert (paper.model, paper.input_size, paper.epochs) == ("vgg16", 224, 20)
     assert (paper.batch_size, paper.lr_start, paper.lr_min) == (8, 0.01, 0.001)
+    # The paper's plain SGD; the quick profile's from-scratch recipe differs.
+    assert (paper.optimizer, quick.optimizer) == ("sgd", "adam")
     assert make_config("paper", model="xception").input_size == 299
     assert make_config("tiny", epochs=3).epochs == 3
     # None means "the profile's value", so callers can pass parameters through.
@@ -80,6 +82,7 @@ def test_experiment_table():
         ({"freeze_up_to": -1}, "freeze_up_to=-1"),
         ({"weights": "nowhere.h5"}, "weights='nowhere.h5'"),
         ({"fcn_pooling": "sum"}, "fcn_pooling='sum'"),
+        ({"optimizer": "rmsprop"}, "optimizer='rmsprop'"),
     ],
 )
 def test_bad_settings_are_refused_with_the_value(overrides, message):

@@ -1,6 +1,7 @@
 """FCN_demo.ipynb run headless with the tiny profile, then the skip of
 finished experiments, `force`, and the refusal to mix settings."""
 
+import csv
 import math
 import os
 import re
@@ -11,6 +12,7 @@ import pytest
 
 import fcn_experiments
 from fcn_experiments import plots
+from fcn_experiments import test_predictions
 from fcn_experiments import training
 from fcn_experiments.experiments import EXPERIMENTS
 
@@ -86,6 +88,29 @@ def test_notebook_writes_nine_finite_results_and_the_figures(notebook_run):
         if "image/png" in output.get("data", {})
     ]
     assert len(images) == 3
+
+
+def test_per_image_predictions_and_their_statistics(notebook_run):
+    rows = fcn_experiments.read_results(notebook_run)
+    reference = None
+    for row in rows:
+        folder = os.path.join(notebook_run, EXPERIMENTS[row["experiment"] - 1].folder)
+        with open(os.path.join(folder, test_predictions.PREDICTIONS_FILE)) as f:
+            predictions = list(csv.DictReader(f))
+        assert len(predictions) == row["test_images"]
+        # The table's accuracy is the file's.
+        correct = sum(p["true_class"] == p["predicted_class"] for p in predictions)
+        assert correct == round(row["test_accuracy"] * row["test_images"])
+        for p in predictions:
+            probabilities = [float(p[k]) for k in p if k.startswith("p_")]
+            assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+        paths = sorted(p["path"] for p in predictions)
+        reference = reference or paths
+        assert paths == reference  # The same test images for all nine.
+        assert row["test_ci_low"] <= row["test_accuracy"] <= row["test_ci_high"]
+        assert 0.0 <= row["mcnemar_p_vs_1"] <= 1.0
+    assert rows[0]["mcnemar_p_vs_1"] == 1.0
+    assert "adam" in rows[0]["recipe"] or "sgd" in rows[0]["recipe"]
 
 
 def test_rerun_skips_finished_experiments(notebook_run, capsys):
