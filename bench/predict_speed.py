@@ -41,7 +41,7 @@ from fcn_experiments.predict import predict_images  # noqa: E402
 from keras.src.utils import fcn_image_dataset  # noqa: E402
 from keras.src.utils import fcn_image_files  # noqa: E402
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left",
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "retina",
           "hubble_deep_field", "immunohistochemistry", "cat")
 
 
