@@ -21,11 +21,20 @@ FORMATS = ("keras", "saved_model", "onnx")
 _KERAS_FORMAT = {"saved_model": "tf_saved_model", "onnx": "onnx"}
 
 
+def _input_shape(model):
+    """`model`'s input shape, batch first; `MultiCrop` (a subclassed model)
+    takes `(batch, crops, H, W, C)` with any number of crops."""
+    import keras
+
+    if isinstance(model, keras.applications.MultiCrop):
+        return (None, None, *model.model.input_shape[1:])
+    return (None, *model.input_shape[1:])
+
+
 def _input_signature(model):
     import keras
 
-    shape = tuple(model.input_shape)
-    return [keras.InputSpec(shape=(None, *shape[1:]), dtype="float32")]
+    return [keras.InputSpec(shape=_input_shape(model), dtype="float32")]
 
 
 def export_keras_model(model, out, format):
@@ -54,8 +63,10 @@ def export_keras_model(model, out, format):
         )
     if format == "onnx":
         # Keras' ONNX export refuses a model that was never called.
-        shape = [d or 64 for d in model.input_shape[1:]]
-        model(np.zeros((1, *shape), "float32"), training=False)
+        shape = [1] + [d or 64 for d in _input_shape(model)[1:]]
+        if len(shape) == 5:
+            shape[1] = 3  # Three crops, not 64.
+        model(np.zeros(shape, "float32"), training=False)
     model.export(
         out,
         format=_KERAS_FORMAT[format],
