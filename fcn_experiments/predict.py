@@ -279,11 +279,11 @@ def predict_images(
     done = np.zeros((len(paths),), dtype=int)
     progress = (
         keras.utils.Progbar(len(good) * len(scales), unit_name="image")
-        if verbose
+        if verbose and good
         else None
     )
     shapes_seen, used_names = set(), set()
-    for run, (scale, side) in enumerate(runs):
+    for run, (scale, side) in enumerate(runs if good else []):
         draw = heatmaps is not None and run == len(runs) - 1
         loader = fcn_image_dataset.ImageLoader(
             "native" if source.fixed_size is None else "stretch",

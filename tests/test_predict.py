@@ -220,7 +220,10 @@ def test_predict_exit_codes_and_usage_errors(experiment_dir, images, tmp_path, c
     good = ["predict", experiment_dir, paths["rocket.jpg"], "--output", output]
     assert cli.main(good + ["--quiet"]) == 0
     assert len(_read_csv(output)) == 1
-    capsys.readouterr()
+    only_bad = ["predict", experiment_dir, paths["corrupt.png"], "--output", output]
+    assert cli.main(only_bad) == 1
+    assert "1 of 1 images could not be scored" in capsys.readouterr().err
+    assert _read_csv(output)[0]["error"].startswith(paths["corrupt.png"])
     assert cli.main(good + ["--scales", "1,x"]) == 2
     assert "Received: scales='1,x'" in capsys.readouterr().err
     assert cli.main(good + ["--size", "16"]) == 2
