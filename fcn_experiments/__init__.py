@@ -25,6 +25,8 @@ _EXPORTS = {
     "markdown_table": "fcn_experiments.results",
     "read_results": "fcn_experiments.results",
     "run_experiments": "fcn_experiments.runner",
+    "score_test_examples": "fcn_experiments.predict",
+    "scores_markdown": "fcn_experiments.predict",
 }
 __all__ = sorted(_EXPORTS)
 

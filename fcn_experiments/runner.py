@@ -118,8 +118,32 @@ def _run_one(
             y_true, y_pred, class_names
         ),
     }
+    save_best_model(model, experiment, config, class_names, folder)
     training.finish(folder, result)
     return result
+
+
+BEST_MODEL_FILE = "best.keras"
+
+
+def save_best_model(model, experiment, config, class_names, folder):
+    """Saves the best epoch's model as `best.keras`, with `best.keras.json`
+    (backbone, input size, class names) for `predict` and `export`."""
+    from fcn_experiments.model_source import ModelSource
+    from fcn_experiments.model_source import write_info
+
+    size = experiment.input_size(config)
+    path = os.path.join(folder, BEST_MODEL_FILE)
+    model.save(path)
+    source = ModelSource(
+        model,
+        config.model,
+        size,
+        list(class_names),
+        experiment.folder,
+        fixed_size=None if experiment.fcn else size,
+    )
+    write_info(path, source)
 
 
 def _with_other_finished(rows, config, fingerprint):
