@@ -59,7 +59,7 @@ case "$job" in
             --display-name "FCN in Keras (.venv)" >/dev/null
         # fcn_experiments importable from notebooks in any folder of the tree.
         export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-        # `python -m`: the venv's console scripts may name another venv's python.
-        exec .venv/bin/python -m jupyterlab --ip=127.0.0.1 \
-            --ServerApp.root_dir="$PWD" "$@" ;;
+        # Serves this folder (the working directory). `python -m`: the venv's
+        # console scripts may name another venv's python.
+        exec .venv/bin/python -m jupyterlab --ip=127.0.0.1 "$@" ;;
 esac
