@@ -27,6 +27,9 @@ import urllib.request
 import nbformat
 import psutil
 import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
+from playwright.sync_api import sync_playwright
 
 import fcn_experiments
 
@@ -101,7 +104,9 @@ class JupyterLab:
             "apputils-extension",
         )
         os.makedirs(settings, exist_ok=True)
-        with open(os.path.join(settings, "notification.jupyterlab-settings"), "w") as f:
+        with open(
+            os.path.join(settings, "notification.jupyterlab-settings"), "w"
+        ) as f:
             json.dump({"fetchNews": "false", "checkForUpdates": False}, f)
         args = [
             os.path.join(ROOT, "run.sh"),
@@ -137,7 +142,9 @@ class JupyterLab:
                     f"its log:\n{_log_tail(self.log_path)}"
                 )
             try:
-                with urllib.request.urlopen(f"{self.url}/api/status", timeout=5):
+                with urllib.request.urlopen(
+                    f"{self.url}/api/status", timeout=5
+                ):
                     return
             except OSError:
                 time.sleep(0.5)
@@ -243,22 +250,27 @@ def _click_menu(page, menu, item):
 
 
 def _screenshot(page, notebook):
-    """The whole notebook in one picture: a viewport as tall as its cells."""
-    height = notebook.locator(".jp-WindowedPanel-inner").evaluate(
-        "e => e.scrollHeight"
-    )
-    page.set_viewport_size({"width": 1400, "height": min(height + 250, 12000)})
-    notebook.locator(".jp-WindowedPanel-outer").evaluate("e => e.scrollTo(0, 0)")
-    page.wait_for_timeout(500)
+    """The whole notebook in one picture: a viewport as tall as its cells
+    (the page as it is when the notebook never showed)."""
+    try:
+        height = notebook.locator(".jp-WindowedPanel-inner").evaluate(
+            "e => e.scrollHeight", timeout=5000
+        )
+        page.set_viewport_size(
+            {"width": 1400, "height": min(height + 250, 12000)}
+        )
+        notebook.locator(".jp-WindowedPanel-outer").evaluate(
+            "e => e.scrollTo(0, 0)", timeout=5000
+        )
+        page.wait_for_timeout(500)
+    except PlaywrightError:
+        pass
     os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
     page.screenshot(path=SCREENSHOT)
 
 
 @pytest.mark.timeout(2400)
 def test_notebook_runs_in_jupyterlab_in_chromium(lab, tmp_path):
-    from playwright.sync_api import expect
-    from playwright.sync_api import sync_playwright
-
     output_dir = str(tmp_path / "snapshots")
     source = nbformat.read(os.path.join(ROOT, NOTEBOOK), as_version=4)
     index = next(
