@@ -3,14 +3,16 @@
 # then runs one job:
 #   ./run.sh demo [args]   the nine-experiment demo on the bundled data
 #   ./run.sh test [args]   the test suite (extra args go to pytest)
+#   ./run.sh notebook [args]  JupyterLab on 127.0.0.1 with this venv's kernel
+#                             "FCN in Keras (.venv)" (extra args go to jupyter lab)
 # A second run reinstalls nothing unless requirements.txt or extensions/ changed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { echo "usage: ./run.sh demo|test [args...]" >&2; exit 2; }
+usage() { echo "usage: ./run.sh demo|test|notebook [args...]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 job=$1; shift
-case "$job" in demo|test) ;; *) usage ;; esac
+case "$job" in demo|test|notebook) ;; *) usage ;; esac
 
 find_python() {
     for candidate in "${PYTHON:-}" python3.11 python3 python; do
@@ -50,4 +52,14 @@ export TF_CPU_ALLOCATOR_USE_BFC="${TF_CPU_ALLOCATOR_USE_BFC:-true}"
 case "$job" in
     demo) exec .venv/bin/python -m fcn_experiments demo "$@" ;;
     test) exec .venv/bin/python -m pytest "$@" ;;
+    notebook)
+        # The kernel FCN_demo.ipynb names, in the venv (not the user's Jupyter
+        # dirs); re-registered each time, as it holds this venv's absolute path.
+        .venv/bin/python -m ipykernel install --sys-prefix --name fcn-keras \
+            --display-name "FCN in Keras (.venv)" >/dev/null
+        # fcn_experiments importable from notebooks in any folder of the tree.
+        export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+        # Serves this folder (the working directory). `python -m`: the venv's
+        # console scripts may name another venv's python.
+        exec .venv/bin/python -m jupyterlab --ip=127.0.0.1 "$@" ;;
 esac
