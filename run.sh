@@ -5,14 +5,18 @@
 #   ./run.sh test [args]   the test suite (extra args go to pytest)
 #   ./run.sh notebook [args]  JupyterLab on 127.0.0.1 with this venv's kernel
 #                             "FCN in Keras (.venv)" (extra args go to jupyter lab)
+#   ./run.sh backends [args]  the backend suite under TensorFlow, JAX and
+#                          PyTorch, in its own .venv-backends (requirements.txt
+#                          + requirements-backends.txt); args go to
+#                          tests/backend_suite.py (--help)
 # A second run reinstalls nothing unless requirements.txt or extensions/ changed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { echo "usage: ./run.sh demo|test|notebook [args...]" >&2; exit 2; }
+usage() { echo "usage: ./run.sh demo|test|notebook|backends [args...]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 job=$1; shift
-case "$job" in demo|test|notebook) ;; *) usage ;; esac
+case "$job" in demo|test|notebook|backends) ;; *) usage ;; esac
 
 find_python() {
     for candidate in "${PYTHON:-}" python3.11 python3 python; do
@@ -25,25 +29,34 @@ find_python() {
     return 1
 }
 
-if [ ! -x .venv/bin/python ]; then
-    python=$(find_python) || {
-        echo "error: Python 3.11 not found; install it or set PYTHON=/path/to/python3.11" >&2
-        exit 1
-    }
-    echo "[run.sh] creating .venv with $python"
-    "$python" -m venv .venv
-fi
+# sync_venv VENV REQUIREMENTS...: creates VENV, installs the pinned files
+# (again only when they change), then the FCN extensions into its Keras.
+sync_venv() {
+    local venv=$1; shift
+    if [ ! -x "$venv/bin/python" ]; then
+        python=$(find_python) || {
+            echo "error: Python 3.11 not found; install it or set PYTHON=/path/to/python3.11" >&2
+            exit 1
+        }
+        echo "[run.sh] creating $venv with $python"
+        "$python" -m venv "$venv"
+    fi
+    local stamp="$venv/.requirements.sha256" wanted
+    wanted=$(cat "$@" | "$venv/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        echo "[run.sh] installing pinned $* into $venv (a few minutes the first time)"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${@/#/-r}"
+        echo "$wanted" > "$stamp"
+    fi
+    # Idempotent: reports "up to date" and writes nothing when extensions/ is unchanged.
+    "$venv/bin/python" FCN_setup.py install --quiet
+}
 
-stamp=.venv/.requirements.sha256
-wanted=$(.venv/bin/python -c 'import hashlib,sys; print(hashlib.sha256(open("requirements.txt","rb").read()).hexdigest())')
-if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-    echo "[run.sh] installing pinned requirements into .venv (a few minutes the first time)"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-    echo "$wanted" > "$stamp"
+if [ "$job" = backends ]; then
+    sync_venv .venv-backends requirements.txt requirements-backends.txt
+else
+    sync_venv .venv requirements.txt
 fi
-
-# Idempotent: reports "up to date" and writes nothing when extensions/ is unchanged.
-.venv/bin/python FCN_setup.py install --quiet
 
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 # TF's BFC allocator reuses the large multi-crop batches instead of having the
@@ -62,4 +75,5 @@ case "$job" in
         # Serves this folder (the working directory). `python -m`: the venv's
         # console scripts may name another venv's python.
         exec .venv/bin/python -m jupyterlab --ip=127.0.0.1 "$@" ;;
+    backends) exec .venv-backends/bin/python tests/backend_suite.py "$@" ;;
 esac

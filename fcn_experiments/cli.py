@@ -12,6 +12,7 @@ import dataclasses
 import sys
 
 from fcn_experiments.config import PARAMETER_HELP
+from fcn_experiments.config import PRECISIONS
 from fcn_experiments.config import PROFILES
 from fcn_experiments.config import STRATEGIES
 from fcn_experiments.config import Config
@@ -94,6 +95,7 @@ def _parser():
                 type=_flag_type(field),
                 default=None,
                 help=PARAMETER_HELP[field.name],
+                **({"choices": PRECISIONS} if field.name == "mixed_precision" else {}),
             )
         sub.add_argument(  # Deprecated: offline = not download_weights.
             "--download-weights",

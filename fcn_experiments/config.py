@@ -13,6 +13,8 @@ ALL_EXPERIMENTS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 OPTIMIZERS = ("sgd", "adam")
 # Names `distribute.resolve_strategy` takes (here: no TensorFlow import).
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+# Global Keras dtype policies a run can train under.
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 # Smallest input side each backbone accepts (Keras' `obtain_input_shape`).
 MIN_INPUT_SIZE = {
@@ -68,6 +70,7 @@ class Config:
     data_crops_per_cell: tuple = (3, 3, 3)
     seed: int = 1
     run_eagerly: bool = False
+    mixed_precision: str = "float32"
     force: bool = False
     profile: str = "custom"
 
@@ -107,6 +110,8 @@ class Config:
                 values[key] = os.path.abspath(values[key])
         if self.model != "mobilenet_v2":
             values.pop("alpha")
+        if self.mixed_precision == "float32":  # As before the field existed.
+            values.pop("mixed_precision")
         if not self.uses_bundled_data:
             values.pop("data_cell_size")
             values.pop("data_crops_per_cell")
@@ -162,6 +167,8 @@ PARAMETER_HELP = {
     "run_eagerly": "train without tf.function: no graph tracing, slower "
     "steps (pays off for a few tiny steps, and for debugging)",
     "force": "re-run experiments that already finished",
+    "mixed_precision": "Keras dtype policy for training: "
+    f"{' | '.join(PRECISIONS)} (the models' scores stay float32)",
 }
 
 # `paper` is the original notebook's setting (VGG16 at its 224, 20 epochs,
@@ -347,6 +354,11 @@ def check_config(config):
         raise ValueError(
             "`experiments` must be a non-empty subset of 1..9. "
             f"Received: experiments={c.experiments!r}"
+        )
+    if c.mixed_precision not in PRECISIONS:
+        raise ValueError(
+            f"`mixed_precision` must be one of {PRECISIONS}. "
+            f"Received: mixed_precision={c.mixed_precision!r}"
         )
     if c.weights not in ("auto", "imagenet", "random") and not os.path.isfile(
         str(c.weights)

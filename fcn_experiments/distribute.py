@@ -1,11 +1,14 @@
 """Choosing the tf.distribute strategy a run trains under."""
 
+import contextlib
 import json
 import os
 import re
 import shutil
 
 import tensorflow as tf
+
+import keras
 
 from fcn_experiments.config import STRATEGIES
 
@@ -25,6 +28,8 @@ def resolve_strategy(strategy="auto", collective_timeout=None):
               `TF_CONFIG`.
         collective_timeout: for `"multi_worker"`, see
             `multi_worker_strategy`.
+            On the JAX and torch backends, where tf.distribute does not
+            apply, see `backend_strategy`.
     """
     if isinstance(strategy, tf.distribute.Strategy):
         return strategy
@@ -35,6 +40,8 @@ def resolve_strategy(strategy="auto", collective_timeout=None):
             f"`strategy` must be a tf.distribute.Strategy or one of {STRATEGIES}. "
             f"Received: strategy={strategy!r}"
         )
+    if keras.backend.backend() != "tensorflow":
+        return backend_strategy(strategy)
     if strategy == "auto":
         if _cluster_from_tf_config():
             strategy = "multi_worker"
@@ -47,6 +54,52 @@ def resolve_strategy(strategy="auto", collective_timeout=None):
     if strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+class BackendStrategy:
+    """What the runner needs of a strategy (`scope()`,
+    `num_replicas_in_sync`), for backends without tf.distribute."""
+
+    cluster_resolver = None  # No workers: this process is the chief.
+
+    def __init__(self, description, num_replicas=1, distribution=None):
+        self.description = description
+        self.num_replicas_in_sync = num_replicas
+        self.distribution = distribution
+
+    def scope(self):
+        if self.distribution is None:
+            return contextlib.nullcontext()
+        return self.distribution.scope()
+
+
+def backend_strategy(strategy="auto"):
+    """A `BackendStrategy` for the JAX or torch backend; prints which.
+
+    `"auto"` on JAX with several devices: `keras.distribution.DataParallel`
+    over them; otherwise one device. The tf.distribute names (`"mirrored"`,
+    `"multi_worker"`) need the TensorFlow backend.
+    """
+    backend = keras.backend.backend()
+    if strategy in ("mirrored", "multi_worker"):
+        raise ValueError(
+            f"strategy={strategy!r} is a tf.distribute strategy, for "
+            f"KERAS_BACKEND=tensorflow; on {backend} pass 'auto' or 'default'. "
+            f"Received: strategy={strategy!r} with KERAS_BACKEND={backend}"
+        )
+    devices = keras.distribution.list_devices() if backend == "jax" else []
+    if strategy == "auto" and len(devices) > 1:
+        result = BackendStrategy(
+            f"keras.distribution.DataParallel over {len(devices)} JAX devices",
+            num_replicas=len(devices),
+            distribution=keras.distribution.DataParallel(devices=devices),
+        )
+    else:
+        result = BackendStrategy(
+            f"one device (tf.distribute does not apply to the {backend} backend)"
+        )
+    print(f"[fcn_experiments] {backend} backend: training on {result.description}")
+    return result
 
 
 def _cluster_from_tf_config():

@@ -34,7 +34,10 @@ EXTRA_FIELDS = (
     "validation_images",
     "test_images",
     "classes",
+    "mixed_precision",
 )
+# Values of fields that rows finished before the field existed lack.
+FIELD_DEFAULTS = {"mixed_precision": "float32"}
 # test_ci is shown (from test_ci_low/high), not stored.
 FIELDS = (
     tuple(field for field, _ in COLUMNS if field != "test_ci") + EXTRA_FIELDS
@@ -86,7 +89,7 @@ def write_results(rows, output_dir):
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: row.get(k, "") for k in FIELDS})
+            writer.writerow({k: row.get(k, FIELD_DEFAULTS.get(k)) for k in FIELDS})
     with open(md_path, "w") as f:
         f.write(markdown_table(rows) + "\n")
         per_class = per_class_markdown(rows)

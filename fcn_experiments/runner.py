@@ -117,6 +117,7 @@ def _run_one(
         "per_class_test": class_report.per_class_accuracy(
             y_true, y_pred, class_names
         ),
+        "mixed_precision": config.mixed_precision,
     }
     save_best_model(model, experiment, config, class_names, folder)
     training.finish(folder, result)
@@ -198,6 +199,17 @@ def run_experiments(
             "Pass settings either as `config` or as keyword parameters, not "
             f"both. Received: config and {sorted(params)}"
         )
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    try:
+        return _run_configured(
+            config, strategy, callbacks, plots_to_make, verbose
+        )
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _run_configured(config, strategy, callbacks, plots_to_make, verbose):
     strategy = resolve_strategy(strategy)
     worker = worker_id(strategy)
     chief_dir = config.output_dir

@@ -1,5 +1,8 @@
 """Shared by the FCN model tests: the five families, photos, random weights."""
 
+import json
+import os
+
 import h5py
 import numpy as np
 import skimage.data
@@ -93,11 +96,25 @@ def max_abs_diff(a, b):
 
 
 def assert_close(actual, expected, tolerance=1e-5):
-    """Max abs diff <= tolerance, relative to the scale when above 1."""
+    """Max abs diff <= tolerance, relative to the scale when above 1.
+
+    With `FCN_DIFFS_FILE` set (the backend suite sets it), each comparison
+    is also logged there as a JSON line: test, scaled diff, tolerance.
+    """
     expected = np.asarray(expected)
     scale = max(1.0, float(np.max(np.abs(expected))))
     assert np.asarray(actual).shape == expected.shape
-    assert max_abs_diff(actual, expected) <= tolerance * scale
+    diff = max_abs_diff(actual, expected)
+    if os.environ.get("FCN_DIFFS_FILE"):
+        with open(os.environ["FCN_DIFFS_FILE"], "a") as f:
+            test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+            f.write(
+                json.dumps(
+                    {"test": test, "diff": diff / scale, "tolerance": tolerance}
+                )
+                + "\n"
+            )
+    assert diff <= tolerance * scale
 
 
 def run(model, images):

@@ -284,3 +284,28 @@ def test_empty_directory_is_an_error(tmp_path):
     os.makedirs(tmp_path / "a")
     with pytest.raises(ValueError, match="No images found in directory"):
         fcn_dataset(str(tmp_path))
+
+
+# ------------------------------------------------------ feeding `fit`
+
+
+@pytest.mark.backend_suite
+@pytest.mark.parametrize("resize_mode", ["stretch", "crop", "pad", "native", "multicrop"])
+def test_every_resize_mode_feeds_fit(photo_dir, resize_mode):
+    """The tf.data pipeline trains a model with plain `fit` (under JAX and
+    torch too: Keras reads tf.data datasets on every backend)."""
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=4, activation="relu", name="conv")(x)
+    x = keras.layers.Conv2D(3, 1, activation="softmax", name="score")(x)
+    model = keras.Model(inputs, keras.layers.GlobalMaxPooling2D()(x))
+    if resize_mode == "multicrop":
+        model = keras.applications.MultiCrop(model)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    before = [np.copy(w) for w in model.get_weights()]
+    dataset = fcn_dataset(
+        photo_dir, resize_mode=resize_mode, stride=16, shuffle=True, seed=0,
+        horizontal_flip=True)
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

@@ -21,6 +21,9 @@ from fcn_model_helpers import photos
 from fcn_model_helpers import run
 from fcn_model_helpers import save_legacy_h5
 
+# Runs under every backend in `./run.sh backends` (tests/backend_suite.py).
+pytestmark = pytest.mark.backend_suite
+
 SKIP_LAYERS = ("skip_reduce", "skip_pool", "skip_project", "skip_add")
 
 
@@ -182,6 +185,29 @@ def test_skip_variant_starts_equal_to_plain_fcn_and_learns(case):
         actual = run(skip_fcn, images)
         assert actual.shape == expected.shape
         assert max_abs_diff(actual, expected) > 1e-4
+
+
+@pytest.mark.backends_only  # About a minute on 2 cores: not in `./run.sh test`.
+def test_one_fit_step(case):
+    """One SGD step of the FCN at an odd, non-square size: finite loss, and
+    the first conv and the head both move."""
+    fcn = case.module.to_fcn(
+        case.original, pooling="max", classifier_activation="softmax"
+    )
+    fcn.compile(
+        keras.optimizers.SGD(0.01),
+        "sparse_categorical_crossentropy",
+        run_eagerly=True,  # One step: tracing would cost more than it.
+    )
+    first = next(layer for layer in fcn.layers if layer.weights)
+    watched = [first.kernel, fcn.get_layer("predictions").kernel]
+    before = [keras.ops.convert_to_numpy(v) for v in watched]
+    minimum = case.spec.min_size
+    images = photos(case.family, minimum + 7, minimum + 21)
+    history = fcn.fit(images, np.array([1, 2]), batch_size=2, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    for variable, old in zip(watched, before):
+        assert not np.array_equal(keras.ops.convert_to_numpy(variable), old)
 
 
 def test_vgg_built_for_another_size():

@@ -1,6 +1,7 @@
 """`keras.applications.MultiCrop`: pooling, training, saving and loading."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -31,6 +32,7 @@ def multicrop_dataset(tmp_path_factory):
     return dataset.map(lambda x, y: (x / 255.0, y))
 
 
+@pytest.mark.backend_suite
 @pytest.mark.parametrize("pooling, reduce", [("max", np.max), ("avg", np.mean)])
 def test_pools_the_crops_predictions(pooling, reduce):
     fcn = small_fcn()
@@ -60,6 +62,7 @@ def test_arguments_are_checked(kwargs, message):
         keras.applications.MultiCrop(**kwargs)
 
 
+@pytest.mark.backend_suite
 def test_trains_with_fit_and_evaluates(multicrop_dataset):
     model = keras.applications.MultiCrop(small_fcn())
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -72,6 +75,7 @@ def test_trains_with_fit_and_evaluates(multicrop_dataset):
     assert model.predict(multicrop_dataset, verbose=0).shape == (6, 3)
 
 
+@pytest.mark.backend_suite
 def test_save_and_load_round_trip(tmp_path, multicrop_dataset):
     model = keras.applications.MultiCrop(small_fcn(), pooling="avg")
     model.compile("adam", "sparse_categorical_crossentropy")
@@ -113,3 +117,20 @@ def test_legacy_generator_feeds_multicrop(tmp_path):
     finally:
         keras.utils.set_load_img_type(0)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.backend_suite
+def test_legacy_generator_hook_says_it_is_tensorflow_only():
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                keras.utils.set_load_img_type(4)
+        else:
+            with pytest.warns(UserWarning, match="TensorFlow-only") as caught:
+                keras.utils.set_load_img_type(4)
+            assert f"KERAS_BACKEND={backend}" in str(caught[0].message)
+            assert "\n" not in str(caught[0].message)
+    finally:
+        keras.utils.set_load_img_type(0)

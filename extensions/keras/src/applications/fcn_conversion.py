@@ -54,6 +54,11 @@ loads a file laid out like the original Keras model, legacy `.h5` or
 into a freshly built original (Keras' own builder, `include_top=True`) and
 converted by `copy_weights`, the same function `to_fcn` uses.
 
+Mixed precision: under a global `mixed_float16` / `mixed_bfloat16` policy
+the backbone, the skip branch and VGG's `fc1`/`fc2` compute in the policy's
+dtype; `predictions` and the head after it compute in float32, so every
+model outputs float32 (the Keras mixed-precision guide's advice).
+
 Model code uses `keras.layers` and `keras.ops` only (backend-neutral);
 only the `channels_last` data format is supported.
 """
@@ -76,6 +81,8 @@ from keras.src.ops import operation_utils
 from keras.src.saving import object_registration
 
 POOLINGS = ("avg", "max", None)
+# The head's dtype policy, whatever the global one (see `fcn_top`).
+HEAD_DTYPE = "float32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -379,19 +386,25 @@ def fcn_top(
         x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name="top_dropout")(x)
-    x = layers.Conv2D(classes, 1, name="predictions")(x)
+    # From `predictions` on, float32 under any policy: a mixed-precision
+    # model outputs float32 scores (softmax and loss stay accurate).
+    x = layers.Conv2D(classes, 1, name="predictions", dtype=HEAD_DTYPE)(x)
 
     activation = activations.get(classifier_activation)
     has_activation = activation is not activations.linear
     if pooling == "avg":
         if spec.flatten_size is not None:
-            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            x = layers.GlobalAveragePooling2D(name="avg_pool", dtype=HEAD_DTYPE)(
+                x
+            )
         else:
-            x = layers.Flatten(name="flatten")(x)
+            x = layers.Flatten(name="flatten", dtype=HEAD_DTYPE)(x)
     if has_activation:
-        x = layers.Activation(classifier_activation, name="score_activation")(x)
+        x = layers.Activation(
+            classifier_activation, name="score_activation", dtype=HEAD_DTYPE
+        )(x)
     if pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+        x = layers.GlobalMaxPooling2D(name="max_pool", dtype=HEAD_DTYPE)(x)
     return x
 
 

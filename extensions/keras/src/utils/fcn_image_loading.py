@@ -37,9 +37,11 @@ orientation is applied and 16-bit images are scaled (see `fcn_image_files`).
 """
 
 import os
+import warnings
 
 import numpy as np
 
+from keras.src import backend
 from keras.src.legacy.preprocessing import image as legacy_image
 from keras.src.utils import fcn_image_files
 from keras.src.utils import image_utils
@@ -81,6 +83,16 @@ def set_load_img_type(load_img_type):
         )
     _load_img_type = int(load_img_type)
     _hook_legacy_generator(_load_img_type)
+    if _load_img_type and backend.backend() != "tensorflow":
+        warnings.warn(
+            "set_load_img_type: the legacy ImageDataGenerator.flow_from_"
+            "directory hook is TensorFlow-only (tf.keras); on this backend "
+            "only load_img switches modes: feed `fit` with "
+            "keras.utils.fcn_image_dataset_from_directory(..., resize_mode=...)"
+            f" instead. Received: load_img_type={_load_img_type}, "
+            f"KERAS_BACKEND={backend.backend()}",
+            stacklevel=2,
+        )
 
 
 def get_load_img_type():
