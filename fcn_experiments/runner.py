@@ -23,6 +23,7 @@ from fcn_experiments.experiments import get_experiment
 from fcn_experiments.results import text_table
 from fcn_experiments.results import write_json_atomic
 from fcn_experiments.results import write_results
+from fcn_experiments.starting_weights import check_offline_weights
 from fcn_experiments.starting_weights import prepare_starting_weights
 from fcn_experiments import test_predictions
 from fcn_experiments import training
@@ -238,6 +239,7 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
     say = print if verbose else (lambda *args, **kwargs: None)
     began = time.perf_counter()
     os.makedirs(config.output_dir, exist_ok=True)
+    check_offline_weights(config)  # Before building the bundled dataset.
     folders = resolve_folders(config)
     class_names = class_names_of(folders.train)
     if config.num_classes is not None and config.num_classes != len(

@@ -115,6 +115,19 @@ def resolve_weights(config):
     return "random", None
 
 
+def check_offline_weights(config):
+    """Raises `StartingWeightsError` at once (before the dataset is built)
+    when the run needs the ImageNet file, is offline, and lacks it."""
+    saved = f"{starting_weights_path(config)}.weights.h5"
+    if (
+        config.offline
+        and config.weights == "imagenet"
+        and not os.path.isfile(imagenet_path(config))
+        and not os.path.isfile(saved)
+    ):
+        resolve_weights(config)  # Raises, naming the file and the folder.
+
+
 def build_original(config, num_classes):
     """Keras' own application with an N-class softmax head, random weights."""
     builder = getattr(keras.applications, APPLICATIONS[config.model][0])

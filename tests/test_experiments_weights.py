@@ -130,11 +130,14 @@ def guarded_cli(args, keras_home):
     return done
 
 
-def test_paper_profile_offline_stops_with_one_line(keras_home, folders):
+def test_paper_profile_offline_stops_with_one_line(keras_home, tmp_path):
     done = guarded_cli(
-        ["run", "--profile", "paper", "--offline", *folders], keras_home
+        ["run", "--profile", "paper", "--offline", "--output-dir",
+         str(tmp_path)],
+        keras_home,
     )
     assert done.returncode == 1, done.stderr
+    assert not (tmp_path / "data").exists()  # Stopped before building it.
     line = one_error_line(done.stderr)
     assert VGG16 in line and str(keras_home / "models") in line
     assert "offline" in line and "weights=<path" in line
