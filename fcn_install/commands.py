@@ -24,6 +24,7 @@ from fcn_install.errors import SetupError
 from fcn_install.fileops import TMP_SUFFIX
 from fcn_install.fileops import Transaction
 from fcn_install.fileops import remove_tmp_debris
+from fcn_install.fileops import rollback_message
 from fcn_install.keras_tree import REINSTALL_KERAS
 from fcn_install.keras_tree import check_version
 from fcn_install.keras_tree import inside
@@ -418,10 +419,10 @@ def _install(keras_dir, extensions_dir, version, dry_run, force, say):
     try:
         _apply_install(txn, keras_dir, manifest, plan, version)
     except BaseException as e:
-        txn.rollback()
+        failed = txn.rollback()
         if isinstance(e, (KeyboardInterrupt, SetupError)):
             raise
-        raise SetupError(f"install failed ({e}); every change was rolled back")
+        raise SetupError(rollback_message("install", e, failed))
     say(f"installed FCN extensions into Keras {version} at {keras_dir} "
         f"({len(plan.changes)} file(s) changed, manifest "
         f"{keras_dir / '.fcn_extensions' / MANIFEST_NAME})")
@@ -590,10 +591,10 @@ def _uninstall(keras_dir, dry_run, force, say):
         _clean_created_dirs(txn, keras_dir, set(manifest.get("created_dirs", [])))
         txn.remove(manifest_path(keras_dir))
     except BaseException as e:
-        txn.rollback()
+        failed = txn.rollback()
         if isinstance(e, (KeyboardInterrupt, SetupError)):
             raise
-        raise SetupError(f"uninstall failed ({e}); every change was rolled back")
+        raise SetupError(rollback_message("uninstall", e, failed))
     # Every Keras file is back and the manifest gone: the rest is our own state.
     shutil.rmtree(state_dir(keras_dir))
     summary = f"uninstalled FCN extensions from Keras at {keras_dir}"

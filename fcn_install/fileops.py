@@ -115,25 +115,33 @@ class Transaction:
             self.undo.append((d, "mkdir", None, None))
 
     def rollback(self):
-        """Undoes every change, newest first; a directory it made goes only
-        when empty, so nothing someone else put there is lost."""
+        """Undoes every change it can, newest first, and returns how many it
+        could not. A directory it made goes only when empty, so nothing
+        someone else put there is lost; a file it cannot put back (no space
+        for the temp file) is left whole, as the manifest knows it, never
+        half-written in place."""
+        failed = 0
         for path, data, mode, mtime_ns in reversed(self.undo):
             try:
                 if data == "mkdir":
-                    path.rmdir()
+                    if path.exists():
+                        path.rmdir()
                 elif data == "rmdir":
                     path.mkdir()
                 elif data is None:
                     Path(path).unlink(missing_ok=True)
                 else:
-                    try:
-                        atomic_write(path, data, mode, mtime_ns)
-                    except OSError:
-                        tmp_path(path).unlink(missing_ok=True)
-                        # Out of space for a temp file: overwrite in place.
-                        path.write_bytes(data)
-                        os.chmod(path, mode)
-                        os.utime(path, ns=(mtime_ns, mtime_ns))
+                    atomic_write(path, data, mode, mtime_ns)
             except OSError:
-                pass
+                failed += 1
         self.undo.clear()
+        return failed
+
+
+def rollback_message(command, error, failed):
+    """The one line for a run that failed and was rolled back."""
+    if not failed:
+        return f"{command} failed ({error}); every change was rolled back"
+    return (f"{command} failed ({error}) and {failed} change(s) could not be "
+            f"rolled back; every file is whole and recorded, so run "
+            f"`python FCN_setup.py {command}` again once the cause is fixed")

@@ -437,3 +437,43 @@ def test_install_refuses_a_foreign_file_where_it_would_add_one(site):  # noqa: F
     after = tree_hashes(keras_dir)
     assert {r for r in set(after) | set(pristine) if after.get(r) != pristine.get(r)} == {
         ADDED_MODULE}
+
+
+# ------------------------------------------------------------ write faults
+
+
+def _file_size_limit(limit):
+    """A real EFBIG: writes past `limit` bytes fail (SIGXFSZ ignored)."""
+    def apply():
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.mark.parametrize("limit", [3000, 12000, 30000])
+def test_efbig_midway_rolls_back_install_and_uninstall(site, limit):
+    keras_dir = site / "keras"
+    pristine = tree_hashes(keras_dir)
+    env = dict(os.environ, PYTHONPATH=str(site))
+    run = lambda command: subprocess.run(  # noqa: E731
+        [sys.executable, str(SETUP), command], env=env, capture_output=True,
+        text=True, preexec_fn=_file_size_limit(limit))
+    result = run("install")
+    assert result.returncode == 1 and "every change was rolled back" in result.stderr
+    assert tree_hashes(keras_dir) == pristine
+    FCN_setup.install(keras_dir, say=quiet)
+    installed = tree_hashes(keras_dir)
+    result = run("uninstall")
+    if "every change was rolled back" in result.stderr:
+        assert tree_hashes(keras_dir) == installed
+    elif result.returncode == 1:
+        # Putting a bigger file (here a .pyc) back needs room too: what
+        # cannot be undone is said, every file is whole, import works.
+        assert "could not be rolled back" in last_line(result)
+        assert "run `python FCN_setup.py uninstall` again" in last_line(result)
+        assert import_keras(site).returncode == 0
+    run_setup(site, "uninstall", check=0)
+    assert tree_hashes(keras_dir) == pristine
