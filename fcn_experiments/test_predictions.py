@@ -55,7 +55,9 @@ def predict_in_file_order(model, dataset, batch_size):
 
 
 def score_and_write(model, split, batch_size, folder):
-    """Predicts the test split, writes `folder/test_predictions.csv`, and
+    """Predicts the test split, writes `folder/test_predictions.csv` (one
+    row per image: path, true class, predicted class, and the model's score
+    per class; the scores of a max-pooled head need not sum to 1), and
     returns `{"accuracy", "loss", "correct"}` computed from those very
     predictions (loss as Keras' categorical crossentropy).
 
@@ -83,7 +85,10 @@ def score_and_write(model, split, batch_size, folder):
         predicted,
         probabilities,
     )
-    picked = np.clip(probabilities[np.arange(len(labels)), labels], EPSILON, 1)
+    # As Keras' crossentropy: scores renormalised to sum to 1 (a max-pooled
+    # head's class scores, maxima over positions or crops, sum to >= 1).
+    normalised = probabilities / probabilities.sum(axis=1, keepdims=True)
+    picked = np.clip(normalised[np.arange(len(labels)), labels], EPSILON, 1)
     return {
         "accuracy": float(np.mean(predicted == labels)),
         "loss": float(-np.mean(np.log(picked))),

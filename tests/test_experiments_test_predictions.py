@@ -11,6 +11,7 @@ from scipy import stats as scipy_stats
 import keras
 
 from fcn_experiments import test_predictions
+from fcn_experiments.datasets import Split
 
 
 def _tiny_model():
@@ -86,3 +87,22 @@ def test_format_p():
     assert test_predictions.format_p("") == ""
     assert test_predictions.format_p(0.04321) == "0.0432"
     assert test_predictions.format_p(3e-7) == "3.0e-07"
+
+
+def test_score_and_write_matches_keras_evaluate(tmp_path):
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 1, (6, 10, 10, 3)).astype("float32")
+    labels = np.eye(2, dtype="float32")[[0, 1, 1, 0, 1, 0]]
+    model = _tiny_model()
+    model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    split = Split(dataset, ["a", "b"], 6, [f"img{i}.png" for i in range(6)])
+    scores = test_predictions.score_and_write(model, split, 4, str(tmp_path))
+    loss, accuracy = model.evaluate(dataset.batch(4), verbose=0)
+    assert scores["loss"] == pytest.approx(loss, rel=1e-5)
+    assert scores["accuracy"] == pytest.approx(accuracy)
+    with open(tmp_path / test_predictions.PREDICTIONS_FILE) as f:
+        rows = list(csv.DictReader(f))
+    assert [row["path"] for row in rows] == split.file_paths
+    assert [row["true_class"] for row in rows] == ["a", "b", "b", "a", "b", "a"]
