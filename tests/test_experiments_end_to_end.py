@@ -87,7 +87,11 @@ def test_notebook_writes_nine_finite_results_and_the_figures(notebook_run):
         for output in cell.get("outputs", [])
         if "image/png" in output.get("data", {})
     ]
-    assert len(images) == 3
+    # The three figures, then the heatmaps of the four test images that the
+    # closing cell scores with the best FCN.
+    assert len(images) == 3 + 4
+    scored = executed.cells[-1].outputs[0]["data"]["text/markdown"]
+    assert scored.count(".png |") == 4 and "p(degraded)" in scored
 
 
 def test_per_image_predictions_and_their_statistics(notebook_run):
