@@ -93,6 +93,17 @@ def _with_head_dropout(original, rate):
     return keras.Model(original.inputs, head(x), name=original.name)
 
 
+def _with_float32_output(model):
+    """Under a mixed-precision policy Keras' own applications output the
+    half type; a float32 output, as the FCNs have, keeps the loss accurate."""
+    if model.output.dtype == "float32":
+        return model
+    output = keras.layers.Activation(
+        "linear", dtype="float32", name="output_float32"
+    )(model.output)
+    return keras.Model(model.inputs, output, name=model.name)
+
+
 def build_model(experiment, original, config):
     """The model that `experiment` trains, starting from `original`.
 
@@ -109,8 +120,8 @@ def build_model(experiment, original, config):
     """
     if not experiment.fcn:
         if config.dropout > 0:
-            return _with_head_dropout(original, config.dropout)
-        return original
+            original = _with_head_dropout(original, config.dropout)
+        return _with_float32_output(original)
     fcn = _to_fcn(config)(
         original,
         pooling=config.fcn_pooling,
