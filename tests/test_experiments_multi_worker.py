@@ -284,3 +284,34 @@ def test_a_lost_heartbeat_names_the_task():
     )
     message = str(distribute.worker_lost_error(error, strategy))
     assert "(stopped sending heartbeats): /job:worker/replica:0/task:1;" in message
+
+
+def test_a_graph_execution_error_reads_as_its_cause():
+    import tensorflow as tf
+
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=9)
+    strategy = types.SimpleNamespace(
+        extended=types.SimpleNamespace(_communication_options=options)
+    )
+    # As the chief printed it when its peer was killed (TF 2.21).
+    error = tf.errors.UnavailableError(
+        None,
+        None,
+        "Graph execution error:\n\n"
+        "Detected at node CollectiveReduceV2 defined at (most recent call "
+        "last):\n"
+        '  File "<string>", line 20, in <module>\n'
+        '  File "fcn_experiments/cli.py", line 138, in main\n\n'
+        "Collective ops is aborted by: Error reported from /job:worker/task:1"
+        ": The following tasks are unhealthy (stopped sending heartbeats)\n"
+        "/job:worker/replica:0/task:1\n"
+        "The tasks have crashed. Check the task logs for an earlier error.\n"
+        "\t [[{{node CollectiveReduceV2}}]] "
+        "[type.googleapis.com/tensorflow.DerivedStatus='']",
+    )
+    message = str(distribute.worker_lost_error(error, strategy))
+    assert (
+        "(UnavailableError: Error reported from /job:worker/task:1: The "
+        "following tasks are unhealthy (stopped sending heartbeats): "
+        "/job:worker/replica:0/task:1; collective timeout 9 s)" in message
+    )
