@@ -212,20 +212,37 @@ def is_multi_worker(strategy):
 def worker_lost_error(error, strategy):
     """The one-line `WorkerLostError` for a collective op's failure."""
     timeout = strategy.extended._communication_options.timeout_seconds
-    lines = str(getattr(error, "message", error)).strip().splitlines()
-    # TF's first line: "{{function_node ...}} Collective ops is aborted by:
-    # <cause>"; the cause is what says something.
-    cause = re.sub(r"\{\{.*?\}\}\s*", "", lines[0] if lines else "")
-    cause = cause.split("aborted by: ")[-1]
-    if cause.endswith(":") and len(lines) > 1:
-        # "The following tasks are unhealthy (...):" then the task names.
-        cause = f"{cause} {lines[1].strip()}"
+    cause = _cause(str(getattr(error, "message", error)))
     return WorkerLostError(
         "Multi-worker training stopped: another worker stopped answering "
         f"({type(error).__name__}: {cause}; collective timeout {timeout:g} "
         "s). Start all workers again with the same command: they resume "
         "from the last finished epoch."
     )
+
+
+def _cause(message):
+    """The line of a collective op's error that says what happened.
+
+    TF's message may start with "Graph execution error:" and the stack where
+    the op was defined (indented), then "{{function_node ...}} Collective ops
+    is aborted by: <cause>", possibly followed by the names of dead tasks.
+    """
+    lines = message.splitlines()
+    skip = ("Graph execution error", "Detected at node")
+    for i, line in enumerate(lines):
+        if not line.strip() or line[0].isspace() or line.startswith(skip):
+            continue
+        cause = line.rstrip()
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if following and (cause.endswith(":") or following.startswith("/job:")):
+            cause = f"{cause.rstrip(':')}: {following}"
+        break
+    else:
+        return ""
+    cause = re.sub(r"\{\{.*?\}\}\s*", "", cause)
+    cause = re.sub(r"\s*\[type\.googleapis\.com[^\]]*\]", "", cause)
+    return cause.split("aborted by: ")[-1].strip()
 
 
 def copy_chief_state(chief_folder, worker_folder):

@@ -129,7 +129,8 @@ def test_command_line_flags_become_settings():
     settings = {
         k: v
         for k, v in args.items()
-        if k not in ("command", "strategy", "no_plots", "quiet")
+        if k
+        not in ("command", "strategy", "collective_timeout", "no_plots", "quiet")
     }
     config = make_config(**settings)
     assert config.experiments == (1, 3) and config.freeze_up_to == "block3_pool"

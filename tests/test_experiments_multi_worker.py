@@ -2,6 +2,10 @@
 (MultiWorkerMirroredStrategy, cluster from TF_CONFIG) run the experiments
 CLI; one of them is killed (SIGKILL) mid-training; a re-run resumes.
 
+Each worker runs the CLI (`fcn_experiments.cli.main`); a worker told to
+hold does so in the middle of epoch 2, after epoch 1 is backed up, so that
+the kill lands mid-training however fast the machine is.
+
 The cluster tests take minutes of CPU: they are marked `multi_worker` and run
 in CI's step .ci/steps/40-multiworker.sh (`./run.sh test -m multi_worker`);
 the rest of this file runs in the default suite.
@@ -42,9 +46,34 @@ def _free_ports(count):
             s.close()
 
 
+# A worker: the CLI, with one callback added when this worker is told to
+# hold (argv[1]: the flag file to write once it holds, or "").
+WORKER = """
+import json, os, sys, time
+import keras
+from fcn_experiments import cli, runner
+
+class HoldInEpoch2(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 1:
+            open(sys.argv[1], "w").close()
+            time.sleep(3600)
+
+if sys.argv[1]:
+    run = runner.run_experiments
+    runner.run_experiments = lambda *a, **k: run(
+        *a, callbacks=[HoldInEpoch2()], **k
+    )
+raise SystemExit(cli.main(sys.argv[2:]))
+"""
+
+
 class Cluster:
-    """Two workers running `python -m fcn_experiments run ...`, each in its
-    own process group, killed whatever happens."""
+    """Two workers running the experiments CLI, each in its own process
+    group, killed whatever happens."""
 
     def __init__(self, tmp_path, output_dir, epochs):
         self.tmp_path = tmp_path
@@ -53,11 +82,13 @@ class Cluster:
         self.workers = []
         self.logs = []
 
-    def start(self, name):
+    def start(self, name, hold=None):
+        """Starts both workers; worker `hold` holds in epoch 2 and writes
+        `self.holding` when it does."""
         ports = _free_ports(2)
         cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-        command = [
-            sys.executable, "-m", "fcn_experiments", "run",
+        arguments = [
+            "run",
             "--profile", "tiny",
             "--experiments", str(EXPERIMENT),
             "--epochs", str(self.epochs),
@@ -67,17 +98,19 @@ class Cluster:
             "--output-dir", self.output_dir,
             "--collective-timeout", str(COLLECTIVE_TIMEOUT),
         ]  # fmt: skip
+        self.holding = self.tmp_path / f"{name}_holding"
         self.workers, self.logs = [], []
         for index in range(2):
             env = dict(os.environ)
             env["TF_CONFIG"] = json.dumps(
                 {"cluster": cluster, "task": {"type": "worker", "index": index}}
             )
+            flag = str(self.holding) if index == hold else ""
             log = self.tmp_path / f"{name}_worker{index}.txt"
             with open(log, "w") as out:
                 self.workers.append(
                     subprocess.Popen(
-                        command,
+                        [sys.executable, "-c", WORKER, flag, *arguments],
                         cwd=ROOT,
                         env=env,
                         stdout=out,
@@ -151,14 +184,14 @@ def test_two_workers_train_and_only_the_chief_writes(tmp_path, cluster):
 def test_killed_worker_stops_the_other_and_a_rerun_resumes(tmp_path, cluster):
     out = tmp_path / "out"
     folder = os.path.join(out, get_experiment(EXPERIMENT).folder)
-    run = cluster(out, epochs=2).start("killed")
-    # Once the chief has backed up epoch 1, both are in epoch 2 (or about
-    # to be): kill worker 1. A run that ends first fails here; one that
-    # hangs meets pytest-timeout.
-    while _backed_up_epoch(folder) < 1:
+    run = cluster(out, epochs=2).start("killed", hold=1)
+    # Worker 1 holds in epoch 2 (the chief waits for it there): kill it. A
+    # run that ends first fails here; one that hangs meets pytest-timeout.
+    while not run.holding.exists():
         assert run.workers[0].poll() is None, run.log(0)[-3000:]
         assert run.workers[1].poll() is None, run.log(1)[-3000:]
         time.sleep(0.2)
+    assert _backed_up_epoch(folder) == 1
     os.killpg(run.workers[1].pid, signal.SIGKILL)
     killed_at = time.monotonic()
     code = run.workers[0].wait()
@@ -251,3 +284,34 @@ def test_a_lost_heartbeat_names_the_task():
     )
     message = str(distribute.worker_lost_error(error, strategy))
     assert "(stopped sending heartbeats): /job:worker/replica:0/task:1;" in message
+
+
+def test_a_graph_execution_error_reads_as_its_cause():
+    import tensorflow as tf
+
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=9)
+    strategy = types.SimpleNamespace(
+        extended=types.SimpleNamespace(_communication_options=options)
+    )
+    # As the chief printed it when its peer was killed (TF 2.21).
+    error = tf.errors.UnavailableError(
+        None,
+        None,
+        "Graph execution error:\n\n"
+        "Detected at node CollectiveReduceV2 defined at (most recent call "
+        "last):\n"
+        '  File "<string>", line 20, in <module>\n'
+        '  File "fcn_experiments/cli.py", line 138, in main\n\n'
+        "Collective ops is aborted by: Error reported from /job:worker/task:1"
+        ": The following tasks are unhealthy (stopped sending heartbeats)\n"
+        "/job:worker/replica:0/task:1\n"
+        "The tasks have crashed. Check the task logs for an earlier error.\n"
+        "\t [[{{node CollectiveReduceV2}}]] "
+        "[type.googleapis.com/tensorflow.DerivedStatus='']",
+    )
+    message = str(distribute.worker_lost_error(error, strategy))
+    assert (
+        "(UnavailableError: Error reported from /job:worker/task:1: The "
+        "following tasks are unhealthy (stopped sending heartbeats): "
+        "/job:worker/replica:0/task:1; collective timeout 9 s)" in message
+    )
