@@ -2,22 +2,7 @@
 
 import math
 
-import keras
 import numpy as np
-
-
-def predict_classes(model, dataset):
-    """`(y_true, y_pred)` class indices over one pass of a labelled dataset
-    (one-hot or integer labels)."""
-    y_true, y_pred = [], []
-    for images, labels in dataset:
-        # A plain call: `predict_on_batch` under a MirroredStrategy returns
-        # more rows than the batch has.
-        scores = keras.ops.convert_to_numpy(model(images, training=False))
-        labels = np.asarray(labels)
-        y_true.append(labels.argmax(-1) if labels.ndim == 2 else labels)
-        y_pred.append(scores.argmax(-1))
-    return np.concatenate(y_true), np.concatenate(y_pred)
 
 
 def per_class_accuracy(y_true, y_pred, class_names):

@@ -285,7 +285,9 @@ def main(argv=None):
     from fcn_experiments import distribute
     from fcn_experiments.config import make_config
     from fcn_experiments.runner import run_experiments
+    from fcn_experiments.splits import SplitError
     from fcn_experiments.starting_weights import StartingWeightsError
+    from fcn_experiments.training import SettingsChangedError
 
     try:
         config = make_config(**args)
@@ -300,7 +302,12 @@ def main(argv=None):
             plots_to_make=plots_to_make,
             verbose=verbose,
         )
-    except (distribute.WorkerLostError, StartingWeightsError) as error:
+    except (
+        distribute.WorkerLostError,
+        SettingsChangedError,
+        SplitError,
+        StartingWeightsError,
+    ) as error:  # One line: what went wrong and what to do.
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -8,7 +8,6 @@ import time
 
 import keras
 
-from fcn_experiments import class_report
 from fcn_experiments import distribute
 from fcn_experiments import plots
 from fcn_experiments import splits as run_splits
@@ -98,8 +97,6 @@ def _run_one(
         measured = training.train_and_test(
             model, splits, folder, config, callbacks, verbose, started
         )
-        # The best epoch's weights are loaded: one pass over the test set.
-        y_true, y_pred = class_report.predict_classes(model, splits[2].dataset)
     result = {
         "experiment": experiment.number,
         "name": experiment.name,
@@ -115,9 +112,6 @@ def _run_one(
         "test_images": splits[2].num_images,
         "classes": " ".join(class_names),
         "class_counts": counts,
-        "per_class_test": class_report.per_class_accuracy(
-            y_true, y_pred, class_names
-        ),
         "mixed_precision": config.mixed_precision,
     }
     save_best_model(model, experiment, config, class_names, folder)

@@ -44,6 +44,10 @@ class RunSplit:
         }
 
 
+
+class SplitError(ValueError):
+    """The run's train / validation / test split cannot be used as it is."""
+
 def class_counts(classes, class_names):
     """`{class: count}` of a list of class names, in `class_names` order."""
     return {name: sum(1 for c in classes if c == name) for name in class_names}
@@ -96,7 +100,7 @@ def check_same_classes(split, directory, names, train_dir, train_names):
     if names != train_names:
         missing = sorted(set(train_names) - set(names))
         extra = sorted(set(names) - set(train_names))
-        raise ValueError(
+        raise SplitError(
             f"The {split} folder {directory} has classes {names}, the training "
             f"folder {train_dir} has {train_names} (missing: {missing}, extra: "
             f"{extra}); give every split the same class subfolders."
@@ -114,7 +118,7 @@ def check_split(counts, min_class_images):
     for split, per_class in counts.items():
         empty = [name for name, n in per_class.items() if n == 0]
         if empty:
-            raise ValueError(
+            raise SplitError(
                 f"The {split} split has no images of class(es) {empty} "
                 f"(counts: {per_class}); every class needs images in train, "
                 "validation and test. Add images, or raise validation_split."
@@ -194,14 +198,14 @@ def check_loaded(split, loaded, min_class_images):
         again when they differ.
 
     Raises:
-        RuntimeError: a loaded file that the split puts elsewhere.
+        SplitError: a loaded file that the split puts elsewhere.
     """
     counts = {}
     for name in SPLITS:
         planned = dict(split.files[name])
         strays = sorted(set(loaded[name]) - set(planned))
         if strays:
-            raise RuntimeError(
+            raise SplitError(
                 f"The loader's {name} split holds {len(strays)} file(s) that "
                 f"the run's split puts elsewhere, e.g. {strays[0]}; did the "
                 "folder change during the run? Run again to make a new split."

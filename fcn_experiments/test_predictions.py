@@ -6,10 +6,12 @@ import csv
 import math
 import os
 
+import keras
 import numpy as np
 
 from fcn_experiments.accuracy_statistics import mcnemar_exact
 from fcn_experiments.accuracy_statistics import wilson_interval
+from fcn_experiments.class_report import per_class_accuracy
 
 PREDICTIONS_FILE = "test_predictions.csv"
 # Keras' crossentropy clips probabilities to [eps, 1 - eps].
@@ -38,7 +40,11 @@ def predict_in_file_order(model, dataset, batch_size):
 
     def flush(shape):
         indices, images = pending.pop(shape)
-        scores = np.asarray(model.predict_on_batch(np.stack(images)))
+        # A plain call: `predict_on_batch` under a MirroredStrategy returns
+        # more rows than the batch has.
+        scores = keras.ops.convert_to_numpy(
+            model(np.stack(images), training=False)
+        )
         probabilities.update(zip(indices, scores))
 
     for index, (image, label) in enumerate(dataset.as_numpy_iterator()):
@@ -58,8 +64,9 @@ def score_and_write(model, split, batch_size, folder):
     """Predicts the test split, writes `folder/test_predictions.csv` (one
     row per image: path, true class, predicted class, and the model's score
     per class; the scores of a max-pooled head need not sum to 1), and
-    returns `{"accuracy", "loss", "correct"}` computed from those very
-    predictions (loss as Keras' categorical crossentropy).
+    returns `{"accuracy", "loss", "correct", "per_class"}` computed from
+    those very predictions (loss as Keras' categorical crossentropy;
+    `per_class` as `class_report.per_class_accuracy`).
 
     Args:
         model: the model with its selected (best-on-validation) weights.
@@ -93,6 +100,7 @@ def score_and_write(model, split, batch_size, folder):
         "accuracy": float(np.mean(predicted == labels)),
         "loss": float(-np.mean(np.log(picked))),
         "correct": int(np.sum(predicted == labels)),
+        "per_class": per_class_accuracy(labels, predicted, split.class_names),
     }
 
 

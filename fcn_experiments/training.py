@@ -131,11 +131,15 @@ def _cut_log(folder, epochs_kept):
         writer.writerows(kept)
 
 
+class SettingsChangedError(RuntimeError):
+    """An experiment folder holds a run made with other settings."""
+
+
 def load_finished(folder, fingerprint):
     """The result of a finished experiment, or None if it has not finished.
 
     Raises:
-        RuntimeError: the folder holds a run with other settings.
+        SettingsChangedError: the folder holds a run with other settings.
     """
     check_fingerprint(folder, fingerprint)
     path = os.path.join(folder, RESULT_FILE)
@@ -160,7 +164,7 @@ def check_fingerprint(folder, fingerprint):
         details = ", ".join(
             f"{k}: {saved.get(k)!r} -> {fingerprint.get(k)!r}" for k in changed
         )
-        raise RuntimeError(
+        raise SettingsChangedError(
             f"{folder} holds an experiment trained with other settings "
             f"({details}). Pass force=True to retrain it, or choose another "
             "output_dir."
@@ -279,6 +283,7 @@ def train_and_test(
         "val_accuracy": best.best["val_accuracy"],
         "test_accuracy": float(scores["accuracy"]),
         "test_loss": float(scores["loss"]),
+        "per_class_test": scores["per_class"],
         # The median leaves out the first epoch's graph tracing.
         "train_images_per_s": train.num_images
         / statistics.median(train_seconds),

@@ -126,7 +126,7 @@ def test_check_loaded_refuses_a_file_from_elsewhere(own):
     loaded = {name: [p for p, _ in plan.files[name]] for name in splits.SPLITS}
     assert splits.check_loaded(plan, loaded, 1) == plan.counts()
     loaded["validation"].append(plan.files["train"][0][0])
-    with pytest.raises(RuntimeError, match="validation split holds 1 file"):
+    with pytest.raises(splits.SplitError, match="validation split holds 1 file"):
         splits.check_loaded(plan, loaded, 1)
 
 
