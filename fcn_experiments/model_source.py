@@ -106,7 +106,10 @@ def config_of_folder(folder):
             f"{folder} has no config.json: it holds no trained experiment. "
             f"Received: MODEL={folder!r}"
         )
-    values = _read_json(path)
+    # The file is the run's fingerprint: settings, plus records such as the
+    # split, which are not settings.
+    settings = {field.name for field in dataclasses.fields(Config)}
+    values = {k: v for k, v in _read_json(path).items() if k in settings}
     for key in ("experiments", "data_crops_per_cell"):
         if key in values:
             values[key] = tuple(values[key])

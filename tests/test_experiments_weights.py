@@ -40,8 +40,10 @@ def folders(tmp_path):
         for index, label in enumerate(("a", "b")):
             folder = tmp_path / split / label
             folder.mkdir(parents=True)
-            crop = photo.crop((index * 64, 0, index * 64 + 64, 64))
-            crop.save(folder / "0.png")
+            # Three per class: the run's split gives validation one of each.
+            for k in range(3):
+                box = (index * 64, k * 64, index * 64 + 64, k * 64 + 64)
+                photo.crop(box).save(folder / f"{k}.png")
     return ["--train-dir", str(tmp_path / "train"), "--test-dir",
             str(tmp_path / "test"), "--output-dir", str(tmp_path / "out")]
 
