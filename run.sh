@@ -3,6 +3,8 @@
 # then runs one job:
 #   ./run.sh demo [args]   the nine-experiment demo on the bundled data
 #   ./run.sh test [args]   the test suite (extra args go to pytest)
+#   ./run.sh notebook [args]  JupyterLab on 127.0.0.1 with this venv's kernel
+#                             "FCN in Keras (.venv)" (extra args go to jupyter lab)
 #   ./run.sh backends [args]  the backend suite under TensorFlow, JAX and
 #                          PyTorch, in its own .venv-backends (requirements.txt
 #                          + requirements-backends.txt); args go to
@@ -11,10 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { echo "usage: ./run.sh demo|test|backends [args...]" >&2; exit 2; }
+usage() { echo "usage: ./run.sh demo|test|notebook|backends [args...]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 job=$1; shift
-case "$job" in demo|test|backends) ;; *) usage ;; esac
+case "$job" in demo|test|notebook|backends) ;; *) usage ;; esac
 
 find_python() {
     for candidate in "${PYTHON:-}" python3.11 python3 python; do
@@ -63,5 +65,15 @@ export TF_CPU_ALLOCATOR_USE_BFC="${TF_CPU_ALLOCATOR_USE_BFC:-true}"
 case "$job" in
     demo) exec .venv/bin/python -m fcn_experiments demo "$@" ;;
     test) exec .venv/bin/python -m pytest "$@" ;;
+    notebook)
+        # The kernel FCN_demo.ipynb names, in the venv (not the user's Jupyter
+        # dirs); re-registered each time, as it holds this venv's absolute path.
+        .venv/bin/python -m ipykernel install --sys-prefix --name fcn-keras \
+            --display-name "FCN in Keras (.venv)" >/dev/null
+        # fcn_experiments importable from notebooks in any folder of the tree.
+        export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+        # Serves this folder (the working directory). `python -m`: the venv's
+        # console scripts may name another venv's python.
+        exec .venv/bin/python -m jupyterlab --ip=127.0.0.1 "$@" ;;
     backends) exec .venv-backends/bin/python tests/backend_suite.py "$@" ;;
 esac

@@ -21,9 +21,12 @@ _EXPORTS = {
     "Config": "fcn_experiments.config",
     "build_bundled_dataset": "fcn_experiments.bundled_data",
     "make_config": "fcn_experiments.config",
+    "per_class_markdown": "fcn_experiments.class_report",
     "markdown_table": "fcn_experiments.results",
     "read_results": "fcn_experiments.results",
     "run_experiments": "fcn_experiments.runner",
+    "score_test_examples": "fcn_experiments.predict",
+    "scores_markdown": "fcn_experiments.predict",
 }
 __all__ = sorted(_EXPORTS)
 

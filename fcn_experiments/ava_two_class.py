@@ -8,14 +8,17 @@ AVA (Murray et al., CVPR 2012) rates about 255,000 photos from 1 to 10; its
 where `n1..n10` count the votes for each score. Two-class AVA is commonly
 defined as the 10% of photos with the highest mean score (`high`) against
 the 10% with the lowest (`low`). `make_two_class_ava` writes that split as
-`<out>/{train,test}/{high,low}/<image_id>.jpg` symlinks to the downloaded
-images (e.g. by github.com/mtobeiyf/ava_downloader), ready for
-`run_experiments(train_dir=<out>/train, test_dir=<out>/test)`.
+`<out>/{train,validation,test}/{high,low}/<image_id>.jpg` symlinks to the
+downloaded images (e.g. by github.com/mtobeiyf/ava_downloader), ready for
+`run_experiments(train_dir=<out>/train, validation_dir=<out>/validation,
+test_dir=<out>/test)`.
 """
 
 import os
 
 import numpy as np
+
+from keras.src.utils.fcn_image_split import stratified_split
 
 
 def read_mean_scores(ava_txt):
@@ -41,19 +44,32 @@ def read_mean_scores(ava_txt):
 
 
 def make_two_class_ava(
-    ava_txt, image_dir, out_dir, fraction=0.1, test_fraction=0.2, seed=0
+    ava_txt,
+    image_dir,
+    out_dir,
+    fraction=0.1,
+    validation_fraction=0.1,
+    test_fraction=0.2,
+    seed=0,
 ):
-    """Writes two-class AVA as class folders of symlinks.
+    """Writes two-class AVA as train, validation and test class folders of
+    symlinks.
+
+    Each class is split on its own (stratified), seeded, with no image in
+    two splits and at least one image of each class in each split
+    (`fcn_image_split.stratified_split`, the experiments' own split).
 
     Args:
         ava_txt: path of AVA.txt.
         image_dir: folder with the downloaded `<image_id>.jpg` files; ids
             without a file are left out (the downloads are never complete).
-        out_dir: where `train/` and `test/` go (created).
+        out_dir: where `train/`, `validation/` and `test/` go (created). A
+            folder holding another split is refused, not mixed.
         fraction: the top and bottom fraction by mean score.
-        test_fraction: share of each class held out for testing (validation
-            is then split off train by the experiments).
-        seed: seeds the train/test split.
+        validation_fraction: share of each class for validation (model
+            selection).
+        test_fraction: share of each class held out for testing.
+        seed: seeds the split.
 
     Returns:
         `{(split, label): count}`.
@@ -62,9 +78,19 @@ def make_two_class_ava(
         raise ValueError(
             f"`fraction` must be in (0, 0.5]. Received: fraction={fraction}"
         )
-    if not 0 < test_fraction < 1:
+    for name, value in (
+        ("validation_fraction", validation_fraction),
+        ("test_fraction", test_fraction),
+    ):
+        if not 0 < value < 1:
+            raise ValueError(
+                f"`{name}` must be in (0, 1). Received: {name}={value}"
+            )
+    if validation_fraction + test_fraction >= 1:
         raise ValueError(
-            f"`test_fraction` must be in (0, 1). Received: test_fraction={test_fraction}"
+            "`validation_fraction + test_fraction` must leave images for "
+            f"training. Received: validation_fraction={validation_fraction}, "
+            f"test_fraction={test_fraction}"
         )
     scores = read_mean_scores(ava_txt)
     available = sorted(
@@ -78,24 +104,49 @@ def make_two_class_ava(
             "as <image_id>.jpg; download them first (e.g. mtobeiyf/ava_downloader)."
         )
     count = max(1, int(len(available) * fraction))
+    if count < 3:
+        raise ValueError(
+            f"{count} image(s) per class: train, validation and test need at "
+            f"least 3. Download more images or raise `fraction`. Received: "
+            f"{len(available)} downloaded images, fraction={fraction}"
+        )
     classes = {"low": available[:count], "high": available[-count:]}
-    rng = np.random.default_rng(seed)
+    ids = [image_id for label in classes for _, image_id in classes[label]]
+    labels = np.repeat(np.arange(len(classes)), count)
+    rest, test = stratified_split(labels, test_fraction, seed)
+    train, validation = stratified_split(
+        labels[rest], validation_fraction / (1 - test_fraction), seed
+    )
+    chosen = {"train": rest[train], "validation": rest[validation], "test": test}
+    plan = {
+        os.path.join(out_dir, split, label, f"{ids[i]}.jpg"): ids[i]
+        for split, indices in chosen.items()
+        for i in indices
+        for label in [list(classes)[labels[i]]]
+    }
+    _refuse_other_split(out_dir, plan)
     counts = {}
-    for label, members in classes.items():
-        ids = [image_id for _, image_id in members]
-        ids = [ids[i] for i in rng.permutation(len(ids))]
-        n_test = max(1, int(round(len(ids) * test_fraction)))
-        for split, chosen in (("test", ids[:n_test]), ("train", ids[n_test:])):
-            folder = os.path.join(out_dir, split, label)
-            os.makedirs(folder, exist_ok=True)
-            for image_id in chosen:
-                link = os.path.join(folder, f"{image_id}.jpg")
-                if not os.path.lexists(link):
-                    os.symlink(
-                        os.path.abspath(
-                            os.path.join(image_dir, f"{image_id}.jpg")
-                        ),
-                        link,
-                    )
-            counts[(split, label)] = len(chosen)
+    for link, image_id in plan.items():
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if not os.path.lexists(link):
+            os.symlink(
+                os.path.abspath(os.path.join(image_dir, f"{image_id}.jpg")), link
+            )
+        key = tuple(os.path.relpath(link, out_dir).split(os.sep)[:2])
+        counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def _refuse_other_split(out_dir, plan):
+    """Raises if `out_dir` holds a file that `plan` does not put there (a
+    split made with other settings): mixing the two would leak images."""
+    for split in ("train", "validation", "test"):
+        for root, _, files in os.walk(os.path.join(out_dir, split)):
+            for name in files:
+                path = os.path.join(root, name)
+                if path not in plan:
+                    raise ValueError(
+                        f"{out_dir} already holds another split ({path} is not "
+                        "in this one); remove the folder or choose another "
+                        f"out_dir. Received: out_dir={out_dir!r}"
+                    )

@@ -1,8 +1,10 @@
-"""Command line: `python -m fcn_experiments demo|run [flags]`.
+"""Command line: `python -m fcn_experiments demo|run|predict|export [flags]`.
 
-demo   the quick profile on the bundled dataset: all nine experiments,
-       results and figures in snapshots/ (what `./run.sh demo` runs)
-run    any settings, all as flags (`run --help`)
+demo     the quick profile on the bundled dataset: all nine experiments,
+         results and figures in snapshots/ (what `./run.sh demo` runs)
+run      any settings, all as flags (`run --help`)
+predict  score image files and folders with a trained experiment
+export   save a trained experiment as .keras, SavedModel or ONNX
 """
 
 import argparse
@@ -95,6 +97,13 @@ def _parser():
                 help=PARAMETER_HELP[field.name],
                 **({"choices": PRECISIONS} if field.name == "mixed_precision" else {}),
             )
+        sub.add_argument(  # Deprecated: offline = not download_weights.
+            "--download-weights",
+            dest="download_weights",
+            default=None,
+            action=argparse.BooleanOptionalAction,
+            help=argparse.SUPPRESS,
+        )
         sub.add_argument(
             "--strategy",
             default="auto",
@@ -103,30 +112,202 @@ def _parser():
             "TF_CONFIG, mirrored with several GPUs)",
         )
         sub.add_argument(
+            "--collective-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="multi-worker: seconds a worker waits for the others "
+            "before it stops with an error (default 300)",
+        )
+        sub.add_argument(
             "--no-plots", action="store_true", help="skip the PNG figures"
         )
         sub.add_argument(
             "--quiet", action="store_true", help="no progress bars or tables"
         )
+    _add_model_commands(commands)
     return parser
 
 
+MODEL_HELP = (
+    "an experiment folder (snapshots/exp5_fcn_3x), a run's output folder "
+    "with --experiment K, or a .keras file"
+)
+EXPORT_FORMATS = ("keras", "saved_model", "onnx")
+
+
+def _add_model_source_flags(sub):
+    sub.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    sub.add_argument(
+        "--experiment",
+        type=int,
+        default=None,
+        help="experiment number (1-9) when MODEL is a run's output folder",
+    )
+    sub.add_argument(
+        "--class-names",
+        nargs="+",
+        default=None,
+        help="class names, in the model's order (default: the saved ones)",
+    )
+    sub.add_argument(
+        "--backbone",
+        default=None,
+        help="for a .keras file without its .json: whose preprocess_input "
+        "it takes (mobilenet_v2, vgg16, ...)",
+    )
+
+
+def _add_model_commands(commands):
+    predict = commands.add_parser(
+        "predict",
+        help="score images with a trained experiment",
+        description="Scores image files and folders (searched recursively) "
+        "with a trained model, each image at its own aspect ratio. Writes a "
+        "CSV in input order. Exit status: 0 all scored, 1 some failed, 2 "
+        "usage error.",
+    )
+    _add_model_source_flags(predict)
+    predict.add_argument("inputs", metavar="INPUT", nargs="+",
+                         help="image files and folders")
+    predict.add_argument("--output", default="scores.csv",
+                         help="the CSV to write (default: scores.csv)")
+    predict.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="shorter side in pixels (default: the experiment's input size)",
+    )
+    predict.add_argument(
+        "--scales",
+        default="1",
+        help="average the probabilities over these rescalings of the "
+        "shorter side, e.g. 1,1.5,2 (default: 1)",
+    )
+    predict.add_argument("--heatmaps", default=None, metavar="DIR",
+                         help="write each image's score map as a PNG here")
+    predict.add_argument("--batch-size", type=int, default=8,
+                         help="images per batch (default: 8)")
+    predict.add_argument("--quiet", action="store_true",
+                         help="no progress bar")
+    export = commands.add_parser(
+        "export",
+        help="export a trained experiment for serving",
+        description="Exports a trained model: a .keras file, a SavedModel "
+        "with a dynamic-size serving signature, or ONNX. Writes OUT.json "
+        "beside it (backbone, input size, class names).",
+    )
+    _add_model_source_flags(export)
+    export.add_argument("out", metavar="OUT", help="file or folder to write")
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+
+
+def _run_model_command(args):
+    """`predict` or `export`; returns the exit status."""
+    # Imported here so that `--help` answers without loading TensorFlow.
+    from fcn_experiments.model_source import ModelSourceError
+    from fcn_experiments.model_source import resolve_model_source
+
+    try:
+        scales = (1.0,)
+        if args.command == "predict":
+            from fcn_experiments.predict import list_images
+            from fcn_experiments.predict import parse_scales
+
+            scales = parse_scales(args.scales)
+            paths, left_out = list_images(args.inputs)
+            if not paths:
+                raise ModelSourceError(
+                    "No image files found (.bmp .gif .jpeg .jpg .png). "
+                    f"Received: INPUT={args.inputs}"
+                )
+        source = resolve_model_source(
+            args.model,
+            experiment=args.experiment,
+            class_names=args.class_names,
+            backbone=args.backbone,
+            size=getattr(args, "size", None),
+        )
+        if args.command == "export":
+            from fcn_experiments.export import export_model
+
+            written = export_model(source, args.out, args.format)
+            print(f"Exported {source.name} ({args.format}): {written}")
+            return 0
+        from fcn_experiments.predict import predict_images
+        from fcn_experiments.predict import write_scores_csv
+
+        if left_out:
+            print(f"Left out {left_out} file(s) without an image extension.")
+        scores, stats = predict_images(
+            source,
+            paths,
+            size=args.size,
+            scales=scales,
+            batch_size=args.batch_size,
+            heatmaps=args.heatmaps,
+            verbose=0 if args.quiet else 1,
+        )
+    except ModelSourceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    write_scores_csv(
+        args.output,
+        scores,
+        source.class_names,
+        scales,
+        heatmaps=args.heatmaps is not None,
+    )
+    if stats["failed"]:
+        first = next(row for row in scores if row.error)
+        print(
+            f"error: {stats['failed']} of {len(scores)} images could not be "
+            f"scored (first: {first.path}); see the error column of "
+            f"{args.output}.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"Wrote {args.output}")
+    return 0
+
+
 def main(argv=None):
-    args = vars(_parser().parse_args(argv))
+    parsed = _parser().parse_args(argv)
+    if parsed.command in ("predict", "export"):
+        return _run_model_command(parsed)
+    args = vars(parsed)
     args.pop("command")
     strategy = args.pop("strategy")
+    collective_timeout = args.pop("collective_timeout")
     plots_to_make = not args.pop("no_plots")
     verbose = 0 if args.pop("quiet") else 1
     # Imported here so that `--help` answers without loading TensorFlow.
+    from fcn_experiments import distribute
     from fcn_experiments.config import make_config
     from fcn_experiments.runner import run_experiments
+    from fcn_experiments.splits import SplitError
+    from fcn_experiments.starting_weights import StartingWeightsError
+    from fcn_experiments.training import SettingsChangedError
 
     try:
         config = make_config(**args)
+        strategy = distribute.resolve_strategy(strategy, collective_timeout)
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    run_experiments(
-        config, strategy=strategy, plots_to_make=plots_to_make, verbose=verbose
-    )
+    try:
+        run_experiments(
+            config,
+            strategy=strategy,
+            plots_to_make=plots_to_make,
+            verbose=verbose,
+        )
+    except (
+        distribute.WorkerLostError,
+        SettingsChangedError,
+        SplitError,
+        StartingWeightsError,
+    ) as error:  # One line: what went wrong and what to do.
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0

@@ -52,6 +52,7 @@ class Split:
     dataset: tf.data.Dataset
     class_names: list
     num_images: int
+    file_paths: list
 
 
 def _load(directory, config, size, mode, batch_size, training, subset=None):
@@ -78,11 +79,12 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
     )
     class_names = list(dataset.class_names)
     num_images = len(dataset.file_paths)
+    file_paths = list(dataset.file_paths)
     preprocess = preprocess_function(config)
     dataset = dataset.map(
         lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
     ).prefetch(tf.data.AUTOTUNE)
-    return Split(dataset, class_names, num_images)
+    return Split(dataset, class_names, num_images, file_paths)
 
 
 def load_splits(folders, config, size, mode, batch_size):
@@ -98,6 +100,11 @@ def load_splits(folders, config, size, mode, batch_size):
 
     Returns:
         `(train, validation, test)`. Only train is shuffled and flipped.
+        Without a validation folder, both train and validation come from
+        `fcn_image_dataset_from_directory`'s seeded, stratified split of
+        the training folder (`splits.plan_split` plans the same one).
+        Test is unbatched, in the order of its `file_paths`: its predictions
+        are written per image (`test_predictions.score_and_write`).
     """
     if folders.validation is None:
         train = _load(
@@ -111,7 +118,7 @@ def load_splits(folders, config, size, mode, batch_size):
         validation = _load(
             folders.validation, config, size, mode, batch_size, False
         )
-    test = _load(folders.test, config, size, mode, batch_size, False)
+    test = _load(folders.test, config, size, mode, None, False)
     for name, split in (("validation", validation), ("test", test)):
         if split.class_names != train.class_names:
             raise ValueError(

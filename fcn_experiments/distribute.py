@@ -3,6 +3,8 @@
 import contextlib
 import json
 import os
+import re
+import shutil
 
 import tensorflow as tf
 
@@ -11,7 +13,7 @@ import keras
 from fcn_experiments.config import STRATEGIES
 
 
-def resolve_strategy(strategy="auto"):
+def resolve_strategy(strategy="auto", collective_timeout=None):
     """A `tf.distribute.Strategy` from a name, or `strategy` itself.
 
     Args:
@@ -24,6 +26,8 @@ def resolve_strategy(strategy="auto"):
               CPU);
             - `"multi_worker"`: `MultiWorkerMirroredStrategy`, cluster from
               `TF_CONFIG`.
+        collective_timeout: for `"multi_worker"`, see
+            `multi_worker_strategy`.
             On the JAX and torch backends, where tf.distribute does not
             apply, see `backend_strategy`.
     """
@@ -46,7 +50,7 @@ def resolve_strategy(strategy="auto"):
         else:
             strategy = "default"
     if strategy == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return multi_worker_strategy(collective_timeout)
     if strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
@@ -126,3 +130,133 @@ def worker_id(strategy):
     ):
         return None
     return f"{task_type}_{task_id}"
+
+
+# Multi-worker training (MultiWorkerMirroredStrategy, cluster from TF_CONFIG).
+
+# Seconds a collective op waits for the other workers. It must cover the
+# longest time one worker can run ahead of another (graph tracing of a new
+# input shape on a loaded machine: over a minute on a shared 2-core CPU),
+# and it bounds how long the others wait for a worker that died.
+DEFAULT_COLLECTIVE_TIMEOUT = 300.0
+# What a collective op raises when a peer is gone: timed out, refused,
+# aborted (after a peer's abort) or cancelled.
+LOST_WORKER_ERRORS = (
+    tf.errors.DeadlineExceededError,
+    tf.errors.UnavailableError,
+    tf.errors.AbortedError,
+    tf.errors.CancelledError,
+)
+
+
+class WorkerLostError(RuntimeError):
+    """Multi-worker training stopped because another worker stopped
+    answering."""
+
+
+class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """`MultiWorkerMirroredStrategy` that takes what Keras 3's TF trainer
+    passes to `reduce`: a nest of values (the first batch, to build the
+    model), and scalars with `axis=0` (the step's logs). TF's own `reduce`
+    accepts one value of rank >= 1 only (keras-team/keras#20585)."""
+
+    def reduce(self, reduce_op, value, axis):
+        def reduce_one(item):
+            local = (
+                item.values[0]
+                if isinstance(item, tf.distribute.DistributedValues)
+                else item
+            )
+            rank = getattr(getattr(local, "shape", None), "rank", None)
+            item_axis = None if rank == 0 else axis
+            return super(_MultiWorkerMirroredStrategy, self).reduce(
+                reduce_op, item, item_axis
+            )
+
+        return tf.nest.map_structure(reduce_one, value)
+
+
+def multi_worker_strategy(collective_timeout=None):
+    """A `MultiWorkerMirroredStrategy` (cluster from `TF_CONFIG`) whose
+    collectives fail after `collective_timeout` seconds (default
+    `DEFAULT_COLLECTIVE_TIMEOUT`) instead of waiting forever for a worker
+    that died."""
+    if collective_timeout is None:
+        collective_timeout = DEFAULT_COLLECTIVE_TIMEOUT
+    if (
+        isinstance(collective_timeout, bool)
+        or not isinstance(collective_timeout, (int, float))
+        or not collective_timeout > 0
+    ):
+        raise ValueError(
+            "`collective_timeout` must be a positive number of seconds. "
+            f"Received: collective_timeout={collective_timeout!r}"
+        )
+    if not _cluster_from_tf_config():
+        raise ValueError(
+            "Multi-worker training needs TF_CONFIG to name the cluster, e.g. "
+            '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": '
+            '{"type": "worker", "index": 0}}. Received: TF_CONFIG='
+            f"{os.environ.get('TF_CONFIG')!r}"
+        )
+    options = tf.distribute.experimental.CommunicationOptions(
+        timeout_seconds=float(collective_timeout)
+    )
+    return _MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def is_multi_worker(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def worker_lost_error(error, strategy):
+    """The one-line `WorkerLostError` for a collective op's failure."""
+    timeout = strategy.extended._communication_options.timeout_seconds
+    cause = _cause(str(getattr(error, "message", error)))
+    return WorkerLostError(
+        "Multi-worker training stopped: another worker stopped answering "
+        f"({type(error).__name__}: {cause}; collective timeout {timeout:g} "
+        "s). Start all workers again with the same command: they resume "
+        "from the last finished epoch."
+    )
+
+
+def _cause(message):
+    """The line of a collective op's error that says what happened.
+
+    TF's message may start with "Graph execution error:" and the stack where
+    the op was defined (indented), then "{{function_node ...}} Collective ops
+    is aborted by: <cause>", possibly followed by the names of dead tasks.
+    """
+    lines = message.splitlines()
+    skip = ("Graph execution error", "Detected at node")
+    for i, line in enumerate(lines):
+        if not line.strip() or line[0].isspace() or line.startswith(skip):
+            continue
+        cause = line.rstrip()
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if following and (cause.endswith(":") or following.startswith("/job:")):
+            cause = f"{cause.rstrip(':')}: {following}"
+        break
+    else:
+        return ""
+    cause = re.sub(r"\{\{.*?\}\}\s*", "", cause)
+    cause = re.sub(r"\s*\[type\.googleapis\.com[^\]]*\]", "", cause)
+    return cause.split("aborted by: ")[-1].strip()
+
+
+def copy_chief_state(chief_folder, worker_folder):
+    """Makes a non-chief worker's experiment folder a copy of the chief's.
+
+    Every worker then resumes from the chief's last finished epoch (and
+    skips the experiments it finished), as TF's BackupAndRestore does: a
+    worker's own state may be an epoch behind if it died first. Needs the
+    chief's output folder on a filesystem all workers see; without it the
+    worker starts afresh.
+    """
+    if os.path.isdir(worker_folder):
+        shutil.rmtree(worker_folder)
+    if os.path.isdir(chief_folder):
+        shutil.copytree(chief_folder, worker_folder)
+    else:
+        os.makedirs(worker_folder)

@@ -10,6 +10,8 @@ from PIL import Image
 import keras
 
 from fcn_experiments.bundled_data import CLASS_NAMES as BUNDLED_CLASS_NAMES
+from fcn_experiments.bundled_data import DEGRADATIONS
+from fcn_experiments.bundled_data import STRENGTHS
 from fcn_experiments.bundled_data import degrade
 from fcn_experiments.experiments import build_experiment_model
 from fcn_experiments.experiments import get_experiment
@@ -31,8 +33,22 @@ def _label(row):
     return f"#{row['experiment']} {row['name']}"
 
 
+def _interval_errors(rows):
+    """Matplotlib's `yerr` of the test accuracies' Wilson intervals, or None
+    when the rows do not have them."""
+    if not all("test_ci_low" in row for row in rows):
+        return None
+    return np.array(
+        [
+            [row["test_accuracy"] - row["test_ci_low"] for row in rows],
+            [row["test_ci_high"] - row["test_accuracy"] for row in rows],
+        ]
+    ).clip(min=0)
+
+
 def accuracy_chart(rows, path, num_classes):
-    """Bars of test accuracy per experiment, validation accuracy as dots."""
+    """Bars of test accuracy per experiment with their 95% Wilson
+    intervals, validation accuracy as dots."""
     figure = Figure(figsize=(9, 4.5), layout="constrained")
     ax = figure.add_subplot()
     x = np.arange(len(rows))
@@ -40,8 +56,10 @@ def accuracy_chart(rows, path, num_classes):
     ax.bar(
         x,
         test,
+        yerr=_interval_errors(rows),
+        capsize=4,
         color="tab:blue",
-        label="test accuracy (best-on-validation model)",
+        label="test accuracy (best-on-validation model), 95% interval",
     )
     ax.plot(
         x,
@@ -127,14 +145,16 @@ def score_map_model(fcn, config, num_classes, skip):
 
 def _panels(image, class_names):
     """(title, pixels) to show; for the bundled data, also the image with its
-    right half degraded each way, to show where the FCN sees degradation."""
+    right half degraded as the dataset's `degraded` class (at the factors
+    at both ends of its range), to show where the FCN sees it."""
     panels = [("test_image.jpg", image)]
     if tuple(sorted(class_names)) == tuple(sorted(BUNDLED_CLASS_NAMES)):
         half = image.shape[1] // 2
-        for kind, strength in (("blur", 1.2), ("noise", 8.0), ("jpeg", 20)):
-            pixels = image.copy()
-            pixels[:, half:] = degrade(image[:, half:], kind, strength)
-            panels.append((f"right half: {kind} {strength}", pixels))
+        for kind in DEGRADATIONS:
+            for strength in STRENGTHS[kind]:
+                pixels = image.copy()
+                pixels[:, half:] = degrade(image[:, half:], kind, strength)
+                panels.append((f"right half: {kind} {strength}", pixels))
     return panels
 
 
@@ -155,6 +175,8 @@ def score_map_figure(
     rows = (len(panels) + columns - 1) // columns
     figure = Figure(figsize=(6 * columns, 4.2 * rows), layout="constrained")
     axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+    for ax in axes[len(panels) :]:
+        ax.axis("off")
     for ax, (name, pixels) in zip(axes, panels):
         batch = preprocess(pixels[None].astype("float32"))
         score_map = np.asarray(mapper.predict(batch, verbose=0))[0]

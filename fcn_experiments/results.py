@@ -4,6 +4,9 @@ import csv
 import json
 import os
 
+from fcn_experiments.class_report import per_class_markdown
+from fcn_experiments.test_predictions import format_p
+
 # (field, column title in the markdown and printed tables)
 COLUMNS = (
     ("experiment", "#"),
@@ -15,12 +18,17 @@ COLUMNS = (
     ("best_epoch", "best epoch"),
     ("val_accuracy", "val acc"),
     ("test_accuracy", "test acc"),
+    ("test_ci", "95% interval"),
+    ("mcnemar_p_vs_1", "p vs #1"),
     ("test_loss", "test loss"),
     ("train_images_per_s", "train img/s"),
     ("wall_time_s", "wall time s"),
     ("weights", "weights"),
 )
 EXTRA_FIELDS = (
+    "test_ci_low",
+    "test_ci_high",
+    "recipe",
     "title",
     "train_images",
     "validation_images",
@@ -30,10 +38,15 @@ EXTRA_FIELDS = (
 )
 # Values of fields that rows finished before the field existed lack.
 FIELD_DEFAULTS = {"mixed_precision": "float32"}
-FIELDS = tuple(field for field, _ in COLUMNS) + EXTRA_FIELDS
+# test_ci is shown (from test_ci_low/high), not stored.
+FIELDS = (
+    tuple(field for field, _ in COLUMNS if field != "test_ci") + EXTRA_FIELDS
+)
 FLOAT_FIELDS = (
     "val_accuracy",
     "test_accuracy",
+    "test_ci_low",
+    "test_ci_high",
     "test_loss",
     "train_images_per_s",
     "wall_time_s",
@@ -57,6 +70,10 @@ def write_json_atomic(path, data):
 
 
 def _format(field, value):
+    if field == "mcnemar_p_vs_1":
+        return format_p(value)
+    if value is None:
+        return ""
     if field in ("val_accuracy", "test_accuracy", "test_loss"):
         return f"{value:.4f}"
     if field in ("train_images_per_s", "wall_time_s"):
@@ -75,6 +92,9 @@ def write_results(rows, output_dir):
             writer.writerow({k: row.get(k, FIELD_DEFAULTS.get(k)) for k in FIELDS})
     with open(md_path, "w") as f:
         f.write(markdown_table(rows) + "\n")
+        per_class = per_class_markdown(rows)
+        if per_class:
+            f.write("\n" + per_class)
     return csv_path, md_path
 
 
@@ -85,13 +105,27 @@ def read_results(output_dir):
     for row in rows:
         for field in FLOAT_FIELDS:
             row[field] = float(row[field])
+        if row.get("mcnemar_p_vs_1", "") != "":
+            row["mcnemar_p_vs_1"] = float(row["mcnemar_p_vs_1"])
         for field in INT_FIELDS:
             row[field] = int(row[field])
     return rows
 
 
 def _cells(row):
-    return [_format(field, row[field]) for field, _ in COLUMNS]
+    return [
+        _interval(row)
+        if field == "test_ci"
+        else _format(field, row.get(field))
+        for field, _ in COLUMNS
+    ]
+
+
+def _interval(row):
+    if "test_ci_low" not in row:
+        return ""
+    return f"{row['test_ci_low']:.3f}-{row['test_ci_high']:.3f}"
+
 
 
 def markdown_table(rows):

@@ -2,11 +2,15 @@
 
 import dataclasses
 import os
+import shutil
+import tempfile
 import time
 
 import keras
 
+from fcn_experiments import distribute
 from fcn_experiments import plots
+from fcn_experiments import splits as run_splits
 from fcn_experiments.config import make_config
 from fcn_experiments.datasets import load_splits
 from fcn_experiments.datasets import resolve_folders
@@ -18,7 +22,9 @@ from fcn_experiments.experiments import get_experiment
 from fcn_experiments.results import text_table
 from fcn_experiments.results import write_json_atomic
 from fcn_experiments.results import write_results
+from fcn_experiments.starting_weights import check_offline_weights
 from fcn_experiments.starting_weights import prepare_starting_weights
+from fcn_experiments import test_predictions
 from fcn_experiments import training
 
 
@@ -50,13 +56,15 @@ def _run_one(
     folder,
     callbacks,
     verbose,
+    run_split,
+    fingerprint,
 ):
     started = time.perf_counter()
     os.makedirs(folder, exist_ok=True)
     # Frees the previous experiment's model and restarts Keras' layer naming.
     keras.backend.clear_session()
     write_json_atomic(
-        os.path.join(folder, training.CONFIG_FILE), config.fingerprint()
+        os.path.join(folder, training.CONFIG_FILE), fingerprint
     )
     # Same seed on a fresh run and on a resume: same shuffling and dropout.
     keras.utils.set_random_seed(config.seed + experiment.number)
@@ -68,6 +76,11 @@ def _run_one(
             f"The loader found classes {splits[0].class_names} in "
             f"{folders.train}, expected {class_names}."
         )
+    counts = run_splits.check_loaded(
+        run_split,
+        dict(zip(run_splits.SPLITS, (s.file_paths for s in splits))),
+        config.min_class_images,
+    )
     if verbose:
         print(
             f"{splits[0].num_images} train, {splits[1].num_images} validation, "
@@ -93,14 +106,40 @@ def _run_one(
         "resize_mode": mode,
         **measured,
         "weights": start["weights"],
+        "recipe": training.recipe(config, start["weights"] == "random"),
         "train_images": splits[0].num_images,
         "validation_images": splits[1].num_images,
         "test_images": splits[2].num_images,
         "classes": " ".join(class_names),
+        "class_counts": counts,
         "mixed_precision": config.mixed_precision,
     }
+    save_best_model(model, experiment, config, class_names, folder)
     training.finish(folder, result)
     return result
+
+
+BEST_MODEL_FILE = "best.keras"
+
+
+def save_best_model(model, experiment, config, class_names, folder):
+    """Saves the best epoch's model as `best.keras`, with `best.keras.json`
+    (backbone, input size, class names) for `predict` and `export`."""
+    from fcn_experiments.model_source import ModelSource
+    from fcn_experiments.model_source import write_info
+
+    size = experiment.input_size(config)
+    path = os.path.join(folder, BEST_MODEL_FILE)
+    model.save(path)
+    source = ModelSource(
+        model,
+        config.model,
+        size,
+        list(class_names),
+        experiment.folder,
+        fixed_size=None if experiment.fcn else size,
+    )
+    write_info(path, source)
 
 
 def _with_other_finished(rows, config, fingerprint):
@@ -168,16 +207,33 @@ def run_experiments(
 def _run_configured(config, strategy, callbacks, plots_to_make, verbose):
     strategy = resolve_strategy(strategy)
     worker = worker_id(strategy)
+    chief_dir = config.output_dir
     if worker is not None:
-        # Every worker trains; only the chief keeps the results.
+        # Every worker trains; only the chief keeps the results. The others
+        # write to a scratch folder, seeded from the chief's state.
         config = dataclasses.replace(
             config,
-            output_dir=os.path.join(config.output_dir, ".workers", worker),
-            data_dir=config.data_dir or os.path.join(config.output_dir, "data"),
+            output_dir=tempfile.mkdtemp(prefix=f"fcn_{worker}_"),
+            data_dir=config.data_dir or os.path.join(chief_dir, "data"),
         )
+    try:
+        return _run_all(config, strategy, worker, chief_dir, callbacks,
+                        plots_to_make, verbose)
+    except distribute.LOST_WORKER_ERRORS as error:
+        if not distribute.is_multi_worker(strategy):
+            raise
+        raise distribute.worker_lost_error(error, strategy) from None
+    finally:
+        if worker is not None:
+            shutil.rmtree(config.output_dir, ignore_errors=True)
+
+
+def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
+             verbose):
     say = print if verbose else (lambda *args, **kwargs: None)
     began = time.perf_counter()
     os.makedirs(config.output_dir, exist_ok=True)
+    check_offline_weights(config)  # Before building the bundled dataset.
     folders = resolve_folders(config)
     class_names = class_names_of(folders.train)
     if config.num_classes is not None and config.num_classes != len(
@@ -194,12 +250,26 @@ def _run_configured(config, strategy, callbacks, plots_to_make, verbose):
         f"'{folders.name}' ({len(class_names)} classes: {', '.join(class_names)}), "
         f"{strategy.num_replicas_in_sync} replica(s), output {config.output_dir}"
     )
-    fingerprint = config.fingerprint()
+    run_split = run_splits.plan_split(folders, config)
+    # The split is part of the settings: a changed one is refused on resume.
+    fingerprint = {**config.fingerprint(), "split": run_splits.fingerprint(run_split)}
+    if not config.force:  # Refused before the record of the split changes.
+        for number in config.experiments:
+            training.check_fingerprint(
+                os.path.join(config.output_dir, get_experiment(number).folder),
+                fingerprint,
+            )
+    run_splits.record(run_split, config.output_dir, folders.train)
+    say(run_splits.summary(run_split))
     start = None
     rows = []
     for number in config.experiments:
         experiment = get_experiment(number)
         folder = os.path.join(config.output_dir, experiment.folder)
+        if worker is not None:
+            distribute.copy_chief_state(
+                os.path.join(chief_dir, experiment.folder), folder
+            )
         say(
             f"\nexperiment {number}/9: {experiment.name} - {experiment.title} "
             f"({experiment.input_size(config)} px, {experiment.mode(config)}) "
@@ -226,6 +296,8 @@ def _run_configured(config, strategy, callbacks, plots_to_make, verbose):
                 folder,
                 callbacks,
                 verbose,
+                run_split,
+                fingerprint,
             )
             say(
                 f"experiment {number}/9 done: test accuracy "
@@ -236,6 +308,9 @@ def _run_configured(config, strategy, callbacks, plots_to_make, verbose):
     if worker is not None:
         return rows
     rows = _with_other_finished(rows, config, fingerprint)
+    test_predictions.add_statistics(
+        rows, config.output_dir, lambda number: get_experiment(number).folder
+    )
     csv_path, _ = write_results(rows, config.output_dir)
     if plots_to_make:
         plots.make_all(rows, config, class_names, strategy)

@@ -5,35 +5,39 @@ are its FCN twins, converted with weights copied. So all nine start from the
 same weights, which are built once per output folder, saved, and loaded by
 every experiment (also across runs and resumes).
 
-ImageNet weights are used when they can be had: cached in
-`$KERAS_HOME/models`, or downloaded when `download_weights=True` (off by
-default, so that a run never touches the network unless asked to). With
-`weights="auto"` and neither, the
-run starts from random initialisation and says so loudly; it never falls
-back silently, and the choice is recorded with every result.
+ImageNet weights come the Keras way (`keras.src.applications.fcn_weights`):
+the file cached in `$KERAS_HOME/models`, else downloaded into it, within
+seconds or not at all; `offline=True` never touches the network. With
+`weights="auto"` and neither, the run starts from random initialisation and
+says so loudly; it never falls back silently, and the choice is recorded
+with every result. A cached file that is broken stops the run (one line):
+it is something to fix, not to train around.
 """
 
 import json
 import os
-import socket
 
 import keras
+from keras.src.applications import fcn_weights
+from keras.src.applications import inception_v3_fcn
+from keras.src.applications import mobilenet_v2_fcn
+from keras.src.applications import vgg16_fcn
+from keras.src.applications import vgg19_fcn
+from keras.src.applications import xception_fcn
 
-# Keras' builder, and the ImageNet file (with top) that it loads.
+# Keras' builder, and the FCN module that knows its ImageNet file.
 APPLICATIONS = {
-    "vgg16": ("VGG16", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
-    "vgg19": ("VGG19", "vgg19_weights_tf_dim_ordering_tf_kernels.h5"),
-    "inception_v3": (
-        "InceptionV3",
-        "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-    ),
-    "xception": ("Xception", "xception_weights_tf_dim_ordering_tf_kernels.h5"),
-    "mobilenet_v2": (
-        "MobileNetV2",
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_224.h5",
-    ),
+    "vgg16": ("VGG16", vgg16_fcn),
+    "vgg19": ("VGG19", vgg19_fcn),
+    "inception_v3": ("InceptionV3", inception_v3_fcn),
+    "xception": ("Xception", xception_fcn),
+    "mobilenet_v2": ("MobileNetV2", mobilenet_v2_fcn),
 }
-DOWNLOAD_HOST = "storage.googleapis.com"
+
+
+class StartingWeightsError(RuntimeError):
+    """The starting weights cannot be had; the message is one line saying
+    what to do (the command line prints it without a traceback)."""
 
 
 def _builder_kwargs(config):
@@ -41,24 +45,18 @@ def _builder_kwargs(config):
 
 
 def imagenet_file(config):
+    """The `fcn_weights.KerasFile` of the backbone's ImageNet weights (with
+    the top, at the native size: what `keras.applications` loads)."""
+    module = APPLICATIONS[config.model][1]
+    if config.model == "mobilenet_v2":
+        return module.imagenet_weights_file(config.alpha)
+    return module.IMAGENET_WEIGHTS
+
+
+def imagenet_path(config):
     """Where Keras keeps (or would download) the backbone's ImageNet file."""
-    name = APPLICATIONS[config.model][1].format(alpha=float(config.alpha))
-    home = keras.src.backend.config.keras_home()
-    return os.path.join(os.path.expanduser(home), "models", name)
-
-
-def download_host_reachable(timeout=3.0):
-    """Whether Keras' weight host answers within `timeout` seconds.
-
-    A plain TCP connect, so an offline machine (no DNS, or a firewall that
-    drops packets) is detected in at most `timeout` seconds instead of
-    hanging in a download.
-    """
-    try:
-        with socket.create_connection((DOWNLOAD_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    name = imagenet_file(config).file_name
+    return os.path.join(fcn_weights.models_dir(), name)
 
 
 def _notice(lines):
@@ -76,50 +74,58 @@ def resolve_weights(config):
     or `("file", path)`.
 
     Raises:
-        RuntimeError: `weights="imagenet"` and the file is neither cached nor
-            downloadable.
+        StartingWeightsError: `weights="imagenet"` and the file can be
+            neither found nor downloaded, or the cached file is broken.
     """
     if config.weights == "random":
         return "random", None
     if config.weights not in ("auto", "imagenet"):
         return "file", os.path.abspath(config.weights)
-    path = imagenet_file(config)
-    if os.path.isfile(path):
+    file = imagenet_file(config)
+    path = imagenet_path(config)
+    present = os.path.isfile(path)
+    what = f"{config.model} (weights={config.weights!r})"
+    if config.profile != "custom":
+        what = f"The {config.profile} profile's {what}"
+    try:
+        path = fcn_weights.get_keras_file(file, what, offline=config.offline)
         return "imagenet", path
-    if not config.download_weights:
-        reason = "downloads are off (download_weights=False)"
-    elif download_host_reachable():
-        try:
-            builder = getattr(keras.applications, APPLICATIONS[config.model][0])
-            builder(
-                include_top=True, weights="imagenet", **_builder_kwargs(config)
-            )
-            return "imagenet", path
-        except Exception as error:  # Keras raises a bare Exception here.
-            reason = f"the download failed ({error})"
-    else:
-        reason = f"{DOWNLOAD_HOST} cannot be reached"
-    if config.weights == "imagenet":
-        raise RuntimeError(
-            f"ImageNet weights for {config.model} are needed (weights='imagenet'), "
-            f"but {os.path.basename(path)} is not in {os.path.dirname(path)} and "
-            f"{reason}. Copy the file there (or set KERAS_HOME), pass "
-            "download_weights=True to let Keras download it, or pass "
-            "weights='auto' to allow random initialisation."
+    except fcn_weights.WeightsUnavailableError as error:
+        if config.weights == "imagenet" or present:
+            raise StartingWeightsError(
+                f"{error} To train from random initialisation instead, pass "
+                "weights='random'."
+            ) from None
+        reason = (
+            "offline=True" if config.offline else "it could not be downloaded"
         )
+        print(error)
     _notice(
         [
             f"NOTICE: no ImageNet weights for {config.model}:",
-            f"  {os.path.basename(path)}",
+            f"  {file.file_name}",
             f"is not in {os.path.dirname(path)},",
             f"and {reason}.",
             "Training starts from RANDOM INITIALISATION (recorded as",
             "weights=random in results.csv); accuracies will be far below",
-            "the paper's. To use ImageNet weights, put the file there or",
-            "run once with download_weights=True and network access.",
+            "the paper's. To use ImageNet weights, run once online (without",
+            "offline=True), or put the file there.",
         ]
     )
     return "random", None
+
+
+def check_offline_weights(config):
+    """Raises `StartingWeightsError` at once (before the dataset is built)
+    when the run needs the ImageNet file, is offline, and lacks it."""
+    saved = f"{starting_weights_path(config)}.weights.h5"
+    if (
+        config.offline
+        and config.weights == "imagenet"
+        and not os.path.isfile(imagenet_path(config))
+        and not os.path.isfile(saved)
+    ):
+        resolve_weights(config)  # Raises, naming the file and the folder.
 
 
 def build_original(config, num_classes):
@@ -138,11 +144,18 @@ def build_original(config, num_classes):
 
 def _copy_imagenet_weights(model, config, path):
     builder = getattr(keras.applications, APPLICATIONS[config.model][0])
-    # The cached file by path: `weights="imagenet"` would make Keras
-    # re-download a file whose hash it does not recognise.
-    reference = builder(
-        include_top=True, weights=path, **_builder_kwargs(config)
-    )
+    # The file by path: `resolve_weights` already found or fetched it.
+    try:
+        reference = builder(
+            include_top=True, weights=path, **_builder_kwargs(config)
+        )
+    except (OSError, ValueError) as error:  # h5py: OSError; layout: ValueError.
+        raise StartingWeightsError(
+            f"Cannot read the ImageNet weights file {path} "
+            f"({' '.join(str(error).split())}): it is probably a broken "
+            "download. Delete it (a run online downloads it again), or pass "
+            "weights=<path of a good file> or weights='random'."
+        ) from None
     for layer in model.layers:
         if layer.name == "predictions" or not layer.weights:
             continue
@@ -150,11 +163,12 @@ def _copy_imagenet_weights(model, config, path):
         # the VGGs' fc1, whose input is the flattened map of a 224 input.
         source = reference.get_layer(layer.name).get_weights()
         if [w.shape for w in source] != [tuple(w.shape) for w in layer.weights]:
-            raise ValueError(
-                f"The ImageNet weights of {config.model}'s layer {layer.name!r} "
-                f"fit a {reference.input_shape[1]}x{reference.input_shape[1]} "
-                f"input only. Use base_size={reference.input_shape[1]} (the FCN "
-                "experiments then scale from there), or weights='random'. "
+            size = reference.input_shape[1]
+            raise StartingWeightsError(
+                f"The ImageNet weights of {config.model}'s layer "
+                f"{layer.name!r} fit a {size}x{size} input only. Use "
+                f"base_size={size} (the FCN experiments then scale from "
+                "there), or weights='random'. "
                 f"Received: base_size={config.base_size}"
             )
         layer.set_weights(source)

@@ -24,7 +24,9 @@ import time
 
 import keras
 
+from fcn_experiments.experiments import RANDOM_INIT_BN_MOMENTUM
 from fcn_experiments.results import write_json_atomic
+from fcn_experiments import test_predictions
 
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.json"
@@ -129,11 +131,15 @@ def _cut_log(folder, epochs_kept):
         writer.writerows(kept)
 
 
+class SettingsChangedError(RuntimeError):
+    """An experiment folder holds a run made with other settings."""
+
+
 def load_finished(folder, fingerprint):
     """The result of a finished experiment, or None if it has not finished.
 
     Raises:
-        RuntimeError: the folder holds a run with other settings.
+        SettingsChangedError: the folder holds a run with other settings.
     """
     check_fingerprint(folder, fingerprint)
     path = os.path.join(folder, RESULT_FILE)
@@ -158,11 +164,29 @@ def check_fingerprint(folder, fingerprint):
         details = ", ".join(
             f"{k}: {saved.get(k)!r} -> {fingerprint.get(k)!r}" for k in changed
         )
-        raise RuntimeError(
+        raise SettingsChangedError(
             f"{folder} holds an experiment trained with other settings "
             f"({details}). Pass force=True to retrain it, or choose another "
             "output_dir."
         )
+
+
+def make_optimizer(config):
+    """Plain SGD (the original's) or Adam, at `config.lr_start`."""
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=config.lr_start)
+    return keras.optimizers.SGD(learning_rate=config.lr_start, momentum=0.0)
+
+
+def recipe(config, random_init):
+    """The training recipe in one line, as recorded in results.csv."""
+    momentum = RANDOM_INIT_BN_MOMENTUM if random_init else "Keras default"
+    return (
+        f"{config.optimizer} lr {config.lr_start:g}->{config.lr_min:g} "
+        f"(x0.2 after {config.lr_patience} flat epochs), batch "
+        f"{config.batch_size}, {config.epochs} epochs, base "
+        f"{config.input_size} px, BatchNorm momentum {momentum}"
+    )
 
 
 def train_and_test(
@@ -188,9 +212,7 @@ def train_and_test(
     start = time.perf_counter() if started is None else started
     train, validation, test = splits
     model.compile(
-        optimizer=keras.optimizers.SGD(
-            learning_rate=config.lr_start, momentum=0.0
-        ),
+        optimizer=make_optimizer(config),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
         # XLA would recompile for every input shape (native-size buckets,
@@ -248,7 +270,11 @@ def train_and_test(
             f"{os.path.join(folder, LOG_FILE)} shows what ran."
         )
     model.load_weights(os.path.join(folder, best.best["file"]))
-    scores = model.evaluate(test.dataset, verbose=0, return_dict=True)
+    # Per-image predictions (test_predictions.csv); accuracy and loss come
+    # from them, so that the McNemar tests use exactly the scored outcomes.
+    scores = test_predictions.score_and_write(
+        model, test, config.batch_size, folder
+    )
     log = read_log(folder)
     train_seconds = [float(row["train_seconds"]) for row in log]
     return {
@@ -257,6 +283,7 @@ def train_and_test(
         "val_accuracy": best.best["val_accuracy"],
         "test_accuracy": float(scores["accuracy"]),
         "test_loss": float(scores["loss"]),
+        "per_class_test": scores["per_class"],
         # The median leaves out the first epoch's graph tracing.
         "train_images_per_s": train.num_images
         / statistics.median(train_seconds),

@@ -125,10 +125,10 @@ def test_test_image_is_not_a_source():
     assert "rocket.jpg" not in [name for name, _ in bundled_data.SOURCES]
 
 
-@pytest.mark.parametrize("kind", bundled_data.DEGRADATIONS)
+@pytest.mark.parametrize("kind", bundled_data.KINDS)
 def test_degrade_keeps_shape_and_dtype(kind):
     pixels = bundled_data._load_rgb("coffee.png")[:50, :70]
-    strength = {"blur": 1.0, "noise": 8.0, "jpeg": 20}[kind]
+    strength = {"blur": 1.0, "noise": 8.0, "jpeg": 20, "resample": 2.5}[kind]
     out = bundled_data.degrade(pixels, kind, strength)
     assert out.shape == pixels.shape and out.dtype == np.uint8
     assert not np.array_equal(out, pixels)

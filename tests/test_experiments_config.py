@@ -29,6 +29,8 @@ def test_profiles():
     )
     assert (paper.model, paper.input_size, paper.epochs) == ("vgg16", 224, 20)
     assert (paper.batch_size, paper.lr_start, paper.lr_min) == (8, 0.01, 0.001)
+    # The paper's plain SGD; the quick profile's from-scratch recipe differs.
+    assert (paper.optimizer, quick.optimizer) == ("sgd", "adam")
     assert make_config("paper", model="xception").input_size == 299
     assert make_config("tiny", epochs=3).epochs == 3
     # None means "the profile's value", so callers can pass parameters through.
@@ -80,6 +82,7 @@ def test_experiment_table():
         ({"freeze_up_to": -1}, "freeze_up_to=-1"),
         ({"weights": "nowhere.h5"}, "weights='nowhere.h5'"),
         ({"fcn_pooling": "sum"}, "fcn_pooling='sum'"),
+        ({"optimizer": "rmsprop"}, "optimizer='rmsprop'"),
     ],
 )
 def test_bad_settings_are_refused_with_the_value(overrides, message):
@@ -126,7 +129,8 @@ def test_command_line_flags_become_settings():
     settings = {
         k: v
         for k, v in args.items()
-        if k not in ("command", "strategy", "no_plots", "quiet")
+        if k
+        not in ("command", "strategy", "collective_timeout", "no_plots", "quiet")
     }
     config = make_config(**settings)
     assert config.experiments == (1, 3) and config.freeze_up_to == "block3_pool"
@@ -142,53 +146,15 @@ def test_command_line_reports_bad_settings(capsys):
 
 
 @pytest.fixture
-def host_probes(monkeypatch):
-    """Tests never touch the network: the weight host is "unreachable", and
-    the returned list records each time somebody asked."""
-    probes = []
-
-    def unreachable():
-        probes.append(True)
-        return False
-
-    monkeypatch.setattr(starting_weights, "download_host_reachable", unreachable)
-    return probes
-
-
-@pytest.fixture
-def keras_home(tmp_path, monkeypatch, host_probes):
+def keras_home(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path))
+    monkeypatch.delenv("KERAS_HOME", raising=False)
     return tmp_path
-
-
-def test_missing_weights_fall_back_to_random_loudly_without_network(
-    keras_home, host_probes, capsys
-):
-    config = make_config("quick", weights="auto")
-    assert starting_weights.resolve_weights(config) == ("random", None)
-    out = capsys.readouterr().out
-    assert "RANDOM INITIALISATION" in out and "mobilenet_v2_weights" in out
-    assert "download_weights=False" in out
-    assert host_probes == []
-
-
-def test_download_is_tried_only_when_asked(keras_home, host_probes, capsys):
-    config = make_config("quick", weights="auto", download_weights=True)
-    assert starting_weights.resolve_weights(config) == ("random", None)
-    assert host_probes == [True]
-    assert "cannot be reached" in capsys.readouterr().out
-
-
-def test_missing_imagenet_is_an_error(keras_home, host_probes):
-    with pytest.raises(RuntimeError, match="download_weights=True") as error:
-        starting_weights.resolve_weights(make_config("paper"))
-    assert "weights='auto' to allow random" in str(error.value)
-    assert host_probes == []
 
 
 def test_cached_imagenet_file_is_used(keras_home):
     config = make_config("quick")
-    path = starting_weights.imagenet_file(config)
+    path = starting_weights.imagenet_path(config)
     assert path == os.path.join(
         keras_home,
         "models",
@@ -230,16 +196,55 @@ def test_two_class_ava(tmp_path):
     assert read_mean_scores(ava_txt)["7"] == 8.0
     counts = make_two_class_ava(ava_txt, images, str(tmp_path / "ava2"))
     assert counts == {
-        ("test", "low"): 2,
-        ("train", "low"): 8,
-        ("test", "high"): 2,
-        ("train", "high"): 8,
+        (split, label): n
+        for split, n in (("train", 7), ("validation", 1), ("test", 2))
+        for label in ("low", "high")
     }
     high = os.listdir(tmp_path / "ava2" / "train" / "high")
     low = os.listdir(tmp_path / "ava2" / "train" / "low")
     assert all(scores[name[:-4]] == 10 for name in high)
     assert all(scores[name[:-4]] == 1 for name in low)
     assert "999.jpg" not in high
+
+
+def _ava_split(out):
+    """`{split: set of image ids}` of a written two-class AVA folder."""
+    return {
+        split: {
+            name[:-4]
+            for label in ("low", "high")
+            for name in os.listdir(os.path.join(out, split, label))
+        }
+        for split in ("train", "validation", "test")
+    }
+
+
+def test_two_class_ava_splits_are_disjoint_stratified_and_kept(tmp_path):
+    scores = {str(i): 1 + i % 10 for i in range(400)}
+    ava_txt, images = _ava(tmp_path, scores)
+    out = str(tmp_path / "ava2")
+    counts = make_two_class_ava(ava_txt, images, out, seed=3)
+    # 40 per class: 8 test, round(0.125 * 32) = 4 validation, 28 train.
+    assert counts[("train", "low")] == counts[("train", "high")] == 28
+    assert counts[("validation", "low")] == counts[("validation", "high")] == 4
+    split = _ava_split(out)
+    assert sum(map(len, split.values())) == 80
+    assert not (split["train"] & split["validation"] or split["train"] & split["test"]
+                or split["validation"] & split["test"])
+    # The same call again keeps the folder; another seed is refused, not mixed.
+    assert make_two_class_ava(ava_txt, images, out, seed=3) == counts
+    with pytest.raises(ValueError, match="already holds another split"):
+        make_two_class_ava(ava_txt, images, out, seed=4)
+    assert _ava_split(out) == split
+    other = str(tmp_path / "other")
+    make_two_class_ava(ava_txt, images, other, seed=4)
+    assert _ava_split(other)["validation"] != split["validation"]
+
+
+def test_two_class_ava_needs_three_images_per_class(tmp_path):
+    ava_txt, images = _ava(tmp_path, {str(i): 1 + i % 10 for i in range(20)})
+    with pytest.raises(ValueError, match="2 image.*need at least 3"):
+        make_two_class_ava(ava_txt, images, str(tmp_path / "ava2"))
 
 
 def test_two_class_ava_refuses_a_bad_file(tmp_path):
@@ -256,7 +261,7 @@ def test_cached_imagenet_weights_start_every_experiment(keras_home, tmp_path):
     )
     keras.utils.set_random_seed(7)
     imagenet = keras.applications.MobileNetV2(alpha=0.35, weights=None)
-    path = starting_weights.imagenet_file(config)
+    path = starting_weights.imagenet_path(config)
     os.makedirs(os.path.dirname(path))
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, imagenet)

@@ -1,6 +1,7 @@
 """FCN_demo.ipynb run headless with the tiny profile, then the skip of
 finished experiments, `force`, and the refusal to mix settings."""
 
+import csv
 import math
 import os
 import re
@@ -11,6 +12,7 @@ import pytest
 
 import fcn_experiments
 from fcn_experiments import plots
+from fcn_experiments import test_predictions
 from fcn_experiments import training
 from fcn_experiments.experiments import EXPERIMENTS
 
@@ -85,7 +87,40 @@ def test_notebook_writes_nine_finite_results_and_the_figures(notebook_run):
         for output in cell.get("outputs", [])
         if "image/png" in output.get("data", {})
     ]
-    assert len(images) == 3
+    # The three figures, then the heatmaps of the four test images that the
+    # closing cell scores with the best FCN.
+    assert len(images) == 3 + 4
+    scored = executed.cells[-1].outputs[0]["data"]["text/markdown"]
+    assert scored.count(".png |") == 4 and "p(degraded)" in scored
+
+
+def test_per_image_predictions_and_their_statistics(notebook_run):
+    rows = fcn_experiments.read_results(notebook_run)
+    reference = None
+    for row in rows:
+        folder = os.path.join(notebook_run, EXPERIMENTS[row["experiment"] - 1].folder)
+        with open(os.path.join(folder, test_predictions.PREDICTIONS_FILE)) as f:
+            predictions = list(csv.DictReader(f))
+        assert len(predictions) == row["test_images"]
+        # The table's accuracy is the file's.
+        correct = sum(p["true_class"] == p["predicted_class"] for p in predictions)
+        assert correct == round(row["test_accuracy"] * row["test_images"])
+        for p in predictions:
+            scores = [float(p[k]) for k in p if k.startswith("p_")]
+            assert all(0.0 <= s <= 1.0 for s in scores)
+            # Max-pooled heads' scores need not sum to 1; the prediction is
+            # still the top score.
+            top = max(range(len(scores)), key=scores.__getitem__)
+            assert p["predicted_class"] == list(p)[3 + top][2:]
+        paths = sorted(p["path"] for p in predictions)
+        reference = reference or paths
+        assert paths == reference  # The same test images for all nine.
+        assert row["test_ci_low"] <= row["test_accuracy"] <= row["test_ci_high"]
+        # Loss as Keras computes it from the same scores.
+        assert math.isfinite(row["test_loss"]) and row["test_loss"] > 0
+        assert 0.0 <= row["mcnemar_p_vs_1"] <= 1.0
+    assert rows[0]["mcnemar_p_vs_1"] == 1.0
+    assert "adam" in rows[0]["recipe"] or "sgd" in rows[0]["recipe"]
 
 
 def test_rerun_skips_finished_experiments(notebook_run, capsys):

@@ -78,18 +78,31 @@ def test_public_names_are_the_dispatcher():
 # ------------------------------------------------------ mode 0 is Keras
 
 
-def test_mode_0_has_keras_signature_and_name():
-    assert inspect.signature(keras.utils.load_img) == inspect.signature(KERAS_LOAD_IMG)
+def test_mode_0_has_keras_signature_plus_min_dimension():
+    ours = list(inspect.signature(keras.utils.load_img).parameters.values())
+    theirs = list(inspect.signature(KERAS_LOAD_IMG).parameters.values())
+    assert ours[:len(theirs)] == theirs
+    assert [(p.name, p.default) for p in ours[len(theirs):]] == [("min_dimension", 224)]
     assert keras.utils.load_img.__name__ == "load_img"
 
 
-@pytest.mark.parametrize("kwargs", [
+MODE_0_CASES = [
     {},
     {"target_size": (50, 80)},
+    {"target_size": [50, 80]},
+    {"target_size": (150, 100)},  # some photos' own size: no resize
     {"target_size": (64, 64), "keep_aspect_ratio": True, "interpolation": "bilinear"},
+    {"target_size": (30, 90), "keep_aspect_ratio": True},
+    {"target_size": (90, 30), "keep_aspect_ratio": True, "interpolation": "lanczos"},
     {"color_mode": "grayscale", "target_size": (30, 40)},
+    {"color_mode": "grayscale", "target_size": (30, 40), "keep_aspect_ratio": True},
     {"color_mode": "rgba"},
-])
+    {"color_mode": "rgba", "target_size": (33, 47), "interpolation": "hamming"},
+] + [{"target_size": (41, 67), "interpolation": name}
+     for name in image_utils.PIL_INTERPOLATION_METHODS]
+
+
+@pytest.mark.parametrize("kwargs", MODE_0_CASES)
 def test_mode_0_results_equal_keras(photo_paths, kwargs):
     for path in photo_paths:
         ours = keras.utils.load_img(path, **kwargs)
@@ -110,8 +123,9 @@ def test_mode_0_results_equal_keras(photo_paths, kwargs):
     (("{photo}",), {"target_size": (10, 10), "interpolation": "cubic-ish"}),
     ((123,), {}),
     (("{missing}",), {}),
-    (("{photo}",), {"min_dimension": 100}),
-    (("{photo}",), {"target_size": (None, 50)}),
+    (("{photo}",), {"target_size": 5}),
+    (("{photo}",), {"target_size": (10,)}),
+    (("{photo}",), {"target_size": (10, 0)}),
     (("{empty}",), {}),
 ])
 def test_mode_0_errors_equal_keras(photo_paths, tmp_path, args, kwargs):
@@ -130,6 +144,77 @@ def test_mode_0_errors_equal_keras(photo_paths, tmp_path, args, kwargs):
         return re.sub(r"0x[0-9a-f]+", "0x...", str(e))
 
     assert without_addresses(ours.value) == without_addresses(theirs.value)
+
+
+def test_keras_own_load_img_tests_pass_on_mode_0(monkeypatch):
+    """Keras' shipped image_utils_test, its `load_img` swapped for ours."""
+    import unittest
+
+    from keras.src.utils import image_utils_test
+
+    monkeypatch.setattr(image_utils_test, "load_img", keras.utils.load_img)
+    suite = unittest.defaultTestLoader.loadTestsFromModule(image_utils_test)
+    result = unittest.TextTestRunner(stream=io.StringIO()).run(suite)
+    assert result.testsRun >= 4
+    assert result.wasSuccessful(), result.failures + result.errors
+
+
+@pytest.mark.parametrize("target_size", [(None, 500), (500, None), (None, 100),
+                                         (100, None), (None, None)])
+def test_mode_0_keeps_the_aspect_for_none_like_the_original(target_size):
+    """The original notebook's cell: `load_img(test_image.jpg, (None, 500))`."""
+    path = str(pathlib.Path(__file__).resolve().parents[1] / "test_image.jpg")
+    full = KERAS_LOAD_IMG(path)
+    width, height = full.size
+    img = keras.utils.load_img(path, target_size=target_size)
+    assert img.mode == "RGB"
+    if target_size == (None, None):
+        assert img.size == full.size
+        np.testing.assert_array_equal(as_array(img), as_array(full))
+        return
+    new_width, new_height = img.size
+    given = target_size[0] if target_size[1] is None else target_size[1]
+    if given >= 224 * max(width, height) / min(width, height):
+        # Shorter side stays above min_dimension: the given side is exact.
+        assert (new_height if target_size[1] is None else new_width) == given
+    assert min(img.size) >= 224
+    # The documented steps: the given side, the other rounded, then scaled up.
+    if target_size[1] is None:
+        size = (round(width * given / height), given)
+    else:
+        size = (given, round(height * given / width))
+    if min(size) < 224:
+        size = tuple(round(side * 224 / min(size)) for side in size)
+    assert img.size == size
+    assert abs(new_width / new_height - width / height) < 0.01 * width / height
+    np.testing.assert_array_equal(as_array(img), as_array(full.resize(img.size, Image.NEAREST)))
+    # Same through every public name, and the same as load_img_keras.
+    assert keras.preprocessing.image.load_img(path, target_size=target_size).size == img.size
+    assert keras.utils.load_img_keras(path, target_size=target_size).size == img.size
+
+
+def test_mode_0_min_dimension_scales_the_shorter_side(photo_paths):
+    path = photo_paths[0]  # rocket: 150 x 100
+    assert keras.utils.load_img(path, target_size=(None, 300), min_dimension=50).size == (300, 200)
+    assert keras.utils.load_img(path, target_size=(60, None), min_dimension=50).size == (90, 60)
+    assert keras.utils.load_img(path, target_size=(60, None), min_dimension=80).size == (120, 80)
+    assert keras.utils.load_img(path, target_size=(None, 30), min_dimension=1).size == (30, 20)
+    gray = keras.utils.load_img(path, color_mode="grayscale", target_size=(None, 30),
+                                min_dimension=1, interpolation="bilinear")
+    expected = KERAS_LOAD_IMG(path, color_mode="grayscale").resize((30, 20), Image.BILINEAR)
+    np.testing.assert_array_equal(as_array(gray), as_array(expected))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"target_size": (None, 0)}, "Received: target_size=(None, 0)"),
+    ({"target_size": (None, 50, 3)}, "Received: target_size=(None, 50, 3)"),
+    ({"target_size": (None, 50), "min_dimension": 0}, "Received: min_dimension=0"),
+    ({"target_size": (None, 50), "interpolation": "cubic-ish"},
+     "Invalid interpolation method cubic-ish"),
+])
+def test_mode_0_checks_none_sizes(photo_paths, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        keras.utils.load_img(photo_paths[0], **kwargs)
 
 
 def test_mode_0_leaves_keras_as_shipped():

@@ -47,9 +47,10 @@ VGG's `block2_pool`, Xception's block 2 output (`block3_sepconv1_act`),
 MobileNetV2's `block_2_add`; InceptionV3's earliest named stage is `mixed0`,
 at stride 8.
 
-Weights: `"imagenet"` reads Keras' own ImageNet file (with the top) from
-`$KERAS_HOME/models` and never downloads; a path loads a file laid out like
-the original Keras model, legacy `.h5` or `.weights.h5`. Either is loaded
+Weights: `"imagenet"` uses Keras' own ImageNet file (with the top), cached
+in `$KERAS_HOME/models` or downloaded as Keras does (`fcn_weights`); a path
+loads a file laid out like the original Keras model, legacy `.h5` or
+`.weights.h5`. Either is loaded
 into a freshly built original (Keras' own builder, `include_top=True`) and
 converted by `copy_weights`, the same function `to_fcn` uses.
 
@@ -66,20 +67,18 @@ import dataclasses
 import json
 import math
 import os
-import warnings
 from typing import Callable
 
 from keras.src import activations
 from keras.src import backend
 from keras.src import layers
 from keras.src import ops
+from keras.src.applications import fcn_weights
 from keras.src.applications import imagenet_utils
-from keras.src.backend import config
 from keras.src.models import Functional
 from keras.src.models.cloning import clone_model
 from keras.src.ops import operation_utils
 from keras.src.saving import object_registration
-from keras.src.utils import file_utils
 
 POOLINGS = ("avg", "max", None)
 # The head's dtype policy, whatever the global one (see `fcn_top`).
@@ -128,20 +127,7 @@ class BackboneSpec:
         return tuple(name for name, _ in self.hidden_dense) + ("predictions",)
 
 
-@dataclasses.dataclass(frozen=True)
-class CachedFile:
-    """A file Keras downloads into `$KERAS_HOME/models`; here read only."""
-
-    file_name: str
-    origin: str
-    file_hash: str | None = None
-
-
-CLASS_INDEX_FILE = CachedFile(
-    "imagenet_class_index.json",
-    imagenet_utils.CLASS_INDEX_PATH,
-    "c2c37ea517e94d9795004a39431a14cb",
-)
+CLASS_INDEX_FILE = fcn_weights.keras_file(imagenet_utils.CLASS_INDEX_PATH)
 
 
 # ------------------------------------------------------------------ checks
@@ -157,8 +143,8 @@ def check_arguments(
     if not (weights is None or weights == "imagenet" or is_file):
         raise ValueError(
             "The `weights` argument should be either `None` (random "
-            "initialization), 'imagenet' (pre-training on ImageNet, read from "
-            "$KERAS_HOME/models) or the path to an existing weights file laid "
+            "initialization), 'imagenet' (pre-training on ImageNet, cached in "
+            "$KERAS_HOME/models or downloaded) or the path to an existing weights file laid "
             f"out like keras.applications.{spec.name}'s. "
             f"Received: weights={weights}"
         )
@@ -496,7 +482,7 @@ def build_fcn(
 ):
     """What every `*_fcn` and `*_fcn_skip` builder does.
 
-    `imagenet_weights` is the `CachedFile` of Keras' ImageNet weights with
+    `imagenet_weights` is the `fcn_weights.KerasFile` of Keras' ImageNet weights with
     the top; `backbone_kwargs` go to Keras' builder (e.g. `alpha`).
     """
     backbone_kwargs = backbone_kwargs or {}
@@ -507,7 +493,7 @@ def build_fcn(
         spec, builder_name, input_shape, input_tensor, weights
     )
     if weights == "imagenet":  # Before building: a missing file fails fast.
-        weights_path = cached_file(
+        weights_path = fcn_weights.get_keras_file(
             imagenet_weights, f"{builder_name}(weights='imagenet')"
         )
     model = build_model(
@@ -730,39 +716,11 @@ def load_original_weights(
     )
 
 
-def keras_home():
-    # Read at call time: Keras reads KERAS_HOME once, when it is imported.
-    return os.environ.get("KERAS_HOME") or config.keras_home()
-
-
-def cached_file(file, what):
-    """Returns the path of `file` in `$KERAS_HOME/models`; never downloads.
-
-    Nothing here touches the network (the products runs offline): a missing
-    file is an immediate error saying where to put it.
-    """
-    cache_dir = os.path.join(keras_home(), "models")
-    path = os.path.join(cache_dir, file.file_name)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"{what} needs the file {file.file_name} in {cache_dir} "
-            "($KERAS_HOME/models), and it is not there. Nothing is downloaded "
-            f"at run time: download {file.origin} into {cache_dir} under "
-            "that name, or pass weights=<path of the file>."
-        )
-    if file.file_hash and not file_utils.validate_file(path, file.file_hash):
-        warnings.warn(
-            f"{path} does not have the md5 hash Keras publishes for it "
-            f"({file.file_hash}); it is used anyway. If it is a broken "
-            f"download, download {file.origin} again.",
-            stacklevel=3,
-        )
-    return path
-
-
 def decode_predictions(preds, top=5):
     if imagenet_utils.CLASS_INDEX is None:
-        path = cached_file(CLASS_INDEX_FILE, "decode_predictions")
+        path = fcn_weights.get_keras_file(
+            CLASS_INDEX_FILE, "decode_predictions", alternative=None
+        )
         with open(path) as f:
             # What Keras' own decode_predictions caches after downloading.
             imagenet_utils.CLASS_INDEX = json.load(f)
@@ -771,8 +729,9 @@ def decode_predictions(preds, top=5):
 
 decode_predictions.__doc__ = (
     imagenet_utils.decode_predictions.__doc__
-    + "\n    Reads imagenet_class_index.json from $KERAS_HOME/models and never "
-    "downloads it.\n"
+    + "\n    imagenet_class_index.json is cached in $KERAS_HOME/models or "
+    "downloaded, as by Keras' own decode_predictions; an offline failure is "
+    "one line within seconds.\n"
 )
 
 
@@ -785,8 +744,9 @@ BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip}.
 
     Args:
         weights: `None` (random initialization), `"imagenet"` (Keras'
-            ImageNet weights with the top, read from `$KERAS_HOME/models`,
-            never downloaded; the error says which file goes where), or the
+            ImageNet weights with the top: the file Keras caches in
+            `$KERAS_HOME/models`, downloaded there as Keras does when
+            missing; offline, the error says which file goes where), or the
             path to a weights file laid out like
             `keras.applications.{name}(include_top=True, classes=classes)`'s
             (legacy `.h5` or `.weights.h5`), converted on load. A file with

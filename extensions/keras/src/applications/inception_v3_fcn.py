@@ -1,6 +1,7 @@
 """InceptionV3 as a fully convolutional network (see `fcn_conversion`)."""
 
 from keras.src.applications import fcn_conversion
+from keras.src.applications import fcn_weights
 from keras.src.applications import inception_v3
 from keras.src.applications.fcn_conversion import (
     decode_predictions as decode_predictions,
@@ -20,11 +21,7 @@ SPEC = fcn_conversion.BackboneSpec(
     skip_layer="mixed0",
 )
 
-IMAGENET_WEIGHTS = fcn_conversion.CachedFile(
-    "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-    inception_v3.WEIGHTS_PATH,
-    "9a0d58056eeedaa3f26cb7ebd46da564",
-)
+IMAGENET_WEIGHTS = fcn_weights.keras_file(inception_v3.WEIGHTS_PATH)
 
 
 def InceptionV3_fcn(

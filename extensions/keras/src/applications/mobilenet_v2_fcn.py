@@ -8,6 +8,7 @@ shape of one of those sizes picks its file, any other shape (the default,
 
 from keras.src import layers
 from keras.src.applications import fcn_conversion
+from keras.src.applications import fcn_weights
 from keras.src.applications import mobilenet_v2
 from keras.src.applications.fcn_conversion import (
     decode_predictions as decode_predictions,
@@ -43,7 +44,8 @@ SPEC = fcn_conversion.BackboneSpec(
 )
 
 
-def _imagenet_weights(alpha, input_shape):
+def imagenet_weights_file(alpha, input_shape=None):
+    """The `fcn_weights.KerasFile` of the ImageNet weights Keras loads."""
     if alpha not in IMAGENET_ALPHAS:
         raise ValueError(
             "ImageNet weights exist for alpha in "
@@ -56,10 +58,7 @@ def _imagenet_weights(alpha, input_shape):
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
         f"{float(alpha)}_{rows}.h5"
     )
-    # Keras publishes no hash for these files.
-    return fcn_conversion.CachedFile(
-        file_name, mobilenet_v2.BASE_WEIGHT_PATH + file_name
-    )
+    return fcn_weights.keras_file(mobilenet_v2.BASE_WEIGHT_PATH + file_name)
 
 
 def MobileNetV2_fcn(
@@ -128,7 +127,7 @@ def _build(
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
     imagenet = (
-        _imagenet_weights(alpha, input_shape) if weights == "imagenet" else None
+        imagenet_weights_file(alpha, input_shape) if weights == "imagenet" else None
     )
     return fcn_conversion.build_fcn(
         SPEC,

@@ -1,6 +1,7 @@
 """VGG16 as a fully convolutional network (see `fcn_conversion`)."""
 
 from keras.src.applications import fcn_conversion
+from keras.src.applications import fcn_weights
 from keras.src.applications import vgg16
 from keras.src.applications.fcn_conversion import (
     decode_predictions as decode_predictions,
@@ -18,11 +19,7 @@ SPEC = fcn_conversion.BackboneSpec(
     hidden_dense=(("fc1", 4096), ("fc2", 4096)),
 )
 
-IMAGENET_WEIGHTS = fcn_conversion.CachedFile(
-    "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-    vgg16.WEIGHTS_PATH,
-    "64373286793e3c8b2b4e3219cbf3544b",
-)
+IMAGENET_WEIGHTS = fcn_weights.keras_file(vgg16.WEIGHTS_PATH)
 
 
 def VGG16_fcn(

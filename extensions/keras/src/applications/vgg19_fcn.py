@@ -1,6 +1,7 @@
 """VGG19 as a fully convolutional network (see `fcn_conversion`)."""
 
 from keras.src.applications import fcn_conversion
+from keras.src.applications import fcn_weights
 from keras.src.applications import vgg19
 from keras.src.applications.fcn_conversion import (
     decode_predictions as decode_predictions,
@@ -18,11 +19,7 @@ SPEC = fcn_conversion.BackboneSpec(
     hidden_dense=(("fc1", 4096), ("fc2", 4096)),
 )
 
-IMAGENET_WEIGHTS = fcn_conversion.CachedFile(
-    "vgg19_weights_tf_dim_ordering_tf_kernels.h5",
-    vgg19.WEIGHTS_PATH,
-    "cbe5617147190e668d6c5d5026f83318",
-)
+IMAGENET_WEIGHTS = fcn_weights.keras_file(vgg19.WEIGHTS_PATH)
 
 
 def VGG19_fcn(

@@ -1,6 +1,7 @@
 """Xception as a fully convolutional network (see `fcn_conversion`)."""
 
 from keras.src.applications import fcn_conversion
+from keras.src.applications import fcn_weights
 from keras.src.applications import xception
 from keras.src.applications.fcn_conversion import (
     decode_predictions as decode_predictions,
@@ -16,11 +17,7 @@ SPEC = fcn_conversion.BackboneSpec(
     skip_layer="block3_sepconv1_act",  # Block 2 output: stride 4, 128 ch.
 )
 
-IMAGENET_WEIGHTS = fcn_conversion.CachedFile(
-    "xception_weights_tf_dim_ordering_tf_kernels.h5",
-    xception.WEIGHTS_PATH,
-    "0a58e3b7378bc2990ea3b43d5981f1f6",
-)
+IMAGENET_WEIGHTS = fcn_weights.keras_file(xception.WEIGHTS_PATH)
 
 
 def Xception_fcn(

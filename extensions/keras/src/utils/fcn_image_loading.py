@@ -5,7 +5,8 @@
 
 | n | mode        | result for `target_size=(S, S)`                         |
 |---|-------------|---------------------------------------------------------|
-| 0 | `keras`     | Keras' own `load_img`, unchanged                        |
+| 0 | `keras`     | Keras' own `load_img`; `None` in `target_size` keeps    |
+|   |             | the aspect (the original's `load_img_keras`)            |
 | 1 | `pad`       | longer side resized to S, centred on a black S x S      |
 | 2 | `pad+mask`  | as 1, plus an S x S mask of the valid pixels (255)      |
 | 3 | `crop`      | shorter side resized to S, central S x S                |
@@ -26,7 +27,8 @@ image: mode 2 yields inputs `(images, masks)` (masks `(batch, H, W, 1)`,
 `(batch, 3, H, W, channels)`; the random transform of an
 `ImageDataGenerator` is drawn once per image and applied to its three crops
 (and, its geometric part, to its mask). `set_load_img_type(0)` puts Keras' own
-functions back, so mode 0 leaves Keras exactly as shipped.
+functions back, so mode 0 leaves Keras exactly as shipped (the generator
+then needs a `target_size` without `None`: its batches have one shape).
 
 Fixed from the original: the mode switch works (its `global` was missing);
 multicrop batches instead of crashing; crop offsets are whole pixels and
@@ -34,7 +36,6 @@ the shorter side is exactly S; pad keeps the image's color mode; EXIF
 orientation is applied and 16-bit images are scaled (see `fcn_image_files`).
 """
 
-import functools
 import os
 import warnings
 
@@ -99,25 +100,35 @@ def get_load_img_type():
     return _load_img_type
 
 
-@functools.wraps(_KERAS_LOAD_IMG, assigned=("__name__", "__qualname__"), updated=())
-def load_img(*args, **kwargs):
+def load_img(
+    path,
+    color_mode="rgb",
+    target_size=None,
+    interpolation="nearest",
+    keep_aspect_ratio=False,
+    min_dimension=224,
+):
     """Loads an image in the mode chosen with `set_load_img_type`.
 
-    In mode 0 this is `keras.utils.load_img` itself: same signature, same
-    results, same errors. In modes 1 to 4 the arguments are those of
+    Mode 0 is the original distribution's `load_img_keras`: for every
+    `target_size` Keras accepts it is `keras.utils.load_img` itself (same
+    results, same errors), and it also accepts `None` in `target_size`
+    (see `load_img_keras`). In modes 1 to 4 the arguments are those of
     `load_img_pad`, `load_img_crop` and `load_img_multicrop`; mode 1 returns
     the padded image, mode 2 `(image, mask)`, mode 3 the crop and mode 4
     a list of three crops.
     """
+    args = (path, color_mode, target_size, interpolation, keep_aspect_ratio,
+            min_dimension)
     if _load_img_type == 0:
-        return _KERAS_LOAD_IMG(*args, **kwargs)
+        return load_img_keras(*args)
     if _load_img_type == 1:
-        return load_img_pad(*args, **kwargs)[0]
+        return load_img_pad(*args)[0]
     if _load_img_type == 2:
-        return load_img_pad(*args, **kwargs)
+        return load_img_pad(*args)
     if _load_img_type == 3:
-        return load_img_crop(*args, **kwargs)
-    return load_img_multicrop(*args, **kwargs)
+        return load_img_crop(*args)
+    return load_img_multicrop(*args)
 
 
 load_img._fcn_replaces = _KERAS_LOAD_IMG
@@ -133,23 +144,50 @@ def load_img_keras(
 ):
     """Keras' `load_img`, plus the original's aspect-keeping target sizes.
 
-    `target_size=(None, W)` resizes to width W and `(H, None)` to height H,
-    keeping the aspect ratio; if the shorter side then falls below
-    `min_dimension`, the image is scaled up so that it equals it.
-    `(None, None)` keeps the image's own size. Any other `target_size` goes
-    to `keras.utils.load_img` unchanged (which, like Keras, ignores EXIF
-    orientation).
+    A `target_size` without `None` (or `None` itself) goes to
+    `keras.utils.load_img` unchanged: same result, same errors (and, like
+    Keras, no EXIF rotation). A `None` inside `target_size` means "keep the
+    aspect ratio", as in the original distribution's `load_img_keras`:
+    - `(H, None)`: height H, width `round(W0 * H / H0)`;
+    - `(None, W)`: width W, height `round(H0 * W / W0)`;
+    - then, if the shorter side is below `min_dimension`, both sides are
+      scaled up (rounded) until the shorter one equals it;
+    - `(None, None)`: the image at its own size.
+    `keep_aspect_ratio` is then moot (nothing is cropped). The legacy
+    `ImageDataGenerator.flow_from_directory` calls `load_img` without
+    `min_dimension`, so there the default, 224, applies; and since its
+    batches have one shape, it needs a `target_size` without `None`.
+
+    Args:
+        path: Path to the image file, or an `io.BytesIO`.
+        color_mode: One of `"grayscale"`, `"rgb"`, `"rgba"`.
+        target_size: `None`, `(height, width)`, or either side `None`.
+        interpolation: PIL resampling method, as for `keras.utils.load_img`.
+        keep_aspect_ratio: As for `keras.utils.load_img` (crop to the
+            target's aspect) when `target_size` holds no `None`.
+        min_dimension: Smallest shorter side for a `target_size` with
+            `None` in it.
 
     Returns:
         A PIL image.
     """
-    if target_size is None or None not in tuple(target_size):
+    if not _holds_none(target_size):
         return _KERAS_LOAD_IMG(
             path,
             color_mode=color_mode,
             target_size=target_size,
             interpolation=interpolation,
             keep_aspect_ratio=keep_aspect_ratio,
+        )
+    target_size = tuple(target_size)
+    if len(target_size) != 2 or not all(
+        s is None or (isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                      and s > 0)
+        for s in target_size
+    ):
+        raise ValueError(
+            "`target_size` must be `(height, width)` with positive integers or "
+            f"None. Received: target_size={target_size}"
         )
     resample = _resample(interpolation)
     _check_min_dimension(min_dimension)
@@ -158,14 +196,24 @@ def load_img_keras(
     if target_height is None and target_width is None:
         return img
     width, height = img.size
+    # The original's arithmetic, float ratio then round, for the same sizes.
     if target_height is None:
-        size = (target_width, round(height * target_width / width))
+        size = (int(target_width), round(height * (float(target_width) / float(width))))
     else:
-        size = (round(width * target_height / height), target_height)
+        size = (round(width * (float(target_height) / float(height))), int(target_height))
     if min(size) < min_dimension:
-        scale = min_dimension / min(size)
-        size = (round(size[0] * scale), round(size[1] * scale))
+        scale = float(min_dimension) / float(min(size))
+        size = (round(float(size[0]) * scale), round(float(size[1]) * scale))
     return img.resize(size, resample)
+
+
+def _holds_none(target_size):
+    """Whether `target_size` is a sequence with `None` in it (anything else
+    goes to Keras, which gives its own errors)."""
+    try:
+        return any(s is None for s in target_size)
+    except TypeError:
+        return False
 
 
 def load_img_crop(

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Export to .keras, SavedModel and ONNX, each checked against Keras
+# (tests/test_export.py; ONNX conversion is slow on a 2-core CPU).
+set -euo pipefail
+./run.sh test tests/test_export.py -m export -q

@@ -1,0 +1,90 @@
+"""Does multi-scale scoring help? Test accuracy with and without `--scales`.
+
+Scores a folder-per-class test set with a trained experiment at scale 1 and
+at each given set of scales (probabilities averaged, as
+`predict --scales` does), and prints each accuracy with its Wilson 95%
+interval, and the paired difference to scale 1 with a bootstrap 95%
+interval and the exact McNemar p-value (same images, so paired).
+
+    .venv/bin/python bench/predict_multiscale.py snapshots/exp3_fcn_1.5x \\
+        snapshots/data/<dataset>/test --scales 1,1.5 0.75,1,1.5 1,1.5,2
+"""
+
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from fcn_experiments.model_source import resolve_model_source  # noqa: E402
+from fcn_experiments.predict import list_images  # noqa: E402
+from fcn_experiments.predict import parse_scales  # noqa: E402
+from fcn_experiments.predict import predict_images  # noqa: E402
+
+
+def wilson(correct, n, z=1.96):
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def mcnemar_exact(b, c):
+    """Two-sided exact McNemar p-value for b vs c discordant pairs."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("test_dir")
+    parser.add_argument("--scales", nargs="+", default=["1,1.5", "1,1.5,2"])
+    parser.add_argument("--experiment", type=int, default=None)
+    parser.add_argument("--bootstrap", type=int, default=10000)
+    args = parser.parse_args()
+    source = resolve_model_source(args.model, experiment=args.experiment)
+    paths, _ = list_images([args.test_dir])
+    labels = np.array([
+        source.class_names.index(os.path.basename(os.path.dirname(p)))
+        for p in paths
+    ])
+    print(f"{source.name}: {len(paths)} test images, classes "
+          f"{source.class_names}, input size {source.input_size}")
+    correct = {}
+    for text in ["1"] + args.scales:
+        scales = parse_scales(text)
+        scores, stats = predict_images(source, paths, scales=scales, verbose=0)
+        assert stats["failed"] == 0, [s.error for s in scores if s.error]
+        predicted = np.array([int(np.argmax(s.probabilities)) for s in scores])
+        correct[text] = predicted == labels
+    rng = np.random.default_rng(0)
+    base = correct["1"]
+    n = len(base)
+    draws = rng.integers(0, n, (args.bootstrap, n))
+    for text, hits in correct.items():
+        low, high = wilson(int(hits.sum()), n)
+        line = (f"scales {text:>12}: accuracy {hits.mean():.4f} "
+                f"({hits.sum()}/{n}; Wilson 95% [{low:.3f}, {high:.3f}])")
+        if text != "1":
+            diff = hits.astype(float) - base
+            boot = diff[draws].mean(axis=1)
+            lo, hi = np.percentile(boot, [2.5, 97.5])
+            gained = int(np.sum(hits & ~base))
+            lost = int(np.sum(~hits & base))
+            line += (f"; vs scale 1: {diff.mean():+.4f} (bootstrap 95% "
+                     f"[{lo:+.3f}, {hi:+.3f}]; {gained} gained, {lost} lost, "
+                     f"McNemar p={mcnemar_exact(gained, lost):.3f})")
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""What `predict` and `export` take as MODEL: a trained FCN and its facts.
+
+MODEL is one of:
+
+- an experiment folder (`snapshots/exp5_fcn_3x`): the model is rebuilt from
+  its `config.json`, its best epoch's weights loaded (`best.json`), its class
+  names read from `result.json`;
+- a run's output folder, with `experiment=K`;
+- a `.keras` file, with the `<file>.json` written beside it by the
+  experiments and by `export` (backbone, input size, class names).
+"""
+
+import dataclasses
+import json
+import os
+
+from fcn_experiments.config import BACKBONES
+from fcn_experiments.config import MIN_INPUT_SIZE
+from fcn_experiments.config import Config
+
+INFO_SUFFIX = ".json"
+# The total stride of every Keras backbone here.
+STRIDE = 32
+
+
+class ModelSourceError(ValueError):
+    """MODEL (or a setting that goes with it) cannot be used."""
+
+
+@dataclasses.dataclass
+class ModelSource:
+    """A trained model and what is needed to feed it.
+
+    `model` maps preprocessed `(batch, H, W, 3)` images to class scores; for
+    an FCN `fixed_size` is None and any H, W of at least `min_size` work,
+    for experiment #1 (Keras' original model) it is the one size it takes.
+    """
+
+    model: object
+    backbone: str
+    input_size: int
+    class_names: list
+    name: str
+    fixed_size: int | None = None
+
+    @property
+    def min_size(self):
+        return MIN_INPUT_SIZE[self.backbone]
+
+    def preprocess(self, images):
+        import keras
+
+        return getattr(keras.applications, self.backbone).preprocess_input(
+            images
+        )
+
+    def info(self):
+        """The facts a `.keras` file needs beside it (`write_info`)."""
+        return {
+            "backbone": self.backbone,
+            "input_size": self.input_size,
+            "class_names": list(self.class_names),
+            "fixed_size": self.fixed_size,
+            "name": self.name,
+        }
+
+
+def info_path(path):
+    return os.path.normpath(path) + INFO_SUFFIX
+
+
+def write_info(path, source):
+    """Writes `<path>.json` with `source.info()`; returns its path."""
+    from fcn_experiments.results import write_json_atomic
+
+    target = info_path(path)
+    write_json_atomic(target, source.info())
+    return target
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _experiment_of_folder(folder):
+    from fcn_experiments.experiments import EXPERIMENTS
+
+    name = os.path.basename(os.path.normpath(folder))
+    for experiment in EXPERIMENTS:
+        if experiment.folder == name:
+            return experiment
+    raise ModelSourceError(
+        f"{folder} is not an experiment folder (expected a name like "
+        f"{EXPERIMENTS[4].folder!r}). Pass an experiment folder, a run's "
+        f"output folder with --experiment K, or a .keras file. "
+        f"Received: MODEL={folder!r}"
+    )
+
+
+def config_of_folder(folder):
+    """The `Config` an experiment folder was trained with."""
+    path = os.path.join(folder, "config.json")
+    if not os.path.isfile(path):
+        raise ModelSourceError(
+            f"{folder} has no config.json: it holds no trained experiment. "
+            f"Received: MODEL={folder!r}"
+        )
+    # The file is the run's fingerprint: settings, plus records such as the
+    # split, which are not settings.
+    settings = {field.name for field in dataclasses.fields(Config)}
+    values = {k: v for k, v in _read_json(path).items() if k in settings}
+    for key in ("experiments", "data_crops_per_cell"):
+        if key in values:
+            values[key] = tuple(values[key])
+    # No `check_config`: the training folders need not exist any more.
+    return Config(**values)
+
+
+def load_experiment(folder, class_names=None):
+    """A `ModelSource` rebuilt from an experiment folder's best epoch."""
+    from fcn_experiments import training
+    from fcn_experiments.experiments import build_model
+    from fcn_experiments.experiments import inner_fcn
+    from fcn_experiments.starting_weights import build_original
+
+    experiment = _experiment_of_folder(folder)
+    config = config_of_folder(folder)
+    best = training.read_best(folder)
+    if best is None:
+        raise ModelSourceError(
+            f"{folder} has no best.json: no epoch of it finished validation "
+            "yet. Train it first (python -m fcn_experiments run ...). "
+            f"Received: MODEL={folder!r}"
+        )
+    result_path = os.path.join(folder, training.RESULT_FILE)
+    saved_names = None
+    if os.path.isfile(result_path):
+        saved_names = _read_json(result_path)["classes"].split()
+    names = _class_names(class_names, saved_names, folder)
+    original = build_original(config, len(names))
+    model = build_model(experiment, original, config)
+    model.load_weights(os.path.join(folder, best["file"]))
+    name = experiment.folder
+    size = experiment.input_size(config)
+    if not experiment.fcn:
+        return ModelSource(model, config.model, size, names, name, size)
+    # Multi-crop models score whole images at their own size, as FCNs.
+    return ModelSource(inner_fcn(model), config.model, size, names, name)
+
+
+def _class_names(given, saved, where, count=None):
+    if given is not None and saved is not None and len(given) != len(saved):
+        raise ModelSourceError(
+            f"{where} was trained on {len(saved)} classes {saved}; "
+            f"--class-names gives {len(given)}. Received: "
+            f"class_names={given}"
+        )
+    if given is not None:
+        return list(given)
+    if saved is not None:
+        return list(saved)
+    if count is None:
+        raise ModelSourceError(
+            f"{where} has no result.json naming its classes (unfinished "
+            "experiment). Pass --class-names."
+        )
+    return [f"class_{i}" for i in range(count)]
+
+
+def load_keras_file(path, class_names=None, backbone=None, size=None):
+    """A `ModelSource` from a `.keras` file and its `<file>.json`."""
+    import keras
+
+    info = {}
+    if os.path.isfile(info_path(path)):
+        info = _read_json(info_path(path))
+    backbone = backbone or info.get("backbone")
+    if backbone not in BACKBONES:
+        raise ModelSourceError(
+            f"{path} has no {os.path.basename(info_path(path))} beside it "
+            "saying which backbone's preprocessing it takes. Pass --backbone "
+            f"({' | '.join(BACKBONES)}). Received: backbone={backbone!r}"
+        )
+    input_size = size or info.get("input_size")
+    if input_size is None:
+        raise ModelSourceError(
+            f"{path} has no {os.path.basename(info_path(path))} beside it "
+            "giving its input size. Pass --size. Received: size=None"
+        )
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:
+        raise ModelSourceError(
+            f"{path} could not be loaded by keras.saving.load_model "
+            f"({type(error).__name__}: {error}). If it holds FCN layers, run "
+            "`python FCN_setup.py install` first."
+        ) from error
+    if isinstance(model, keras.applications.MultiCrop):
+        model = model.model  # Score whole images, as an FCN.
+    fixed = model.input_shape[1] if model.input_shape[1] is not None else None
+    names = _class_names(
+        class_names,
+        info.get("class_names"),
+        path,
+        count=model.output_shape[-1],
+    )
+    name = info.get("name") or os.path.splitext(os.path.basename(path))[0]
+    return ModelSource(model, backbone, int(input_size), names, name, fixed)
+
+
+def resolve_model_source(
+    model, experiment=None, class_names=None, backbone=None, size=None
+):
+    """The `ModelSource` of MODEL as `predict` and `export` take it.
+
+    Args:
+        model: an experiment folder, a run's output folder (with
+            `experiment`), or a `.keras` file.
+        experiment: the experiment number (1 to 9) inside a run's output
+            folder.
+        class_names: overrides the saved class names (same count).
+        backbone: for a `.keras` file without its `.json`: whose
+            `preprocess_input` it takes.
+        size: for a `.keras` file without its `.json`: its input size.
+
+    Raises:
+        ModelSourceError: MODEL cannot be used, with what to do instead.
+    """
+    if model.endswith(".keras"):
+        if not os.path.isfile(model):
+            raise ModelSourceError(f"No such file. Received: MODEL={model!r}")
+        if experiment is not None:
+            raise ModelSourceError(
+                "--experiment selects an experiment inside a run's output "
+                f"folder, not in a .keras file. Received: MODEL={model!r}, "
+                f"experiment={experiment}"
+            )
+        return load_keras_file(model, class_names, backbone, size)
+    if not os.path.isdir(model):
+        raise ModelSourceError(
+            "MODEL must be an experiment folder, a run's output folder (with "
+            f"--experiment K) or a .keras file. Received: MODEL={model!r}"
+        )
+    if experiment is not None:
+        from fcn_experiments.experiments import EXPERIMENTS
+
+        if experiment not in range(1, len(EXPERIMENTS) + 1):
+            raise ModelSourceError(
+                f"--experiment must be 1 to {len(EXPERIMENTS)}. "
+                f"Received: experiment={experiment}"
+            )
+        folder = os.path.join(model, EXPERIMENTS[experiment - 1].folder)
+        if not os.path.isdir(folder):
+            raise ModelSourceError(
+                f"{model} has no {EXPERIMENTS[experiment - 1].folder}: "
+                f"experiment {experiment} was not run there. "
+                f"Received: MODEL={model!r}, experiment={experiment}"
+            )
+        model = folder
+    return load_experiment(model, class_names)

@@ -1,0 +1,9 @@
+"""The FCN installer's parts; `FCN_setup.py` is its command line.
+
+- `keras_tree`: finding Keras, its version, and paths that stay inside it;
+- `lock`: one writer at a time per Keras tree;
+- `manifest`: the install record, checked as untrusted input;
+- `fileops`: atomic, fsynced writes and removals that can be rolled back;
+- `exports`: what the extensions add to Keras, and the marked import block;
+- `commands`: `install`, `uninstall` and `status`.
+"""

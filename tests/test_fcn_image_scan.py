@@ -1,0 +1,61 @@
+"""The bad-file scan of `fcn_image_dataset_from_directory` reads each file
+once per process: later builds from the same, unchanged files reuse what it
+learnt (the framework builds train, validation and test for every
+experiment)."""
+
+import os
+import warnings
+
+import keras
+from keras.src.utils import fcn_image_dataset
+from keras.src.utils import fcn_image_files
+
+from loader_test_images import photo
+from loader_test_images import write_photos
+
+
+def _build(directory):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = keras.utils.fcn_image_dataset_from_directory(
+            directory, image_size=64, batch_size=4, shuffle=False,
+            verbose=False,
+        )  # fmt: skip
+    return ds, [str(w.message) for w in caught if "Skipped" in str(w.message)]
+
+
+def test_unchanged_files_are_read_once_changed_ones_again(tmp_path, monkeypatch):
+    paths = write_photos(str(tmp_path))
+    bad = os.path.join(os.path.dirname(paths[0]), "broken.jpg")
+    with open(bad, "w") as f:
+        f.write("not an image\n")
+    inspected = []
+    inspect = fcn_image_files.inspect_image_file
+
+    def counting(path):
+        inspected.append(path)
+        return inspect(path)
+
+    monkeypatch.setattr(fcn_image_files, "inspect_image_file", counting)
+    first, first_skipped = _build(str(tmp_path))
+    assert sorted(inspected) == sorted(paths + [bad])
+    assert len(first_skipped) == 1 and "broken.jpg" in first_skipped[0]
+
+    inspected.clear()
+    second, second_skipped = _build(str(tmp_path))
+    assert inspected == []
+    # Same files, same verdicts: the bad file is still skipped with its
+    # warning, and the images are the same.
+    assert second_skipped == first_skipped
+    assert second.file_paths == first.file_paths
+    for a, b in zip(first, second):
+        assert (a[0].numpy() == b[0].numpy()).all()
+
+    # A file rewritten (another size) is inspected again: the repaired
+    # file now comes in.
+    photo("coffee", (96, 64)).save(bad, quality=90)
+    inspected.clear()
+    third, third_skipped = _build(str(tmp_path))
+    assert inspected == [bad]
+    assert third_skipped == [] and bad in third.file_paths
+    assert fcn_image_dataset._INSPECTED[bad][1].width == 96
