@@ -28,10 +28,12 @@ def resolve_strategy(strategy="auto", collective_timeout=None):
               `TF_CONFIG`.
         collective_timeout: for `"multi_worker"`, see
             `multi_worker_strategy`.
-            On the JAX and torch backends, where tf.distribute does not
-            apply, see `backend_strategy`.
+
+    On the JAX and torch backends, where tf.distribute does not apply, a
+    name gives a `BackendStrategy` (see `backend_strategy`).
     """
-    if isinstance(strategy, tf.distribute.Strategy):
+    # Already resolved (the CLI resolves before the run).
+    if isinstance(strategy, (tf.distribute.Strategy, BackendStrategy)):
         return strategy
     if strategy is None:
         strategy = "auto"
