@@ -116,6 +116,19 @@ class JupyterLab:
             os.path.join(settings, "notification.jupyterlab-settings"), "w"
         ) as f:
             json.dump({"fetchNews": "false", "checkForUpdates": False}, f)
+        # Every cell stays in the page: JupyterLab's default windowing
+        # detaches cells scrolled out of view, emptying their prompts and
+        # outputs for the checks below.
+        tracker = os.path.join(
+            env["JUPYTER_CONFIG_DIR"],
+            "lab",
+            "user-settings",
+            "@jupyterlab",
+            "notebook-extension",
+        )
+        os.makedirs(tracker, exist_ok=True)
+        with open(os.path.join(tracker, "tracker.jupyterlab-settings"), "w") as f:
+            json.dump({"windowingMode": "none"}, f)
         args = [
             os.path.join(ROOT, "run.sh"),
             "notebook",
