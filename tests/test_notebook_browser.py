@@ -361,7 +361,8 @@ def test_notebook_runs_in_jupyterlab_in_chromium(lab, tmp_path):
             assert not shown, "a cell shows an error:\n" + shown[0][-3000:]
             numbers = prompts.all_inner_texts()
             assert all(re.match(r"^\[\d+\]:$", n) for n in numbers), numbers
-            table = outputs.locator("table")
+            # The results table (the per-class and scored-image tables follow).
+            table = outputs.locator("table", has_text="resize mode")
             expect(table).to_have_count(1)
             # One row per experiment, in order.
             rows = table.locator("tbody tr")
@@ -371,13 +372,16 @@ def test_notebook_runs_in_jupyterlab_in_chromium(lab, tmp_path):
                 for i in range(9)
             ] == [str(i) for i in range(1, 10)]
             # The figures: decoded images, not broken ones.
+            # The three figures, then the scored images' heatmaps (as small
+            # as their images).
             images = outputs.locator("img")
             assert images.count() >= 3
-            for i in range(images.count()):
-                width = images.nth(i).evaluate(
-                    "e => e.complete && e.naturalWidth"
-                )
-                assert width and width > 200, (i, width)
+            widths = [
+                images.nth(i).evaluate("e => e.complete && e.naturalWidth")
+                for i in range(images.count())
+            ]
+            assert all(w and w > 0 for w in widths), widths
+            assert all(w > 200 for w in widths[:3]), widths
             assert not page_errors, page_errors
 
             page.keyboard.press("Control+s")
