@@ -3,7 +3,7 @@
 With no dataset given, the experiments train on crops of the public-domain
 and CC0 photos that scikit-image ships in `skimage/data`. Each crop is saved
 twice: as it is (`pristine`) and upscaled (`degraded`): shrunk by a factor
-of 2 to 3 (bilinear), then enlarged back to its own size (bicubic), at the
+of 3 to 4 (bilinear), then enlarged back to its own size (bicubic), at the
 crop's full resolution. Detecting such resampling is a classic forensic
 task. Its trace is the missing fine detail, which survives only at (or
 near) the image's own resolution: a network that sees the crop squashed to
@@ -38,7 +38,7 @@ from PIL import ImageFilter
 
 CLASS_NAMES = ("degraded", "pristine")
 SPLITS = ("train", "validation", "test")
-DATASET_VERSION = 3
+DATASET_VERSION = 4
 
 # Photos from skimage/data with the licence their docstring in
 # skimage/data/_fetchers.py states. Photos without a clear free licence
@@ -74,7 +74,7 @@ STRENGTHS = {
     "blur": (0.9, 1.5),
     "noise": (5.0, 10.0),
     "jpeg": (15, 30),
-    "resample": (2.0, 3.0),
+    "resample": (3.0, 4.0),
 }
 MIN_MEAN_CHANGE = 0.5
 

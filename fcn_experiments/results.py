@@ -113,12 +113,16 @@ def read_results(output_dir):
 
 
 def _cells(row):
-    return [
-        _interval(row)
-        if field == "test_ci"
-        else _format(field, row.get(field))
-        for field, _ in COLUMNS
-    ]
+    return [_cell(row, field) for field, _ in COLUMNS]
+
+
+def _cell(row, field):
+    if field == "test_ci":
+        return _interval(row)
+    if field == "mcnemar_p_vs_1" and int(row["experiment"]) == 1:
+        # #1 is the reference the others are tested against.
+        return "-" if row.get(field, "") != "" else ""
+    return _format(field, row.get(field))
 
 
 def _interval(row):

@@ -37,14 +37,11 @@ def predict_in_file_order(model, dataset, batch_size):
     pending = {}
     probabilities = {}
     labels = []
+    forward = _forward_function(model)
 
     def flush(shape):
         indices, images = pending.pop(shape)
-        # A plain call: `predict_on_batch` under a MirroredStrategy returns
-        # more rows than the batch has.
-        scores = keras.ops.convert_to_numpy(
-            model(np.stack(images), training=False)
-        )
+        scores = keras.ops.convert_to_numpy(forward(np.stack(images)))
         probabilities.update(zip(indices, scores))
 
     for index, (image, label) in enumerate(dataset.as_numpy_iterator()):
@@ -58,6 +55,21 @@ def predict_in_file_order(model, dataset, batch_size):
         flush(shape)
     order = sorted(probabilities)
     return np.stack([probabilities[i] for i in order]), np.asarray(labels)
+
+
+def _forward_function(model):
+    """`model(images, training=False)`, on TensorFlow traced with relaxed
+    shapes: at most a few traces for all the native-size shapes, where an
+    eager call costs about 10x a traced one for MobileNetV2. A plain call,
+    not `predict_on_batch`: that returns more rows than the batch has under
+    a MirroredStrategy."""
+    if keras.backend.backend() != "tensorflow":
+        return lambda images: model(images, training=False)
+    import tensorflow as tf
+
+    return tf.function(
+        lambda images: model(images, training=False), reduce_retracing=True
+    )
 
 
 def score_and_write(model, split, batch_size, folder):

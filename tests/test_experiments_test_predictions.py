@@ -106,3 +106,21 @@ def test_score_and_write_matches_keras_evaluate(tmp_path):
         rows = list(csv.DictReader(f))
     assert [row["path"] for row in rows] == split.file_paths
     assert [row["true_class"] for row in rows] == ["a", "b", "b", "a", "b", "a"]
+
+
+def test_tables_show_experiment_1_as_the_reference(tmp_path):
+    from fcn_experiments import results
+
+    first = [True] * 30 + [False] * 10
+    second = [True] * 22 + [False] * 8 + [True] * 2 + [False] * 8
+    _write(tmp_path / "e1", first)
+    _write(tmp_path / "e2", second)
+    rows = [
+        {"experiment": 1, "test_accuracy": 0.75, "test_images": 40},
+        {"experiment": 2, "test_accuracy": 0.6, "test_images": 40},
+    ]
+    test_predictions.add_statistics(rows, tmp_path, lambda n: f"e{n}")
+    column = [title for _, title in results.COLUMNS].index("p vs #1")
+    cells = [results._cells(row)[column] for row in rows]
+    assert cells == ["-", test_predictions.format_p(rows[1]["mcnemar_p_vs_1"])]
+    assert "| - |" in results.markdown_table(rows).splitlines()[2]
