@@ -30,13 +30,13 @@ def test_unchanged_files_are_read_once_changed_ones_again(tmp_path, monkeypatch)
     with open(bad, "w") as f:
         f.write("not an image\n")
     inspected = []
-    inspect = fcn_image_files.inspect_image_file
+    inspect = fcn_image_dataset._inspect_keyed  # Every read of a file.
 
     def counting(path):
         inspected.append(path)
         return inspect(path)
 
-    monkeypatch.setattr(fcn_image_files, "inspect_image_file", counting)
+    monkeypatch.setattr(fcn_image_dataset, "_inspect_keyed", counting)
     first, first_skipped = _build(str(tmp_path))
     assert sorted(inspected) == sorted(paths + [bad])
     assert len(first_skipped) == 1 and "broken.jpg" in first_skipped[0]

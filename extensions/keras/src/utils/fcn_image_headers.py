@@ -41,9 +41,6 @@ JPEG_EOI = b"\xff\xd9"
 # progressive, all Huffman-coded.
 JPEG_SOF = (0xC0, 0xC1, 0xC2)
 JPEG_MODES = {1: "L", 3: "RGB", 4: "CMYK"}
-# Segments PIL parses or skips by their length, with no way to fail on
-# well-formed data: DHT, DQT, DRI, APP0 to APP15, COM.
-JPEG_SEGMENTS = {0xC4, 0xDB, 0xDD, 0xFE, *range(0xE0, 0xF0)}
 XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 # PNG chunks before the image data that PIL parses with no failure beyond
 # the length checks done here (the minimum lengths are PIL's), or reads as
@@ -69,26 +66,35 @@ def read_image_header(path):
         `None` if the file is bad, of another format, or unusual: then only
         PIL can tell. Raises `OSError` if the file cannot be read.
     """
+    return stat_and_read_header(path)[1]
+
+
+def stat_and_read_header(path):
+    """`(os.stat_result, read_image_header(path))`, both from one open."""
     # os.open and os.read: a third of the cost of open() and its buffers.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
-        head = os.read(fd, HEAD_BYTES)
-        if head.startswith(PNG_SIGNATURE):
-            return _png_info(head + _read_rest(fd) if len(head) == HEAD_BYTES
-                             else head)
-        if not head.startswith(JPEG_SOI):
-            return None
-        walked = _jpeg_walk(head)
-        if len(head) < HEAD_BYTES:
-            return _jpeg_info(walked, head)
-        if walked is not None and not walked[3]:
-            # Header segments beyond the first read (large EXIF or ICC data).
-            head += _read_rest(fd)
-            walked = _jpeg_walk(head)
-        os.lseek(fd, -len(JPEG_EOI), os.SEEK_END)
-        return _jpeg_info(walked, os.read(fd, len(JPEG_EOI)))
+        return os.fstat(fd), _read_header(fd)
     finally:
         os.close(fd)
+
+
+def _read_header(fd):
+    head = os.read(fd, HEAD_BYTES)
+    if head.startswith(PNG_SIGNATURE):
+        return _png_info(head + _read_rest(fd) if len(head) == HEAD_BYTES
+                         else head)
+    if not head.startswith(JPEG_SOI):
+        return None
+    walked = _jpeg_walk(head)
+    if len(head) < HEAD_BYTES:
+        return _jpeg_info(walked, head)
+    if walked is not None and not walked[3]:
+        # Header segments beyond the first read (large EXIF or ICC data).
+        head += _read_rest(fd)
+        walked = _jpeg_walk(head)
+    os.lseek(fd, -len(JPEG_EOI), os.SEEK_END)
+    return _jpeg_info(walked, os.read(fd, len(JPEG_EOI)))
 
 
 def _read_rest(fd):
@@ -127,31 +133,38 @@ def _jpeg_walk(data):
         segment = data[pos + 4: pos + 2 + length]
         if length < 2 or pos + 2 + length > end:
             return sof, exif, xmp, False
-        if marker in JPEG_SOF:
+        if marker == 0xC4 or marker == 0xDD or marker == 0xFE:
+            pass  # DHT, DRI, COM: skipped by their length, as PIL does.
+        elif marker == 0xDB:
+            if not _dqt_ok(segment):
+                return None
+        elif marker in JPEG_SOF:
             if sof is not None:
                 return None
             sof = segment
-        elif marker not in JPEG_SEGMENTS:
+        elif not 0xE0 <= marker <= 0xEF:
             return None
-        elif marker == 0xDB and not _dqt_ok(segment):
-            return None
-        elif marker == 0xE0 and segment.startswith(b"JFIF") and len(segment) < 7:
-            return None
-        elif marker == 0xE1 and segment.startswith(b"Exif\0\0"):
-            # PIL appends a second EXIF segment to the first.
-            exif = segment[6:] if exif is None else exif + segment[6:]
-        elif marker == 0xE1 and segment.startswith(XMP):
-            xmp = segment.split(b"\0", 1)[1]  # PIL keeps the last.
-        elif marker == 0xE2 and segment.startswith(b"MPF\0"):
-            return None  # PIL may open it as MPO.
-        elif (marker == 0xE2 and segment.startswith(b"ICC_PROFILE\0")
-              and len(segment) < 14):
-            return None
-        elif (marker == 0xED and segment.startswith(b"Photoshop 3.0\0")
-              and not _photoshop_ok(segment)):
-            return None
-        elif marker == 0xEE and segment.startswith(b"Adobe") and len(segment) < 7:
-            return None
+        elif marker == 0xE0:
+            if segment.startswith(b"JFIF") and len(segment) < 7:
+                return None
+        elif marker == 0xE1:
+            if segment.startswith(b"Exif\0\0"):
+                # PIL appends a second EXIF segment to the first.
+                exif = segment[6:] if exif is None else exif + segment[6:]
+            elif segment.startswith(XMP):
+                xmp = segment.split(b"\0", 1)[1]  # PIL keeps the last.
+        elif marker == 0xE2:
+            if segment.startswith(b"MPF\0"):
+                return None  # PIL may open it as MPO.
+            if segment.startswith(b"ICC_PROFILE\0") and len(segment) < 14:
+                return None
+        elif marker == 0xED:
+            if (segment.startswith(b"Photoshop 3.0\0")
+                    and not _photoshop_ok(segment)):
+                return None
+        elif marker == 0xEE:
+            if segment.startswith(b"Adobe") and len(segment) < 7:
+                return None
         pos += 2 + length
 
 
