@@ -50,6 +50,8 @@ are always float32 in [0, 255] (Keras gives uint8 for `"nearest"`). Only
 channels-last tf.data datasets are made.
 """
 
+import contextlib
+import gc
 import io
 import multiprocessing
 import os
@@ -192,60 +194,76 @@ def fcn_image_dataset_from_directory(
 
     if seed is None:
         seed = np.random.randint(1e6)
-    inferred = labels == "inferred"
-    image_paths, labels, class_names = dataset_utils.index_directory(
-        directory,
-        # A copy: Keras shuffles a list of labels in place.
-        labels if labels in ("inferred", None) else list(labels),
-        formats=ALLOWLIST_FORMATS,
-        class_names=class_names,
-        # A split starts from the sorted list; its subsets are shuffled below.
-        shuffle=shuffle and not validation_split,
-        seed=seed,
-        follow_links=follow_links,
-        verbose=verbose,
-    )
-    if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError(
-            "`label_mode='binary'` needs exactly 2 classes. "
-            f"Received: class_names={class_names}"
-        )
-    _report_unlisted_files(directory, class_names if inferred else [""], follow_links)
-
-    datasets = []
-    for name in ["training", "validation"] if subset == "both" else [subset]:
-        paths, subset_labels = _subset(
-            image_paths, labels, validation_split, name, shuffle, seed, verbose
-        )
-        found = len(paths)
-        paths, subset_labels, infos = _check_files(paths, subset_labels, on_bad_image)
-        if verbose and len(paths) < found:
-            io_utils.print_msg(
-                f"Skipped {found - len(paths)} bad files (see the warnings); "
-                f"using {len(paths)}."
-            )
-        if not paths:
-            raise ValueError(
-                f"No {name + ' ' if name else ''}images found in directory "
-                f"{directory}. Allowed formats: {ALLOWLIST_FORMATS}"
-            )
-        loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride,
-                             paths, infos)
-        dataset = _paths_to_dataset(
-            loader,
-            subset_labels,
-            label_mode=label_mode,
-            num_classes=len(class_names) if class_names else 0,
-            batch_size=batch_size,
-            # As Keras: the validation half of subset="both" is not shuffled.
-            shuffle=shuffle and not (subset == "both" and name == "validation"),
+    # A build allocates a few tuples per file; with TF loaded, the cyclic
+    # GC walked its ~300k objects again and again meanwhile (0.4 s per
+    # 100k files), and in the forked scan workers it copied every page.
+    with _gc_paused():
+        inferred = labels == "inferred"
+        image_paths, labels, class_names = dataset_utils.index_directory(
+            directory,
+            # A copy: Keras shuffles a list of labels in place.
+            labels if labels in ("inferred", None) else list(labels),
+            formats=ALLOWLIST_FORMATS,
+            class_names=class_names,
+            # A split starts from the sorted list; its subsets are shuffled below.
+            shuffle=shuffle and not validation_split,
             seed=seed,
-            horizontal_flip=horizontal_flip and name != "validation",
+            follow_links=follow_links,
+            verbose=verbose,
         )
-        dataset.class_names = class_names
-        dataset.file_paths = paths
-        datasets.append(dataset)
-    return datasets if subset == "both" else datasets[0]
+        if label_mode == "binary" and len(class_names) != 2:
+            raise ValueError(
+                "`label_mode='binary'` needs exactly 2 classes. "
+                f"Received: class_names={class_names}"
+            )
+        _report_unlisted_files(directory, class_names if inferred else [""], follow_links)
+
+        datasets = []
+        for name in ["training", "validation"] if subset == "both" else [subset]:
+            paths, subset_labels = _subset(
+                image_paths, labels, validation_split, name, shuffle, seed, verbose
+            )
+            found = len(paths)
+            paths, subset_labels, infos = _check_files(paths, subset_labels, on_bad_image)
+            if verbose and len(paths) < found:
+                io_utils.print_msg(
+                    f"Skipped {found - len(paths)} bad files (see the warnings); "
+                    f"using {len(paths)}."
+                )
+            if not paths:
+                raise ValueError(
+                    f"No {name + ' ' if name else ''}images found in directory "
+                    f"{directory}. Allowed formats: {ALLOWLIST_FORMATS}"
+                )
+            loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride,
+                                 paths, infos)
+            dataset = _paths_to_dataset(
+                loader,
+                subset_labels,
+                label_mode=label_mode,
+                num_classes=len(class_names) if class_names else 0,
+                batch_size=batch_size,
+                # As Keras: the validation half of subset="both" is not shuffled.
+                shuffle=shuffle and not (subset == "both" and name == "validation"),
+                seed=seed,
+                horizontal_flip=horizontal_flip and name != "validation",
+            )
+            dataset.class_names = class_names
+            dataset.file_paths = paths
+            datasets.append(dataset)
+        return datasets if subset == "both" else datasets[0]
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pauses Python's cyclic garbage collector (if on) for a block."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _subset(paths, labels, validation_split, subset, shuffle, seed, verbose):
