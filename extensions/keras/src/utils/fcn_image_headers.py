@@ -43,12 +43,12 @@ JPEG_SOF = (0xC0, 0xC1, 0xC2)
 JPEG_MODES = {1: "L", 3: "RGB", 4: "CMYK"}
 XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 # PNG chunks before the image data that PIL parses with no failure beyond
-# the length checks done here (the minimum lengths are PIL's), or reads as
-# unknown; chunks with other handlers in PIL (iCCP, zTXt, iTXt, APNG) are
-# left to PIL.
+# the checks done here (the minimum lengths are PIL's), or reads as
+# unknown; chunks with other handlers in PIL (zTXt, iTXt, APNG) are left to
+# PIL.
 PNG_MIN_LENGTH = {b"PLTE": 0, b"tRNS": 0, b"gAMA": 4, b"cHRM": 32, b"sRGB": 1,
                   b"pHYs": 9, b"tEXt": 0, b"eXIf": 0}
-PNG_HANDLED = {b"iCCP", b"zTXt", b"iTXt", b"acTL", b"fcTL", b"fdAT", b"IEND"}
+PNG_HANDLED = {b"zTXt", b"iTXt", b"acTL", b"fcTL", b"fdAT", b"IEND"}
 # tEXt keywords that change what PIL reads as EXIF.
 PNG_EXIF_TEXT = (b"exif", b"Raw profile type exif", b"XML:com.adobe.xmp")
 EXIF_ORIENTATION = 0x0112
@@ -226,6 +226,8 @@ def _png_info(data):
             return None
         elif cid == b"eXIf":
             exif = chunk
+        elif cid == b"iCCP" and not _iccp_ok(chunk):
+            return None
         elif cid == b"tRNS" and len(chunk) < _trns_length(header):
             return None
         pos += 12 + length
@@ -238,6 +240,21 @@ def _png_info(data):
         return None
     info = fcn_image_files.ImageInfo(width, height, orientation, "PNG", mode)
     return _checked(info)
+
+
+def _iccp_ok(chunk):
+    """Whether PIL's iCCP parser accepts the chunk (a profile that does not
+    decompress is accepted, as None)."""
+    i = chunk.find(b"\0")
+    if i + 1 >= len(chunk) or chunk[i + 1] != 0:
+        return False
+    try:
+        PngImagePlugin._safe_zlib_decompress(chunk[i + 2:])
+    except ValueError:
+        return False
+    except zlib.error:
+        pass
+    return True
 
 
 def _trns_length(header):
@@ -274,7 +291,7 @@ def _photoshop_ok(segment):
 def _orientation(exif, xmp):
     """The orientation `fcn_image_files.orientation_of` gives: from EXIF,
     else from XMP's tiff:Orientation, as PIL's `getexif`; None if unusual."""
-    orientation = 1 if exif is None else _exif_orientation(exif)
+    orientation = 0 if exif is None else _exif_orientation(exif)
     if orientation == 0 and xmp is not None:
         match = XMP_ORIENTATION.search(xmp)
         orientation = int(match[2]) if match else 0
