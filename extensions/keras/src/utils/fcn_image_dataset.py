@@ -76,6 +76,7 @@ MAX_SCAN_PROCESSES = 8
 PROCESS_SCAN_MIN_FILES = 4096
 ALLOWLIST_FORMATS = image_dataset_utils.ALLOWLIST_FORMATS
 NUM_CROPS = 3
+UNBATCHED_CHUNK = 32  # records decoded together when `batch_size=None`
 NUM_CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3",
                   "lanczos5", "gaussian", "mitchellcubic")
@@ -642,6 +643,57 @@ def tf_backend():
     return tensorflow
 
 
+def _load_batch(batch, load, batch_size):
+    """A dataset of one batch: `batch`, a batch of dataset elements (records
+    with flips and labels), decoded, less any file that fails to decode
+    (one warning naming it). The scan checked each file's structure; only
+    damage inside the compressed data (which JPEG cannot detect) gets here.
+    """
+    record = batch[0]
+    slot = tf.range(tf.shape(record["path"], out_type="int64")[0])
+    elements = tf.data.Dataset.from_tensor_slices((slot, batch))
+
+    def load_one(slot, element):
+        return slot, load(*element)
+
+    decoded = elements.map(load_one, num_parallel_calls=tf.data.AUTOTUNE)
+    decoded = decoded.ignore_errors().batch(batch_size)
+    # An empty batch if every file failed, so that they are reported too
+    # (and then filtered out by the caller).
+    empty = tf.data.Dataset.from_tensors(tf.nest.map_structure(
+        lambda spec: tf.zeros([0] + [d or 0 for d in spec.shape[1:]], spec.dtype),
+        decoded.element_spec,
+    ))
+    decoded = decoded.concatenate(empty).take(1)
+
+    def report(kept, output):
+        dropped = tf.sparse.to_dense(tf.sets.difference(slot[None], kept[None]))[0]
+        warned = tf.cond(
+            tf.size(dropped) > 0,
+            lambda: tf.py_function(_warn_undecodable,
+                                   [tf.gather(record["path"], dropped)], tf.bool),
+            lambda: tf.constant(False),
+        )
+        with tf.control_dependencies([warned]):
+            return tf.nest.map_structure(tf.identity, output)
+
+    return decoded.map(report)
+
+
+def _not_empty(*batch):
+    return tf.shape(tf.nest.flatten(batch)[0])[0] > 0
+
+
+def _warn_undecodable(paths):
+    for path in paths.numpy():
+        warnings.warn(
+            f"Skipped {path.decode()}: it failed to decode during the epoch "
+            "(corrupt image data), and is left out of its batch. Replace or "
+            "remove the file."
+        )
+    return True
+
+
 def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
                       shuffle, seed, horizontal_flip):
     """The dataset of one subset: records (with flips and labels), shuffled,
@@ -671,20 +723,19 @@ def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
         img = loader.load(record, flip)
         return (img, *label) if label else img
 
-    if loader.resize_mode == "native" and batch_size is not None:
-        # Group the records, not the decoded images (memory), by shape; then
-        # decode each batch.
-        spec = tf.TensorSpec((None, None, loader.channels), "float32")
-
-        def load_batch(*element):
-            record, flip, label = unpack(element)
-            if flip is None:
-                img = tf.map_fn(loader.load, record, fn_output_signature=spec)
-            else:
-                img = tf.map_fn(lambda rf: loader.load(*rf), (record, flip),
-                                fn_output_signature=spec)
-            return (img, *label) if label else img
-
+    # Decoded a batch of records at a time: a file that fails to decode
+    # leaves its batch with a warning (see `_load_batch`).
+    if batch_size is None:
+        # Images of one shape (not "native") can be decoded 32 at a time.
+        chunk = 1 if loader.resize_mode == "native" else UNBATCHED_CHUNK
+        ds = ds.batch(chunk).interleave(
+            lambda *batch: _load_batch(batch, load, chunk),
+            cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        return ds.filter(_not_empty).unbatch().prefetch(tf.data.AUTOTUNE)
+    if loader.resize_mode == "native":
+        # Group the records, not the decoded images (memory), by shape.
         def shape_key(*element):
             size = tf.cast(unpack(element)[0]["native_size"], "int64")
             return size[0] * 65536 + size[1]
@@ -694,15 +745,19 @@ def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
             reduce_func=lambda key, window: window.batch(batch_size),
             window_size=batch_size,
         )
-        ds = ds.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE)
-        # group_by_window hides the length; Keras needs it to show progress
-        # and to not warn that the data "ran out" after the first epoch.
         _, per_shape = np.unique(loader.records["native_size"], axis=0,
                                  return_counts=True)
         batches = int(np.sum(-(-per_shape // batch_size)))
-        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     else:
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-        if batch_size is not None:
-            ds = ds.batch(batch_size)
+        ds = ds.batch(batch_size)
+        batches = -(-len(loader.records["path"]) // batch_size)
+    ds = ds.interleave(
+        lambda *batch: _load_batch(batch, load, batch_size),
+        cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    ).filter(_not_empty)
+    # The interleave hides the length; Keras needs it to show progress and
+    # to not warn that the data "ran out" after the first epoch. (A batch
+    # whose every file failed to decode would end the epoch one short: TF
+    # then raises, after the warnings naming them.)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     return ds.prefetch(tf.data.AUTOTUNE)
