@@ -33,13 +33,18 @@ Resize modes:
   shape: a batch holds images of one aspect-ratio bucket.
 
 Bad files are caught when the file list is built, before the dataset
-exists: every file is read through once in a thread pool (a JPEG decoded at
-1/8 scale, which still reads its whole stream; a PNG's checksums verified).
-That costs about half an epoch of decoding, once, and is the only way to
-know that no file will fail mid-epoch; a bad file is skipped with one warning naming it, or raises with
-`on_bad_image="raise"` (see `fcn_image_files` for what counts as bad). With
-a split, only the subset's files are read (after the split, so a bad file
-never moves another file across subsets).
+exists: every file is checked once per process (its verdict is remembered
+while the file is unchanged). A JPEG or PNG is checked from its structure
+without decoding it (`fcn_image_headers`: header segments or chunks, CRCs,
+the JPEG's end marker, which a truncated file lacks); any other or unusual
+file is opened with PIL (see `fcn_image_files` for what counts as bad).
+With many files the check runs in forked worker processes (it is Python,
+held by the GIL). A bad file is skipped with one warning naming it, or
+raises with `on_bad_image="raise"`. With a split, only the subset's files
+are read (after the split, so a bad file never moves another file across
+subsets). What a structural check cannot see, damage inside a JPEG's
+compressed data, is caught during the epoch: such a file is left out of
+its batch with one warning naming it, and the others are delivered.
 
 Intentional differences from Keras' loader, all for correctness: bad files
 are skipped instead of stopping training mid-epoch; EXIF orientation is
@@ -404,6 +409,8 @@ def _inspect_new(paths):
     chunks = [paths[i: i + size] for i in range(0, len(paths), size)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         rows = pool.map(_inspect_chunk, chunks)
+        pool.close()
+        pool.join()  # Workers gone (and their CPU time accounted) on return.
     info = fcn_image_files.ImageInfo
     return [(key, info(*r) if isinstance(r, tuple) else r)
             for chunk in rows for key, r in chunk]
