@@ -34,6 +34,7 @@ from PIL import Image as pil_image
 from keras.src.utils import fcn_image_files
 
 HEAD_BYTES = 65536  # a JPEG's header segments almost always fit
+OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SOI = b"\xff\xd8\xff"
 JPEG_EOI = b"\xff\xd9"
@@ -41,6 +42,7 @@ JPEG_EOI = b"\xff\xd9"
 # progressive, all Huffman-coded.
 JPEG_SOF = (0xC0, 0xC1, 0xC2)
 JPEG_MODES = {1: "L", 3: "RGB", 4: "CMYK"}
+JPEG_SEGMENT = struct.Struct(">BBH")  # 0xFF, marker, length
 XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 # PNG chunks before the image data that PIL parses with no failure beyond
 # the checks done here (the minimum lengths are PIL's), or reads as
@@ -72,7 +74,7 @@ def read_image_header(path):
 def stat_and_read_header(path):
     """`(os.stat_result, read_image_header(path))`, both from one open."""
     # os.open and os.read: a third of the cost of open() and its buffers.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    fd = os.open(path, OPEN_FLAGS)
     try:
         return os.fstat(fd), _read_header(fd)
     finally:
@@ -118,64 +120,62 @@ def _jpeg_walk(data):
     header, or None for anything PIL might read differently."""
     pos, end = 2, len(data)
     sof = exif = xmp = None
-    while True:
-        if pos + 4 > end:
-            return sof, exif, xmp, False
-        if data[pos] != 0xFF:
+    unpack = JPEG_SEGMENT.unpack_from
+    while pos + 4 <= end:
+        ff, marker, length = unpack(data, pos)
+        if ff != 0xFF:
             return None  # PIL skips junk between segments: let it judge.
-        marker = data[pos + 1]
         if marker == 0xFF:  # Fill byte.
             pos += 1
             continue
         if marker == 0xDA:
             return sof, exif, xmp, True
-        length = (data[pos + 2] << 8) | data[pos + 3]
-        segment = data[pos + 4: pos + 2 + length]
-        if length < 2 or pos + 2 + length > end:
-            return sof, exif, xmp, False
+        start, pos = pos + 4, pos + 2 + length
+        if length < 2 or pos > end:
+            break
+        # The common segments first: this loop is most of the scan's time.
         if marker == 0xC4 or marker == 0xDD or marker == 0xFE:
-            pass  # DHT, DRI, COM: skipped by their length, as PIL does.
-        elif marker == 0xDB:
-            if not _dqt_ok(segment):
+            continue  # DHT, DRI, COM: skipped by their length, as PIL does.
+        if marker == 0xDB:
+            if not _dqt_ok(data, start, pos):
                 return None
         elif marker in JPEG_SOF:
             if sof is not None:
                 return None
-            sof = segment
+            sof = data[start:pos]
         elif not 0xE0 <= marker <= 0xEF:
             return None
         elif marker == 0xE0:
-            if segment.startswith(b"JFIF") and len(segment) < 7:
+            if data.startswith(b"JFIF", start, pos) and length < 9:
                 return None
         elif marker == 0xE1:
-            if segment.startswith(b"Exif\0\0"):
+            if data.startswith(b"Exif\0\0", start, pos):
                 # PIL appends a second EXIF segment to the first.
-                exif = segment[6:] if exif is None else exif + segment[6:]
-            elif segment.startswith(XMP):
-                xmp = segment.split(b"\0", 1)[1]  # PIL keeps the last.
+                segment = data[start + 6:pos]
+                exif = segment if exif is None else exif + segment
+            elif data.startswith(XMP, start, pos):
+                xmp = data[start + len(XMP):pos]  # PIL keeps the last.
         elif marker == 0xE2:
-            if segment.startswith(b"MPF\0"):
+            if data.startswith(b"MPF\0", start, pos):
                 return None  # PIL may open it as MPO.
-            if segment.startswith(b"ICC_PROFILE\0") and len(segment) < 14:
+            if data.startswith(b"ICC_PROFILE\0", start, pos) and length < 16:
                 return None
         elif marker == 0xED:
-            if (segment.startswith(b"Photoshop 3.0\0")
-                    and not _photoshop_ok(segment)):
+            if (data.startswith(b"Photoshop 3.0\0", start, pos)
+                    and not _photoshop_ok(data[start:pos])):
                 return None
         elif marker == 0xEE:
-            if segment.startswith(b"Adobe") and len(segment) < 7:
+            if data.startswith(b"Adobe", start, pos) and length < 9:
                 return None
-        pos += 2 + length
+    return sof, exif, xmp, False
 
 
-def _dqt_ok(segment):
-    """Whether PIL's DQT parser accepts this segment."""
-    while segment:
-        table = 1 + (64 if segment[0] < 16 else 128)
-        if len(segment) < table:
-            return False
-        segment = segment[table:]
-    return True
+def _dqt_ok(data, pos, end):
+    """Whether PIL's DQT parser accepts the segment `data[pos:end]`: its
+    tables (65 or 129 bytes) must fill it exactly."""
+    while pos < end:
+        pos += 65 if data[pos] < 16 else 129
+    return pos == end
 
 
 def _jpeg_info(walked, tail):
@@ -186,7 +186,7 @@ def _jpeg_info(walked, tail):
     if not reached_scan or sof is None or len(sof) < 6 or sof[0] != 8:
         return None
     mode = JPEG_MODES.get(sof[5])
-    orientation = _orientation(exif, xmp)
+    orientation = 1 if exif is None and xmp is None else _orientation(exif, xmp)
     if mode is None or orientation is None:
         return None
     height, width = struct.unpack_from(">HH", sof, 1)
