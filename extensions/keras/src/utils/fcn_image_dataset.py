@@ -397,10 +397,12 @@ def _inspect_new(paths):
     """`_inspect_keyed` of each path, in forked processes when they pay off.
 
     The check is Python (struct parsing) holding the GIL: threads do not use
-    a second core, processes do. Forked, as Keras' own `PyDataset` workers
-    are: they only read files and return tuples.
+    a second core, processes do. Forked (as Keras' `PyDataset` workers are
+    on Linux): they only read files and return tuples.
     """
-    workers = min(os.cpu_count() or 1, MAX_SCAN_PROCESSES)
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
+    workers = min(cores, MAX_SCAN_PROCESSES)
     if (len(paths) < PROCESS_SCAN_MIN_FILES or workers < 2
             or "fork" not in multiprocessing.get_all_start_methods()):
         return [_inspect_keyed(path) for path in paths]
