@@ -172,17 +172,7 @@ def inspect_image_file_with_pil(path):
     is decoded at 1/8 scale (which still reads its whole entropy-coded
     stream, so truncation is caught), a PNG has the checksums of all its
     chunks verified (so is any corrupt or missing byte), GIF and BMP files
-    are decoded.
-
-    Args:
-        path: Path to the image file.
-
-    Returns:
-        An `ImageInfo`.
-
-    Raises:
-        BadImageError: the file is empty, truncated, corrupt, not an image,
-            or over `PIL.Image.MAX_IMAGE_PIXELS` pixels.
+    are decoded. Arguments, result and errors as for `inspect_image_file`.
     """
     _require_pil()
     try:
