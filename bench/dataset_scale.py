@@ -9,12 +9,15 @@ Writes folders of small real JPEGs (crops of scikit-image's bundled photos,
 image at all) under $TMPDIR/fcn_dataset_scale/, then, for each folder, builds
 `keras.utils.image_dataset_from_directory(crop_to_aspect_ratio=True)` and
 `keras.utils.fcn_image_dataset_from_directory(resize_mode="crop")` (whose
-build reads every file once to leave the bad ones out), each in a fresh
+build reads the header and tail of every file to leave the bad ones out),
+each in a fresh
 process, the two alternately, and reports:
 
-- build seconds (index + bad-file scan + tf.data graph), and FCN / Keras;
+- build seconds (index + bad-file scan + tf.data graph), and FCN / Keras,
+  in wall-clock and in CPU time (the process and its scan workers);
 - the build's memory: peak RSS growth over the process after its imports,
-  and that per file;
+  and that per file (the scan's forked workers, gone when the build
+  returns, are not counted);
 - the build again in the same process (FCN: the scan's verdicts reused);
 - images/s of one epoch at `--size` px. Keras' dataset fails at the first
   corrupt file, so its epoch runs with tf.data's `ignore_errors()` (which
@@ -111,6 +114,14 @@ def _rss_mb():
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+def _cpu_s():
+    """CPU seconds of this process and of its finished child processes (the
+    FCN scan's forked workers)."""
+    usage = [resource.getrusage(who) for who in
+             (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
 def build(loader, directory, size, batch):
     import keras
 
@@ -136,12 +147,12 @@ def child(loader, directory, size, batch, plain_epoch):
     # Imports and TF's own start-up done: what follows is the build's.
     tf.constant(0)
     before = _rss_mb()
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started = time.perf_counter(), _cpu_s()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = build(loader, directory, size, batch)
     build_s = time.perf_counter() - started
-    build_cpu_s = time.process_time() - cpu_started
+    build_cpu_s = _cpu_s() - cpu_started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     skipped = sum("Skipped" in str(w.message) for w in caught)
     # The same folder again in this process (the framework builds train,

@@ -33,13 +33,18 @@ Resize modes:
   shape: a batch holds images of one aspect-ratio bucket.
 
 Bad files are caught when the file list is built, before the dataset
-exists: every file is read through once in a thread pool (a JPEG decoded at
-1/8 scale, which still reads its whole stream; a PNG's checksums verified).
-That costs about half an epoch of decoding, once, and is the only way to
-know that no file will fail mid-epoch; a bad file is skipped with one warning naming it, or raises with
-`on_bad_image="raise"` (see `fcn_image_files` for what counts as bad). With
-a split, only the subset's files are read (after the split, so a bad file
-never moves another file across subsets).
+exists: every file is checked once per process (its verdict is remembered
+while the file is unchanged). A JPEG or PNG is checked from its structure
+without decoding it (`fcn_image_headers`: header segments or chunks, CRCs,
+the JPEG's end marker, which a truncated file lacks); any other or unusual
+file is opened with PIL (see `fcn_image_files` for what counts as bad).
+With many files the check runs in forked worker processes (it is Python,
+held by the GIL). A bad file is skipped with one warning naming it, or
+raises with `on_bad_image="raise"`. With a split, only the subset's files
+are read (after the split, so a bad file never moves another file across
+subsets). What a structural check cannot see, damage inside a JPEG's
+compressed data, is caught during the epoch: such a file is left out of
+its batch with one warning naming it, and the others are delivered.
 
 Intentional differences from Keras' loader, all for correctness: bad files
 are skipped instead of stopping training mid-epoch; EXIF orientation is
@@ -50,15 +55,18 @@ are always float32 in [0, 255] (Keras gives uint8 for `"nearest"`). Only
 channels-last tf.data datasets are made.
 """
 
+import contextlib
+import gc
 import io
+import multiprocessing
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from keras.src.utils import dataset_utils
 from keras.src.utils import fcn_image_files
+from keras.src.utils import fcn_image_headers
 from keras.src.utils import fcn_image_split
 from keras.src.utils import image_dataset_utils
 from keras.src.utils import image_utils
@@ -67,9 +75,13 @@ from keras.src.utils.module_utils import tensorflow as tf
 
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
 ON_BAD_IMAGE = ("skip", "raise")
-SCAN_CHUNK = 256  # files inspected per thread-pool task
+# The bad-file scan runs in this many forked processes at most, from this
+# many new files on (below, the fork costs more than it saves).
+MAX_SCAN_PROCESSES = 8
+PROCESS_SCAN_MIN_FILES = 4096
 ALLOWLIST_FORMATS = image_dataset_utils.ALLOWLIST_FORMATS
 NUM_CROPS = 3
+UNBATCHED_CHUNK = 32  # records decoded together when `batch_size=None`
 NUM_CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3",
                   "lanczos5", "gaussian", "mitchellcubic")
@@ -188,60 +200,76 @@ def fcn_image_dataset_from_directory(
 
     if seed is None:
         seed = np.random.randint(1e6)
-    inferred = labels == "inferred"
-    image_paths, labels, class_names = dataset_utils.index_directory(
-        directory,
-        # A copy: Keras shuffles a list of labels in place.
-        labels if labels in ("inferred", None) else list(labels),
-        formats=ALLOWLIST_FORMATS,
-        class_names=class_names,
-        # A split starts from the sorted list; its subsets are shuffled below.
-        shuffle=shuffle and not validation_split,
-        seed=seed,
-        follow_links=follow_links,
-        verbose=verbose,
-    )
-    if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError(
-            "`label_mode='binary'` needs exactly 2 classes. "
-            f"Received: class_names={class_names}"
-        )
-    _report_unlisted_files(directory, class_names if inferred else [""], follow_links)
-
-    datasets = []
-    for name in ["training", "validation"] if subset == "both" else [subset]:
-        paths, subset_labels = _subset(
-            image_paths, labels, validation_split, name, shuffle, seed, verbose
-        )
-        found = len(paths)
-        paths, subset_labels, infos = _check_files(paths, subset_labels, on_bad_image)
-        if verbose and len(paths) < found:
-            io_utils.print_msg(
-                f"Skipped {found - len(paths)} bad files (see the warnings); "
-                f"using {len(paths)}."
-            )
-        if not paths:
-            raise ValueError(
-                f"No {name + ' ' if name else ''}images found in directory "
-                f"{directory}. Allowed formats: {ALLOWLIST_FORMATS}"
-            )
-        loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride,
-                             paths, infos)
-        dataset = _paths_to_dataset(
-            loader,
-            subset_labels,
-            label_mode=label_mode,
-            num_classes=len(class_names) if class_names else 0,
-            batch_size=batch_size,
-            # As Keras: the validation half of subset="both" is not shuffled.
-            shuffle=shuffle and not (subset == "both" and name == "validation"),
+    # A build allocates a few tuples per file; with TF loaded, the cyclic
+    # GC walked its ~300k objects again and again meanwhile (0.4 s per
+    # 100k files), and in the forked scan workers it copied every page.
+    with _gc_paused():
+        inferred = labels == "inferred"
+        image_paths, labels, class_names = dataset_utils.index_directory(
+            directory,
+            # A copy: Keras shuffles a list of labels in place.
+            labels if labels in ("inferred", None) else list(labels),
+            formats=ALLOWLIST_FORMATS,
+            class_names=class_names,
+            # A split starts from the sorted list; its subsets are shuffled below.
+            shuffle=shuffle and not validation_split,
             seed=seed,
-            horizontal_flip=horizontal_flip and name != "validation",
+            follow_links=follow_links,
+            verbose=verbose,
         )
-        dataset.class_names = class_names
-        dataset.file_paths = paths
-        datasets.append(dataset)
-    return datasets if subset == "both" else datasets[0]
+        if label_mode == "binary" and len(class_names) != 2:
+            raise ValueError(
+                "`label_mode='binary'` needs exactly 2 classes. "
+                f"Received: class_names={class_names}"
+            )
+        _report_unlisted_files(directory, class_names if inferred else [""], follow_links)
+
+        datasets = []
+        for name in ["training", "validation"] if subset == "both" else [subset]:
+            paths, subset_labels = _subset(
+                image_paths, labels, validation_split, name, shuffle, seed, verbose
+            )
+            found = len(paths)
+            paths, subset_labels, infos = _check_files(paths, subset_labels, on_bad_image)
+            if verbose and len(paths) < found:
+                io_utils.print_msg(
+                    f"Skipped {found - len(paths)} bad files (see the warnings); "
+                    f"using {len(paths)}."
+                )
+            if not paths:
+                raise ValueError(
+                    f"No {name + ' ' if name else ''}images found in directory "
+                    f"{directory}. Allowed formats: {ALLOWLIST_FORMATS}"
+                )
+            loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride,
+                                 paths, infos)
+            dataset = _paths_to_dataset(
+                loader,
+                subset_labels,
+                label_mode=label_mode,
+                num_classes=len(class_names) if class_names else 0,
+                batch_size=batch_size,
+                # As Keras: the validation half of subset="both" is not shuffled.
+                shuffle=shuffle and not (subset == "both" and name == "validation"),
+                seed=seed,
+                horizontal_flip=horizontal_flip and name != "validation",
+            )
+            dataset.class_names = class_names
+            dataset.file_paths = paths
+            datasets.append(dataset)
+        return datasets if subset == "both" else datasets[0]
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pauses Python's cyclic garbage collector (if on) for a block."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _subset(paths, labels, validation_split, subset, shuffle, seed, verbose):
@@ -293,14 +321,20 @@ def _report_unlisted_files(directory, subdirs, follow_links):
     of the allowed formats; dotfiles (.DS_Store, ...) pass silently.
     """
     for subdir in subdirs:
-        for root, fname in dataset_utils.iter_valid_files(
-            os.path.join(directory, subdir), follow_links, ("",)
-        ):
-            if fname.startswith(".") or fname.lower().endswith(ALLOWLIST_FORMATS):
-                continue
+        unlisted = [
+            os.path.join(root, fname)
+            # The folders Keras' `index_directory` walks, without its sorting
+            # and joining of every file (a third of its time).
+            for root, _, files in os.walk(os.path.join(directory, subdir),
+                                          followlinks=follow_links)
+            for fname in files
+            if not (fname.startswith(".")
+                    or fname.lower().endswith(ALLOWLIST_FORMATS))
+        ]
+        for path in sorted(unlisted):
             warnings.warn(
-                f"Skipped {os.path.join(root, fname)}: not one of the image "
-                f"formats {ALLOWLIST_FORMATS}. Convert it, or move it out of "
+                f"Skipped {path}: not one of the image formats "
+                f"{ALLOWLIST_FORMATS}. Convert it, or move it out of "
                 f"{directory} to silence this warning.",
                 stacklevel=3,
             )
@@ -313,12 +347,7 @@ def _check_files(paths, labels, on_bad_image):
         warnings.simplefilter(
             "ignore", fcn_image_files.pil_image.DecompressionBombWarning
         )
-        # Chunks, not one task per file: per-file futures took 2.6 s of CPU
-        # for 10,000 small JPEGs, chunks 1.9 s (lock traffic).
-        # A file inspected before in this process, unchanged, is not read.
-        chunks = [paths[i : i + SCAN_CHUNK] for i in range(0, len(paths), SCAN_CHUNK)]
-        with ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4)) as pool:
-            results = [r for chunk in pool.map(_inspect_all, chunks) for r in chunk]
+        results = _inspect_all(paths)
     bad = sorted(str(r) for r in results if isinstance(r, Exception))
     if bad and on_bad_image == "raise":
         more = f" (and {len(bad) - 1} more bad files)" if len(bad) > 1 else ""
@@ -335,36 +364,96 @@ def _check_files(paths, labels, on_bad_image):
     return [paths[i] for i in keep], labels, [results[i] for i in keep]
 
 
-def _inspect_all(paths):
-    return [_inspect_once(path) for path in paths]
-
-
 # path -> ((size, mtime, pixel limit), ImageInfo or BadImageError) of the
 # files this process has inspected: the train, validation and test datasets
 # of every experiment, built from one folder, read each file once in all.
 _INSPECTED = {}
 
 
-def _inspect_once(path):
+def _inspect_all(paths):
+    """The `ImageInfo` or `BadImageError` of each path: remembered if the
+    file is unchanged since this process inspected it, else inspected (in
+    worker processes when there are many)."""
+    results = [None] * len(paths)
+    todo = []
+    for i, path in enumerate(paths):
+        known = _INSPECTED.get(path)
+        if known is None:
+            todo.append(i)
+            continue
+        key = _key(path)
+        if key is not None and known[0] == key:
+            results[i] = known[1]
+        else:
+            todo.append(i)
+    for i, (key, result) in zip(todo, _inspect_new([paths[i] for i in todo])):
+        if key is not None:
+            _INSPECTED[paths[i]] = (key, result)
+        results[i] = result
+    return results
+
+
+def _inspect_new(paths):
+    """`_inspect_keyed` of each path, in forked processes when they pay off.
+
+    The check is Python (struct parsing) holding the GIL: threads do not use
+    a second core, processes do. Forked (as Keras' `PyDataset` workers are
+    on Linux): they only read files and return tuples.
+    """
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
+    workers = min(cores, MAX_SCAN_PROCESSES)
+    if (len(paths) < PROCESS_SCAN_MIN_FILES or workers < 2
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return [_inspect_keyed(path) for path in paths]
+    # A few chunks per worker, so that one slow chunk does not stall the end.
+    size = max(1, -(-len(paths) // (4 * workers)))
+    chunks = [paths[i: i + size] for i in range(0, len(paths), size)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        rows = pool.map(_inspect_chunk, chunks)
+        pool.close()
+        pool.join()  # Workers gone (and their CPU time accounted) on return.
+    info = fcn_image_files.ImageInfo
+    return [(key, info(*r) if isinstance(r, tuple) else r)
+            for chunk in rows for key, r in chunk]
+
+
+def _inspect_chunk(paths):
+    """`_inspect_keyed` of each path, `ImageInfo`s as plain tuples: they
+    come back pickled, and a namedtuple costs 5 times as much to unpickle."""
+    rows = [_inspect_keyed(path) for path in paths]
+    return [(key, tuple(r) if isinstance(r, tuple) else r) for key, r in rows]
+
+
+def _key(path):
+    """What must not change for a remembered verdict to hold; None if the
+    file cannot be read."""
     try:
-        stat = os.stat(path)
+        return _stat_key(os.stat(path))
     except OSError:
-        return _inspect(path)  # Says what is wrong.
-    key = (stat.st_size, stat.st_mtime_ns,
-           fcn_image_files.pil_image.MAX_IMAGE_PIXELS)
-    known = _INSPECTED.get(path)
-    if known is not None and known[0] == key:
-        return known[1]
-    result = _inspect(path)
-    _INSPECTED[path] = (key, result)
-    return result
+        return None
 
 
-def _inspect(path):
+def _stat_key(stat):
+    return (stat.st_size, stat.st_mtime_ns,
+            fcn_image_files.pil_image.MAX_IMAGE_PIXELS)
+
+
+def _inspect_keyed(path):
+    """`(key, ImageInfo or BadImageError)` of a file: read once for both
+    (so a file changed meanwhile is inspected again next time); the key is
+    None if the file cannot be read."""
     try:
-        return fcn_image_files.inspect_image_file(path)
-    except fcn_image_files.BadImageError as e:
-        return e
+        stat, info = fcn_image_headers.stat_and_read_header(path)
+    except OSError:
+        stat = info = None  # PIL says what is wrong.
+    if info is None:
+        # Not a plain JPEG or PNG, or a bad one: PIL's verdict.
+        try:
+            info = fcn_image_files.inspect_image_file_with_pil(path)
+        except fcn_image_files.BadImageError as e:
+            info = e
+    return (None if stat is None else _stat_key(stat)), info
 
 
 class ImageLoader:
@@ -384,21 +473,24 @@ class ImageLoader:
         self.channels = NUM_CHANNELS[color_mode]
         self.interpolation = interpolation
         self.stride = stride
-        use_pil = [not self._tf_decodes(info) for info in infos]
+        count = len(infos)
+        use_pil = np.fromiter((not self._tf_decodes(i) for i in infos), bool, count)
         # PIL applies the orientation itself.
-        orientation = [
-            1 if pil else info.orientation for info, pil in zip(infos, use_pil)
-        ]
+        orientation = np.fromiter((i.orientation for i in infos), np.int32, count)
+        orientation[use_pil] = 1
         self.records = {
-            "path": np.asarray(paths, dtype=str),
-            "use_pil": np.asarray(use_pil, dtype=bool),
-            "rotated": np.asarray(orientation, dtype=np.int32) != 1,
-            "orientation": np.asarray(orientation, dtype=np.int32),
-            "native_size": np.asarray(
+            # Objects: the dataset's own path strings, not a fixed-width
+            # copy 4 bytes per character of the longest path.
+            "path": np.asarray(paths, dtype=object),
+            "use_pil": use_pil,
+            "rotated": orientation != 1,
+            "orientation": orientation,
+        }
+        if resize_mode == "native":
+            self.records["native_size"] = np.asarray(
                 [self.native_size(*upright_size(info)) for info in infos],
                 dtype=np.int32,
-            ).reshape(-1, 2),
-        }
+            ).reshape(-1, 2)
 
     def _tf_decodes(self, info):
         """Whether TF's decoder gives the same pixels as PIL for this file
@@ -560,6 +652,57 @@ def tf_backend():
     return tensorflow
 
 
+def _load_batch(batch, load, batch_size):
+    """A dataset of one batch: `batch`, a batch of dataset elements (records
+    with flips and labels), decoded, less any file that fails to decode
+    (one warning naming it). The scan checked each file's structure; only
+    damage inside the compressed data (which JPEG cannot detect) gets here.
+    """
+    record = batch[0]
+    slot = tf.range(tf.shape(record["path"], out_type="int64")[0])
+    elements = tf.data.Dataset.from_tensor_slices((slot, batch))
+
+    def load_one(slot, element):
+        return slot, load(*element)
+
+    decoded = elements.map(load_one, num_parallel_calls=tf.data.AUTOTUNE)
+    decoded = decoded.ignore_errors().batch(batch_size)
+    # An empty batch if every file failed, so that they are reported too
+    # (and then filtered out by the caller).
+    empty = tf.data.Dataset.from_tensors(tf.nest.map_structure(
+        lambda spec: tf.zeros([0] + [d or 0 for d in spec.shape[1:]], spec.dtype),
+        decoded.element_spec,
+    ))
+    decoded = decoded.concatenate(empty).take(1)
+
+    def report(kept, output):
+        dropped = tf.sparse.to_dense(tf.sets.difference(slot[None], kept[None]))[0]
+        warned = tf.cond(
+            tf.size(dropped) > 0,
+            lambda: tf.py_function(_warn_undecodable,
+                                   [tf.gather(record["path"], dropped)], tf.bool),
+            lambda: tf.constant(False),
+        )
+        with tf.control_dependencies([warned]):
+            return tf.nest.map_structure(tf.identity, output)
+
+    return decoded.map(report)
+
+
+def _not_empty(*batch):
+    return tf.shape(tf.nest.flatten(batch)[0])[0] > 0
+
+
+def _warn_undecodable(paths):
+    for path in paths.numpy():
+        warnings.warn(
+            f"Skipped {path.decode()}: it failed to decode during the epoch "
+            "(corrupt image data), and is left out of its batch. Replace or "
+            "remove the file."
+        )
+    return True
+
+
 def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
                       shuffle, seed, horizontal_flip):
     """The dataset of one subset: records (with flips and labels), shuffled,
@@ -589,20 +732,19 @@ def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
         img = loader.load(record, flip)
         return (img, *label) if label else img
 
-    if loader.resize_mode == "native" and batch_size is not None:
-        # Group the records, not the decoded images (memory), by shape; then
-        # decode each batch.
-        spec = tf.TensorSpec((None, None, loader.channels), "float32")
-
-        def load_batch(*element):
-            record, flip, label = unpack(element)
-            if flip is None:
-                img = tf.map_fn(loader.load, record, fn_output_signature=spec)
-            else:
-                img = tf.map_fn(lambda rf: loader.load(*rf), (record, flip),
-                                fn_output_signature=spec)
-            return (img, *label) if label else img
-
+    # Decoded a batch of records at a time: a file that fails to decode
+    # leaves its batch with a warning (see `_load_batch`).
+    if batch_size is None:
+        # Images of one shape (not "native") can be decoded 32 at a time.
+        chunk = 1 if loader.resize_mode == "native" else UNBATCHED_CHUNK
+        ds = ds.batch(chunk).interleave(
+            lambda *batch: _load_batch(batch, load, chunk),
+            cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        return ds.filter(_not_empty).unbatch().prefetch(tf.data.AUTOTUNE)
+    if loader.resize_mode == "native":
+        # Group the records, not the decoded images (memory), by shape.
         def shape_key(*element):
             size = tf.cast(unpack(element)[0]["native_size"], "int64")
             return size[0] * 65536 + size[1]
@@ -612,15 +754,19 @@ def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
             reduce_func=lambda key, window: window.batch(batch_size),
             window_size=batch_size,
         )
-        ds = ds.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE)
-        # group_by_window hides the length; Keras needs it to show progress
-        # and to not warn that the data "ran out" after the first epoch.
         _, per_shape = np.unique(loader.records["native_size"], axis=0,
                                  return_counts=True)
         batches = int(np.sum(-(-per_shape // batch_size)))
-        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     else:
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-        if batch_size is not None:
-            ds = ds.batch(batch_size)
+        ds = ds.batch(batch_size)
+        batches = -(-len(loader.records["path"]) // batch_size)
+    ds = ds.interleave(
+        lambda *batch: _load_batch(batch, load, batch_size),
+        cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    ).filter(_not_empty)
+    # The interleave hides the length; Keras needs it to show progress and
+    # to not warn that the data "ran out" after the first epoch. (A batch
+    # whose every file failed to decode would end the epoch one short: TF
+    # then raises, after the warnings naming them.)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     return ds.prefetch(tf.data.AUTOTUNE)

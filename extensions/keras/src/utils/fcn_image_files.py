@@ -140,11 +140,10 @@ def open_image(path, color_mode="rgb"):
 def inspect_image_file(path):
     """Checks that a file is a complete image, and reads its size.
 
-    Cheap enough to run on every file of a dataset before training: a JPEG
-    is decoded at 1/8 scale (which still reads its whole entropy-coded
-    stream, so truncation is caught), a PNG has the checksums of all its
-    chunks verified (so is any corrupt or missing byte), GIF and BMP files
-    are decoded.
+    A well-formed JPEG or PNG is checked from its structure, without
+    decoding (`fcn_image_headers.read_image_header`: same verdict as PIL's,
+    about 1/10 of the cost); any other file goes to
+    `inspect_image_file_with_pil`.
 
     Args:
         path: Path to the image file.
@@ -155,6 +154,25 @@ def inspect_image_file(path):
     Raises:
         BadImageError: the file is empty, truncated, corrupt, not an image,
             or over `PIL.Image.MAX_IMAGE_PIXELS` pixels.
+    """
+    _require_pil()
+    from keras.src.utils import fcn_image_headers
+
+    try:
+        info = fcn_image_headers.read_image_header(path)
+    except OSError:
+        info = None  # PIL says what is wrong.
+    return info if info is not None else inspect_image_file_with_pil(path)
+
+
+def inspect_image_file_with_pil(path):
+    """`inspect_image_file` by opening the file with PIL.
+
+    Cheap enough to run on every file of a dataset before training: a JPEG
+    is decoded at 1/8 scale (which still reads its whole entropy-coded
+    stream, so truncation is caught), a PNG has the checksums of all its
+    chunks verified (so is any corrupt or missing byte), GIF and BMP files
+    are decoded. Arguments, result and errors as for `inspect_image_file`.
     """
     _require_pil()
     try:
