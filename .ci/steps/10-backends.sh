@@ -5,8 +5,7 @@
 # tests it leaves out. Together: every backend, and the framework's CLI on
 # each (tiny profile, experiments 1, 3 and 8: Keras' own model, an FCN at
 # 1.5x, multi-crop). The CLI's all-nine run (marker `cli_all_nine`: 27 min
-# under JAX, about 3 min an experiment of XLA compiles) stays in
-# `./run.sh backends`.
+# under JAX, about 3 min an experiment) stays in `./run.sh backends`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine"
