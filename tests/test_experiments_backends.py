@@ -1,6 +1,7 @@
 """The experiments framework on the running Keras backend (the backend
-suite runs this under TensorFlow, JAX and torch): the CLI's tiny profile,
-all nine experiments, and the device(s) it says it trains on."""
+suite runs this under TensorFlow, JAX and torch): the CLI's tiny profile
+(three experiments in CI, all nine in `./run.sh backends`), the device(s) it
+says it trains on, and mixed precision."""
 
 import math
 import os
@@ -12,7 +13,9 @@ import pytest
 
 import keras
 from fcn_experiments import plots
+from fcn_experiments import training
 from fcn_experiments.distribute import resolve_strategy
+from fcn_experiments.experiments import get_experiment
 from fcn_experiments.results import read_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,26 +23,76 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.backend_suite
 
 
-@pytest.mark.backends_only  # `./run.sh test` runs the nine via the notebook.
-def test_cli_tiny_profile_runs_all_nine(tmp_path):
-    out = str(tmp_path / "out")
-    done = subprocess.run(
+# CI's share of the CLI on every backend: Keras' own model, an FCN at 1.5x
+# and multi-crop. All nine (about 3 min an experiment under JAX) stay in
+# `./run.sh backends`, marker `cli_all_nine`.
+CI_EXPERIMENTS = (1, 3, 8)
+
+
+def _run_tiny_cli(out, *args):
+    return subprocess.run(
         [sys.executable, "-m", "fcn_experiments", "run", "--profile", "tiny",
-         "--output-dir", out],
+         "--output-dir", out, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=1100,  # Under pytest-timeout's 1200 s: this error says more.
     )
+
+
+def _check_run(done, out, experiments):
+    """The run succeeded, said what it trains on, and wrote one finite row
+    per experiment."""
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     backend = keras.backend.backend()
-    said = f"[fcn_experiments] {backend} backend: training on one device"
-    assert (said in done.stdout) == (backend != "tensorflow"), done.stdout[:2000]
+    said = [
+        line for line in done.stdout.splitlines()
+        if line.startswith(f"[fcn_experiments] {backend} backend: training on ")
+    ]
+    if backend == "tensorflow":  # tf.distribute's default strategy: silent.
+        assert said == [], said
+        replicas = 1
+    else:
+        devices = keras.distribution.list_devices() if backend == "jax" else []
+        replicas = max(len(devices), 1)
+        where = (
+            f"keras.distribution.DataParallel over {replicas} JAX devices"
+            if replicas > 1
+            else f"one device (tf.distribute does not apply to the {backend} backend)"
+        )
+        assert said == [f"[fcn_experiments] {backend} backend: training on {where}"]
+    assert f", {replicas} replica(s), output {out}" in done.stdout, done.stdout[:2000]
     rows = read_results(out)
-    assert [row["experiment"] for row in rows] == list(range(1, 10))
+    assert [row["experiment"] for row in rows] == list(experiments)
     for row in rows:
         assert 0.0 <= row["test_accuracy"] <= 1.0
         assert math.isfinite(row["test_loss"])
+        assert row["train_images_per_s"] > 0
+
+
+@pytest.mark.backends_only  # `./run.sh test` runs the nine via the notebook.
+def test_cli_tiny_profile_fcn_and_multicrop(tmp_path):
+    out = str(tmp_path / "out")
+    done = _run_tiny_cli(
+        out, "--experiments", ",".join(map(str, CI_EXPERIMENTS)), "--no-plots"
+    )
+    _check_run(done, out, CI_EXPERIMENTS)
+    # This process is the chief (no cluster): the results, each experiment's
+    # own files, the data and the starting weights, and nothing else.
+    folders = [get_experiment(n).folder for n in CI_EXPERIMENTS]
+    assert sorted(os.listdir(out)) == sorted(
+        ["data", "starting_weights", *folders, "results.csv", "results.md"]
+    )
+    for folder in folders:
+        assert os.path.isfile(os.path.join(out, folder, training.RESULT_FILE))
+
+
+@pytest.mark.backends_only
+@pytest.mark.cli_all_nine
+def test_cli_tiny_profile_runs_all_nine(tmp_path):
+    out = str(tmp_path / "out")
+    done = _run_tiny_cli(out)
+    _check_run(done, out, range(1, 10))
     for png in (plots.ACCURACY_PNG, plots.CURVES_PNG, plots.SCORE_MAP_PNG):
         assert os.path.getsize(os.path.join(out, png)) > 0
 

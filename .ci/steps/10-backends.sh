@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The backend suite under JAX, in .venv-backends (requirements.txt +
-# requirements-backends.txt). TensorFlow's share is the README's test
-# command, which CI has just run, plus the `backends_only` tests it leaves
-# out. PyTorch (74/74 in 597 s here) runs in `./run.sh backends`, not here,
-# to keep CI well inside its 90 minutes (the JAX run took 22 min here).
+# The backend suite under JAX and PyTorch, one process each, in .venv-backends
+# (requirements.txt + requirements-backends.txt); TensorFlow's share is the
+# README's test command, which CI has just run, plus the `backends_only`
+# tests it leaves out. Together: every backend, and the framework's CLI on
+# each (tiny profile, experiments 1, 3 and 8: Keras' own model, an FCN at
+# 1.5x, multi-crop). The CLI's all-nine run (marker `cli_all_nine`: 27 min
+# under JAX, about 3 min an experiment) stays in `./run.sh backends`.
 set -euo pipefail
-# The nine-experiment CLI run under JAX is left out: it takes about 3 min an
-# experiment here (XLA compiles each model), 27 min in all.
-./run.sh backends --backends jax \
-    --deselect=tests/test_experiments_backends.py::test_cli_tiny_profile_runs_all_nine
-./run.sh test -m backends_only -q -p no:cacheprovider
+cd "$(dirname "$0")/../.."
+./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine"
+./run.sh test -m "backends_only and not cli_all_nine" -q -p no:cacheprovider
