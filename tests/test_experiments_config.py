@@ -344,3 +344,33 @@ def test_dropout_goes_before_every_classifier(tmp_path):
     )
     fcn = build_experiment_model(EXPERIMENTS[2], config, 2, path)
     assert fcn.get_layer("top_dropout").rate == 0.3
+
+
+def test_notebook_defaults_are_the_demo_settings(monkeypatch):
+    """The notebook's parameters cell, left as shipped, trains exactly what
+    `python -m fcn_experiments demo` trains (it once overrode the quick
+    profile's Adam rate with the paper's SGD 0.01)."""
+    import dataclasses
+    import json
+
+    import fcn_experiments
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "FCN_demo.ipynb")) as f:
+        cells = [
+            "".join(cell["source"])
+            for cell in json.load(f)["cells"]
+            if cell["cell_type"] == "code"
+        ]
+    captured = {}
+    monkeypatch.setattr(
+        fcn_experiments, "run_experiments", lambda **kw: captured.update(kw)
+    )
+    namespace = {}
+    exec(cells[0], namespace)
+    exec(cells[1], namespace)
+    from_notebook = dataclasses.asdict(make_config(**captured))
+    from_cli = dataclasses.asdict(make_config("quick"))
+    for values in (from_notebook, from_cli):
+        values.pop("output_dir")
+    assert from_notebook == from_cli
