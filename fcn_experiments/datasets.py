@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -68,19 +69,34 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
     # Cached: the loader decodes each image once, unshuffled and unflipped;
     # `_from_cache` shuffles, flips and batches it every epoch.
     cache = config.cache_images and batch_size is not None
-    dataset = keras.utils.fcn_image_dataset_from_directory(
-        directory,
-        label_mode="categorical",
-        batch_size=None if cache else batch_size,
-        image_size=size,
-        resize_mode=mode,
-        shuffle=training and not cache,
-        seed=config.seed,
-        horizontal_flip=training and not cache,
-        on_bad_image="skip",
-        verbose=False,
-        **split,
-    )
+
+    def loader(cache):
+        return keras.utils.fcn_image_dataset_from_directory(
+            directory,
+            label_mode="categorical",
+            batch_size=None if cache else batch_size,
+            image_size=size,
+            resize_mode=mode,
+            shuffle=training and not cache,
+            seed=config.seed,
+            horizontal_flip=training and not cache,
+            on_bad_image="skip",
+            verbose=False,
+            **split,
+        )
+
+    dataset = loader(cache)
+    if cache and not _cache_fits(len(dataset.file_paths), size, mode):
+        warnings.warn(
+            f"cache_images=True, but {len(dataset.file_paths)} images of "
+            f"{directory} at {size} px ({mode}) would need more "
+            f"than {CACHE_LIMIT_BYTES / 2**30:.0f} GiB of memory: they are "
+            "decoded every epoch instead. Pass cache_images=False to silence "
+            "this.",
+            stacklevel=2,
+        )
+        cache = False
+        dataset = loader(cache)  # The file scan is remembered: no re-read.
     class_names = list(dataset.class_names)
     num_images = len(dataset.file_paths)
     file_paths = list(dataset.file_paths)
@@ -93,6 +109,20 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
         lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
     ).prefetch(tf.data.AUTOTUNE)
     return Split(dataset, class_names, num_images, file_paths)
+
+
+# The most `cache_images` keeps in memory per split (float32 pixels).
+CACHE_LIMIT_BYTES = 4 * 2**30
+
+
+def _cache_fits(num_images, size, mode):
+    height, width = (size, size) if isinstance(size, int) else size
+    crops = 3 if mode == "multicrop" else 1
+    # A native image's longer side is up to twice its shorter side here.
+    longer = 2 if mode == "native" else 1
+    return num_images * height * width * 3 * 4 * crops * longer <= (
+        CACHE_LIMIT_BYTES
+    )
 
 
 def _from_cache(dataset, num_images, mode, batch_size, training, seed):

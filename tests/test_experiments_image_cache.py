@@ -121,3 +121,16 @@ def test_cache_images_is_in_the_fingerprint_only_when_on():
     assert "cache_images" not in off.fingerprint()
     assert on.fingerprint()["cache_images"] is True
     assert make_config("quick").cache_images
+
+
+def test_a_split_too_large_for_memory_is_not_cached(folders, monkeypatch):
+    from fcn_experiments import datasets
+
+    # 24 training images of 32 x 32 x 3 float32 at "stretch": 295 KB.
+    monkeypatch.setattr(datasets, "CACHE_LIMIT_BYTES", 24 * 32 * 32 * 12 - 1)
+    with pytest.warns(UserWarning, match="decoded every epoch instead"):
+        train = _splits(folders, "stretch", cache=True)[0]
+    plain = _splits(folders, "stretch", cache=False)[0]
+    # Uncached: the loader's own shuffle and flips, as without the option.
+    assert all(np.array_equal(a, b) for a, b in
+               zip(_images(train.dataset)[0], _images(plain.dataset)[0]))
