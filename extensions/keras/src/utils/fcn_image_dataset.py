@@ -67,6 +67,7 @@ import numpy as np
 from keras.src.utils import dataset_utils
 from keras.src.utils import fcn_image_files
 from keras.src.utils import fcn_image_headers
+from keras.src.utils import fcn_image_index
 from keras.src.utils import fcn_image_split
 from keras.src.utils import image_dataset_utils
 from keras.src.utils import image_utils
@@ -204,8 +205,7 @@ def fcn_image_dataset_from_directory(
     # GC walked its ~300k objects again and again meanwhile (0.4 s per
     # 100k files), and in the forked scan workers it copied every page.
     with _gc_paused():
-        inferred = labels == "inferred"
-        image_paths, labels, class_names = dataset_utils.index_directory(
+        image_paths, labels, class_names, unlisted = fcn_image_index.index_directory(
             directory,
             # A copy: Keras shuffles a list of labels in place.
             labels if labels in ("inferred", None) else list(labels),
@@ -222,7 +222,7 @@ def fcn_image_dataset_from_directory(
                 "`label_mode='binary'` needs exactly 2 classes. "
                 f"Received: class_names={class_names}"
             )
-        _report_unlisted_files(directory, class_names if inferred else [""], follow_links)
+        _report_unlisted_files(directory, unlisted)
 
         datasets = []
         for name in ["training", "validation"] if subset == "both" else [subset]:
@@ -314,30 +314,19 @@ def _check_image_size(image_size, resize_mode):
     return tuple(image_size)
 
 
-def _report_unlisted_files(directory, subdirs, follow_links):
+def _report_unlisted_files(directory, unlisted):
     """Warns about files that Keras' allowlist leaves out of the dataset.
 
     Only warns, whatever `on_bad_image` says: like Keras, the dataset is made
     of the allowed formats; dotfiles (.DS_Store, ...) pass silently.
     """
-    for subdir in subdirs:
-        unlisted = [
-            os.path.join(root, fname)
-            # The folders Keras' `index_directory` walks, without its sorting
-            # and joining of every file (a third of its time).
-            for root, _, files in os.walk(os.path.join(directory, subdir),
-                                          followlinks=follow_links)
-            for fname in files
-            if not (fname.startswith(".")
-                    or fname.lower().endswith(ALLOWLIST_FORMATS))
-        ]
-        for path in sorted(unlisted):
-            warnings.warn(
-                f"Skipped {path}: not one of the image formats "
-                f"{ALLOWLIST_FORMATS}. Convert it, or move it out of "
-                f"{directory} to silence this warning.",
-                stacklevel=3,
-            )
+    for path in unlisted:
+        warnings.warn(
+            f"Skipped {path}: not one of the image formats "
+            f"{ALLOWLIST_FORMATS}. Convert it, or move it out of "
+            f"{directory} to silence this warning.",
+            stacklevel=3,
+        )
 
 
 def _check_files(paths, labels, on_bad_image):
