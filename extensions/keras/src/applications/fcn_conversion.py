@@ -67,6 +67,7 @@ import dataclasses
 import json
 import math
 import os
+import warnings
 from typing import Callable
 
 from keras.src import activations
@@ -691,7 +692,12 @@ def load_original_weights(
             **backbone_kwargs,
         )
         try:
-            original.load_weights(path)
+            # Keras warns before it raises on a mismatched layout ("Skipping
+            # nested container ..."): only the warnings of the layout that
+            # loads are the user's concern.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                original.load_weights(path)
         except ValueError as e:
             errors.append(f"as {layout_classes} classes: {e}")
             continue
@@ -701,6 +707,9 @@ def load_original_weights(
                 ".h5 or a .weights.h5 file saved from "
                 f"keras.applications.{spec.name}."
             ) from e
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category,
+                                   warning.filename, warning.lineno)
         copy_weights(
             spec, original, fcn, skip_predictions=layout_classes != classes
         )
