@@ -1,8 +1,9 @@
 """tf.data pipelines that feed FCNs images at their aspect ratio.
 
 `fcn_image_dataset_from_directory` is `keras.utils.image_dataset_from_directory`
-(same class discovery, label modes, order and shuffling, reusing Keras'
-`dataset_utils`) with a safe `validation_split` and a `resize_mode`.
+(same class discovery, label modes, order and shuffling: the folder is
+listed by `fcn_image_index`, which gives what Keras' `index_directory` does,
+faster) with a safe `validation_split` and a `resize_mode`.
 
 `validation_split` / `subset`: Keras takes the last fraction of the file list
 after a shuffle that only a shuffling call performs, so a training call with
