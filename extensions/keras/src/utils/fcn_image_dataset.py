@@ -44,7 +44,12 @@ raises with `on_bad_image="raise"`. With a split, only the subset's files
 are read (after the split, so a bad file never moves another file across
 subsets). What a structural check cannot see, damage inside a JPEG's
 compressed data, is caught during the epoch: such a file is left out of
-its batch with one warning naming it, and the others are delivered.
+its batch with one warning naming it, and the others are delivered. A
+batch none of whose files decodes is replaced by another batch of the
+data (from a fresh pass over it), so that every epoch has the length the
+dataset states and no empty batch reaches the model (BatchNormalization's
+moments over 0 images are NaN). The dataset records the files that failed
+in `undecodable_paths`.
 
 Intentional differences from Keras' loader, all for correctness: bad files
 are skipped instead of stopping training mid-epoch; EXIF orientation is
@@ -134,6 +139,10 @@ def fcn_image_dataset_from_directory(
         float32 in [0, 255] of shape `(batch, S, S, C)`, `(batch, 3, S, S, C)`
         for `"multicrop"` and `(batch, h, w, C)` for `"native"`. Like Keras',
         the dataset has `class_names` and `file_paths` (the files kept).
+        It also has `undecodable_paths`: a list, filled as the dataset is
+        iterated, of the files of `file_paths` that failed to decode (each
+        once, in the order found); their images are missing from the
+        data.
     """
     if labels not in ("inferred", None):
         if not isinstance(labels, (list, tuple)):
@@ -243,8 +252,10 @@ def fcn_image_dataset_from_directory(
                 )
             loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride,
                                  paths, infos)
+            undecodable = []
             dataset = _paths_to_dataset(
                 loader,
+                undecodable,
                 subset_labels,
                 label_mode=label_mode,
                 num_classes=len(class_names) if class_names else 0,
@@ -256,6 +267,7 @@ def fcn_image_dataset_from_directory(
             )
             dataset.class_names = class_names
             dataset.file_paths = paths
+            dataset.undecodable_paths = undecodable
             datasets.append(dataset)
         return datasets if subset == "both" else datasets[0]
 
@@ -652,11 +664,12 @@ def tf_backend():
     return tensorflow
 
 
-def _load_batch(batch, load, batch_size):
+def _load_batch(batch, load, batch_size, report_undecodable):
     """A dataset of one batch: `batch`, a batch of dataset elements (records
     with flips and labels), decoded, less any file that fails to decode
-    (one warning naming it). The scan checked each file's structure; only
-    damage inside the compressed data (which JPEG cannot detect) gets here.
+    (`report_undecodable(paths, whole_batch)`, in a `tf.py_function`). The
+    scan checked each file's structure; only damage inside the compressed
+    data (which JPEG cannot detect) gets here.
     """
     record = batch[0]
     slot = tf.range(tf.shape(record["path"], out_type="int64")[0])
@@ -679,8 +692,12 @@ def _load_batch(batch, load, batch_size):
         dropped = tf.sparse.to_dense(tf.sets.difference(slot[None], kept[None]))[0]
         warned = tf.cond(
             tf.size(dropped) > 0,
-            lambda: tf.py_function(_warn_undecodable,
-                                   [tf.gather(record["path"], dropped)], tf.bool),
+            lambda: tf.py_function(
+                report_undecodable,
+                [tf.gather(record["path"], dropped),
+                 tf.equal(tf.size(dropped), tf.size(slot))],
+                tf.bool,
+            ),
             lambda: tf.constant(False),
         )
         with tf.control_dependencies([warned]):
@@ -693,20 +710,36 @@ def _not_empty(*batch):
     return tf.shape(tf.nest.flatten(batch)[0])[0] > 0
 
 
-def _warn_undecodable(paths):
-    for path in paths.numpy():
-        warnings.warn(
-            f"Skipped {path.decode()}: it failed to decode during the epoch "
-            "(corrupt image data), and is left out of its batch. Replace or "
-            "remove the file."
-        )
-    return True
+def _undecodable_reporter(found, replaced):
+    """The `report_undecodable(paths, whole_batch)` of `_load_batch`: one
+    warning per file saying what was done, and each file added once to
+    the list `found`. `replaced`: whether a batch with no file left is
+    replaced by another batch of the data (batched datasets)."""
+    def report(paths, whole_batch):
+        for path in paths.numpy():
+            path = path.decode()
+            if path not in found:
+                found.append(path)
+            if whole_batch and replaced:
+                done = ("no file of its batch decoded, so the batch is "
+                        "replaced by another batch of the data (the epoch "
+                        "keeps its length)")
+            else:
+                done = "it is left out of its batch"
+            warnings.warn(
+                f"Skipped {path}: it failed to decode during the epoch "
+                f"(corrupt image data); {done}. Replace or remove the file."
+            )
+        return True
+
+    return report
 
 
-def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
-                      shuffle, seed, horizontal_flip):
+def _paths_to_dataset(loader, undecodable, labels, label_mode, num_classes,
+                      batch_size, shuffle, seed, horizontal_flip):
     """The dataset of one subset: records (with flips and labels), shuffled,
-    decoded in parallel, batched (by shape for `"native"`), prefetched."""
+    decoded in parallel, batched (by shape for `"native"`), prefetched.
+    Files that fail to decode are added to the list `undecodable`."""
     parts = [tf.data.Dataset.from_tensor_slices(loader.records)]
     if horizontal_flip:
         # A fresh stream each epoch, reproducible from `seed`.
@@ -737,8 +770,9 @@ def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
     if batch_size is None:
         # Images of one shape (not "native") can be decoded 32 at a time.
         chunk = 1 if loader.resize_mode == "native" else UNBATCHED_CHUNK
+        report = _undecodable_reporter(undecodable, replaced=False)
         ds = ds.batch(chunk).interleave(
-            lambda *batch: _load_batch(batch, load, chunk),
+            lambda *batch: _load_batch(batch, load, chunk, report),
             cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
@@ -760,13 +794,17 @@ def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
     else:
         ds = ds.batch(batch_size)
         batches = -(-len(loader.records["path"]) // batch_size)
+    report = _undecodable_reporter(undecodable, replaced=True)
     ds = ds.interleave(
-        lambda *batch: _load_batch(batch, load, batch_size),
+        lambda *batch: _load_batch(batch, load, batch_size, report),
         cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
     ).filter(_not_empty)
+    # A batch whose every file failed to decode is gone: the epoch is made
+    # up to its length from a fresh pass (reshuffled, reflipped), which is
+    # only started when a batch is missing. (An epoch still short after it,
+    # most files undecodable, makes TF raise, after the warnings.)
+    ds = ds.concatenate(ds).take(batches)
     # The interleave hides the length; Keras needs it to show progress and
-    # to not warn that the data "ran out" after the first epoch. (A batch
-    # whose every file failed to decode would end the epoch one short: TF
-    # then raises, after the warnings naming them.)
+    # to not warn that the data "ran out" after the first epoch.
     ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     return ds.prefetch(tf.data.AUTOTUNE)
