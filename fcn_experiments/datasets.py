@@ -51,10 +51,16 @@ def resolve_folders(config):
 
 @dataclasses.dataclass
 class Split:
+    """One split: `file_paths` lists its files in the loader's order;
+    `undecodable_paths` (the loader's list, filled as the dataset is
+    iterated) those of them that failed to decode, whose images are
+    missing from `dataset`."""
+
     dataset: tf.data.Dataset
     class_names: list
     num_images: int
     file_paths: list
+    undecodable_paths: list = dataclasses.field(default_factory=list)
 
 
 def _load(directory, config, size, mode, batch_size, training, subset=None):
@@ -100,6 +106,7 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
     class_names = list(dataset.class_names)
     num_images = len(dataset.file_paths)
     file_paths = list(dataset.file_paths)
+    undecodable_paths = dataset.undecodable_paths
     if cache:
         dataset = _from_cache(
             dataset, num_images, mode, batch_size, training, config.seed
@@ -108,7 +115,8 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
     dataset = dataset.map(
         lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
     ).prefetch(tf.data.AUTOTUNE)
-    return Split(dataset, class_names, num_images, file_paths)
+    return Split(dataset, class_names, num_images, file_paths,
+                 undecodable_paths)
 
 
 # The most `cache_images` keeps in memory per split (float32 pixels).

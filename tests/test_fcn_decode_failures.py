@@ -1,7 +1,9 @@
 """A file whose structure is complete but whose compressed data is damaged
 passes the build's scan (which does not decode); when it then fails to
 decode during an epoch, `fcn_image_dataset_from_directory` leaves it out of
-its batch with one warning naming it, and delivers every other image."""
+its batch with one warning naming it, and delivers every other image. A
+batch of no decodable file is replaced by another batch of the data, so
+that `fit` gets every epoch's stated number of batches."""
 
 import os
 import shutil
@@ -15,19 +17,8 @@ import keras
 from keras.src.utils import fcn_image_headers
 
 from loader_test_images import photo
+from loader_test_images import write_damaged_jpeg
 from loader_test_images import write_photos
-
-
-def write_damaged_jpeg(path, size=None):
-    """A real photo's JPEG with an invalid marker inside its entropy-coded
-    data: header and EOI intact, fatal for libjpeg ("Unsupported marker")."""
-    photo("astronaut", size).save(path, quality=90)
-    data = bytearray(open(path, "rb").read())
-    scan = data.index(b"\xff\xda")
-    middle = scan + (len(data) - scan) // 2
-    data[middle: middle + 2] = b"\xff\x50"
-    with open(path, "wb") as f:
-        f.write(bytes(data))
 
 
 @pytest.fixture(scope="module")
