@@ -32,6 +32,12 @@ Resize modes:
   (so the aspect ratio changes by at most `stride / 2` pixels), batched by
   shape: a batch holds images of one aspect-ratio bucket.
 
+`cache_images=True` decodes every image once, during the first epoch, in
+file order, and keeps it in memory; each epoch then shuffles and flips the
+kept images (from `seed`) and batches them as without the cache. The
+number of batches comes from the file list (for `"native"`, from each
+file's size, read from its header), so the data is not read at build time.
+
 Bad files are caught when the file list is built, before the dataset
 exists: every file is checked once per process (its verdict is remembered
 while the file is unchanged). A JPEG or PNG is checked from its structure
