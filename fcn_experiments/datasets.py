@@ -4,7 +4,6 @@ import dataclasses
 import os
 import warnings
 
-import numpy as np
 import tensorflow as tf
 
 import keras
@@ -51,10 +50,16 @@ def resolve_folders(config):
 
 @dataclasses.dataclass
 class Split:
+    """One split: `file_paths` lists its files in the loader's order;
+    `undecodable_paths` (the loader's list, filled as the dataset is
+    iterated) those of them that failed to decode, whose images are
+    missing from `dataset`."""
+
     dataset: tf.data.Dataset
     class_names: list
     num_images: int
     file_paths: list
+    undecodable_paths: list = dataclasses.field(default_factory=list)
 
 
 def _load(directory, config, size, mode, batch_size, training, subset=None):
@@ -66,21 +71,21 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
             "subset": subset,
         }
     )
-    # Cached: the loader decodes each image once, unshuffled and unflipped;
-    # `_from_cache` shuffles, flips and batches it every epoch.
+    # The test split (unbatched) is read once: nothing to cache.
     cache = config.cache_images and batch_size is not None
 
     def loader(cache):
         return keras.utils.fcn_image_dataset_from_directory(
             directory,
             label_mode="categorical",
-            batch_size=None if cache else batch_size,
+            batch_size=batch_size,
             image_size=size,
             resize_mode=mode,
-            shuffle=training and not cache,
+            shuffle=training,
             seed=config.seed,
-            horizontal_flip=training and not cache,
+            horizontal_flip=training,
             on_bad_image="skip",
+            cache_images=cache,
             verbose=False,
             **split,
         )
@@ -95,20 +100,17 @@ def _load(directory, config, size, mode, batch_size, training, subset=None):
             "this.",
             stacklevel=2,
         )
-        cache = False
-        dataset = loader(cache)  # The file scan is remembered: no re-read.
+        dataset = loader(False)  # The file scan is remembered: no re-read.
     class_names = list(dataset.class_names)
     num_images = len(dataset.file_paths)
     file_paths = list(dataset.file_paths)
-    if cache:
-        dataset = _from_cache(
-            dataset, num_images, mode, batch_size, training, config.seed
-        )
+    undecodable_paths = dataset.undecodable_paths
     preprocess = preprocess_function(config)
     dataset = dataset.map(
         lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
     ).prefetch(tf.data.AUTOTUNE)
-    return Split(dataset, class_names, num_images, file_paths)
+    return Split(dataset, class_names, num_images, file_paths,
+                 undecodable_paths)
 
 
 # The most `cache_images` keeps in memory per split (float32 pixels).
@@ -123,50 +125,6 @@ def _cache_fits(num_images, size, mode):
     return num_images * height * width * 3 * 4 * crops * longer <= (
         CACHE_LIMIT_BYTES
     )
-
-
-def _from_cache(dataset, num_images, mode, batch_size, training, seed):
-    """Batches of an unbatched `(image, label)` dataset kept in memory after
-    its first pass; for training reshuffled and randomly flipped each epoch,
-    reproducibly from `seed`. `"native"` batches group images by shape."""
-    dataset = dataset.cache()
-    shapes = [
-        tuple(shape)
-        for shape in dataset.map(lambda x, y: tf.shape(x)).as_numpy_iterator()
-    ]  # This first pass fills the cache.
-    if training:
-        dataset = dataset.shuffle(
-            num_images, seed=seed, reshuffle_each_iteration=True
-        )
-        flips = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True
-        ).map(lambda r: r % 2 == 1)
-        # A multi-crop image is (crops, height, width, channels); flipping
-        # the photo mirrors each crop and reverses their order.
-        axes = [0, 2] if mode == "multicrop" else [1]
-        dataset = tf.data.Dataset.zip((dataset, flips)).map(
-            lambda xy, flip: (
-                tf.cond(flip, lambda: tf.reverse(xy[0], axes), lambda: xy[0]),
-                xy[1],
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    if mode == "native":
-        dataset = dataset.group_by_window(
-            key_func=lambda x, y: tf.cast(
-                tf.shape(x)[0] * 65536 + tf.shape(x)[1], "int64"
-            ),
-            reduce_func=lambda key, window: window.batch(batch_size),
-            window_size=batch_size,
-        )
-        counts = np.unique(shapes, axis=0, return_counts=True)[1]
-        batches = int(np.sum(-(-counts // batch_size)))
-    else:
-        dataset = dataset.batch(batch_size)
-        batches = -(-num_images // batch_size)
-    # Keras shows the epoch's length from this, and expects every epoch to
-    # have it.
-    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
 
 
 def load_splits(folders, config, size, mode, batch_size):

@@ -109,7 +109,8 @@ def _run_one(
         "recipe": training.recipe(config, start["weights"] == "random"),
         "train_images": splits[0].num_images,
         "validation_images": splits[1].num_images,
-        "test_images": splits[2].num_images,
+        # The images scored (a file that failed to decode is not).
+        "test_images": measured["test_images"],
         "classes": " ".join(class_names),
         "class_counts": counts,
         "mixed_precision": config.mixed_precision,

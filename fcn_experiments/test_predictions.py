@@ -5,6 +5,7 @@ experiment against #1 on the same test images."""
 import csv
 import math
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -76,9 +77,13 @@ def score_and_write(model, split, batch_size, folder):
     """Predicts the test split, writes `folder/test_predictions.csv` (one
     row per image: path, true class, predicted class, and the model's score
     per class; the scores of a max-pooled head need not sum to 1), and
-    returns `{"accuracy", "loss", "correct", "per_class"}` computed from
-    those very predictions (loss as Keras' categorical crossentropy;
-    `per_class` as `class_report.per_class_accuracy`).
+    returns `{"accuracy", "loss", "correct", "images", "per_class"}`
+    computed from those very predictions (loss as Keras' categorical
+    crossentropy; `per_class` as `class_report.per_class_accuracy`).
+
+    A file that failed to decode (`split.undecodable_paths`) has no
+    prediction: it is left out of the file and the metrics, with a warning
+    naming it; `images` is the number scored.
 
     Args:
         model: the model with its selected (best-on-validation) weights.
@@ -90,15 +95,27 @@ def score_and_write(model, split, batch_size, folder):
     probabilities, labels = predict_in_file_order(
         model, split.dataset, batch_size
     )
-    if len(labels) != len(split.file_paths):
+    # The dataset skipped these files, keeping the others in order.
+    dropped = set(split.undecodable_paths)
+    paths = [path for path in split.file_paths if path not in dropped]
+    if len(labels) != len(paths):
         raise RuntimeError(
             f"Predicted {len(labels)} test images, but the test split lists "
-            f"{len(split.file_paths)} files."
+            f"{len(split.file_paths)} files, {len(dropped)} of which failed "
+            "to decode."
+        )
+    if dropped:
+        warnings.warn(
+            f"{len(dropped)} of the {len(split.file_paths)} test files failed "
+            f"to decode and are left out of {PREDICTIONS_FILE} and the test "
+            f"metrics, which cover the {len(paths)} images scored: "
+            f"{', '.join(sorted(dropped))}. Replace or remove them.",
+            stacklevel=2,
         )
     predicted = probabilities.argmax(axis=1)
     write_predictions(
         os.path.join(folder, PREDICTIONS_FILE),
-        split.file_paths,
+        paths,
         split.class_names,
         labels,
         predicted,
@@ -112,6 +129,7 @@ def score_and_write(model, split, batch_size, folder):
         "accuracy": float(np.mean(predicted == labels)),
         "loss": float(-np.mean(np.log(picked))),
         "correct": int(np.sum(predicted == labels)),
+        "images": len(labels),
         "per_class": per_class_accuracy(labels, predicted, split.class_names),
     }
 

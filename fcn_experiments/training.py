@@ -208,7 +208,8 @@ def train_and_test(
 
     Returns:
         A dict of measurements: `epochs`, `best_epoch`, `val_accuracy`,
-        `test_accuracy`, `test_loss`, `train_images_per_s`, `wall_time_s`.
+        `test_accuracy`, `test_loss`, `test_images` (those scored),
+        `train_images_per_s`, `wall_time_s`.
     """
     start = time.perf_counter() if started is None else started
     train, validation, test = splits
@@ -288,6 +289,8 @@ def train_and_test(
         "val_accuracy": best.best["val_accuracy"],
         "test_accuracy": float(scores["accuracy"]),
         "test_loss": float(scores["loss"]),
+        # Less any test file that failed to decode.
+        "test_images": scores["images"],
         "per_class_test": scores["per_class"],
         # The median leaves out the first epoch's graph tracing.
         "train_images_per_s": train.num_images

@@ -43,6 +43,18 @@ def write_photos(directory, names=None, fmt="jpg", classes=("a", "b")):
     return paths
 
 
+def write_damaged_jpeg(path, size=None):
+    """A real photo's JPEG with an invalid marker inside its entropy-coded
+    data: header and EOI intact, fatal for libjpeg ("Unsupported marker")."""
+    photo("astronaut", size).save(path, quality=90)
+    data = bytearray(open(path, "rb").read())
+    scan = data.index(b"\xff\xda")
+    middle = scan + (len(data) - scan) // 2
+    data[middle: middle + 2] = b"\xff\x50"
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+
+
 # EXIF orientation -> the PIL transpose that turns the upright image into the
 # stored one (the inverse of what a viewer applies).
 STORE_TRANSPOSE = {

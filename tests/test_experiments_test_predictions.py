@@ -124,3 +124,59 @@ def test_tables_show_experiment_1_as_the_reference(tmp_path):
     cells = [results._cells(row)[column] for row in rows]
     assert cells == ["-", test_predictions.format_p(rows[1]["mcnemar_p_vs_1"])]
     assert "| - |" in results.markdown_table(rows).splitlines()[2]
+
+
+def test_an_undecodable_test_file_is_left_out_and_rows_stay_aligned(tmp_path):
+    import shutil
+    import warnings
+
+    from loader_test_images import write_damaged_jpeg
+    from loader_test_images import write_photos
+
+    from fcn_experiments.config import make_config
+    from fcn_experiments.datasets import load_splits
+    from fcn_experiments.datasets import resolve_folders
+
+    def test_split(name, test_dir):
+        config = make_config(
+            "tiny", train_dir=str(tmp_path / "train"),
+            validation_dir=str(tmp_path / "train"), test_dir=str(test_dir),
+            output_dir=str(tmp_path / name), seed=1)
+        return load_splits(resolve_folders(config), config, 32, "native", 4)[2]
+
+    write_photos(str(tmp_path / "train"))
+    write_photos(str(tmp_path / "clean"))
+    shutil.copytree(tmp_path / "clean", tmp_path / "test")
+    # Sorted inside class a: a row shifted by the missing file would pair
+    # a path of a with label b.
+    bad = str(tmp_path / "test" / "a" / "damaged.jpg")
+    write_damaged_jpeg(bad)
+    split = test_split("out", tmp_path / "test")
+    assert len(split.file_paths) == 7 and bad in split.file_paths
+
+    keras.utils.set_random_seed(2)
+    model = _tiny_model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = test_predictions.score_and_write(model, split, 4, str(tmp_path))
+    assert any(str(w.message).startswith("1 of the 7 test files failed")
+               and bad in str(w.message) for w in caught)
+    with open(tmp_path / test_predictions.PREDICTIONS_FILE) as f:
+        rows = list(csv.DictReader(f))
+    assert [row["path"] for row in rows] == [
+        p for p in split.file_paths if p != bad]
+    assert [row["true_class"] for row in rows] == [
+        os.path.basename(os.path.dirname(row["path"])) for row in rows]
+    # Each row holds its own image's scores: those of the clean folder.
+    clean = test_split("clean_out", tmp_path / "clean")
+    expected, _ = test_predictions.predict_in_file_order(model, clean.dataset, 4)
+    expected = dict(zip((os.path.relpath(p, tmp_path / "clean")
+                         for p in clean.file_paths), expected))
+    for row in rows:
+        got = [float(row["p_a"]), float(row["p_b"])]
+        np.testing.assert_allclose(
+            got, expected[os.path.relpath(row["path"], tmp_path / "test")],
+            atol=2e-6)
+    correct = sum(row["true_class"] == row["predicted_class"] for row in rows)
+    assert scores["images"] == 6 and scores["correct"] == correct
+    assert scores["accuracy"] == pytest.approx(correct / 6)

@@ -33,6 +33,12 @@ Resize modes:
   (so the aspect ratio changes by at most `stride / 2` pixels), batched by
   shape: a batch holds images of one aspect-ratio bucket.
 
+`cache_images=True` decodes every image once, during the first epoch, in
+file order, and keeps it in memory; each epoch then shuffles and flips the
+kept images (from `seed`) and batches them as without the cache. The
+number of batches comes from the file list (for `"native"`, from each
+file's size, read from its header), so the data is not read at build time.
+
 Bad files are caught when the file list is built, before the dataset
 exists: every file is checked once per process (its verdict is remembered
 while the file is unchanged). A JPEG or PNG is checked from its structure
@@ -45,7 +51,12 @@ raises with `on_bad_image="raise"`. With a split, only the subset's files
 are read (after the split, so a bad file never moves another file across
 subsets). What a structural check cannot see, damage inside a JPEG's
 compressed data, is caught during the epoch: such a file is left out of
-its batch with one warning naming it, and the others are delivered.
+its batch with one warning naming it, and the others are delivered. A
+batch none of whose files decodes is replaced by another batch of the
+data (from a fresh pass over it), so that every epoch has the length the
+dataset states and no empty batch reaches the model (BatchNormalization's
+moments over 0 images are NaN). The dataset records the files that failed
+in `undecodable_paths`.
 
 Intentional differences from Keras' loader, all for correctness: bad files
 are skipped instead of stopping training mid-epoch; EXIF orientation is
@@ -107,6 +118,7 @@ def fcn_image_dataset_from_directory(
     horizontal_flip=False,
     stride=32,
     on_bad_image="skip",
+    cache_images=False,
     verbose=True,
 ):
     """Generates a `tf.data.Dataset` of images at their aspect ratio.
@@ -129,6 +141,12 @@ def fcn_image_dataset_from_directory(
         stride: For `"native"`: the longer side is rounded to a multiple of
             it (the network's total stride, 32 for the Keras backbones).
         on_bad_image: `"skip"` (one warning per bad file) or `"raise"`.
+        cache_images: Whether to decode each image once, during the first
+            epoch, in file order, and keep it in memory (float32, so only
+            for data that fits: 4 x height x width x channels bytes an
+            image, 3 times that for `"multicrop"`). Each epoch then
+            reshuffles all of them (with `shuffle`) and flips them (with
+            `horizontal_flip`) anew, reproducibly from `seed`.
 
     Returns:
         A `tf.data.Dataset` (two for `subset="both"`) yielding `(images,
@@ -136,6 +154,10 @@ def fcn_image_dataset_from_directory(
         float32 in [0, 255] of shape `(batch, S, S, C)`, `(batch, 3, S, S, C)`
         for `"multicrop"` and `(batch, h, w, C)` for `"native"`. Like Keras',
         the dataset has `class_names` and `file_paths` (the files kept).
+        It also has `undecodable_paths`: a list, filled as the dataset is
+        iterated, of the files of `file_paths` that failed to decode (each
+        once, in the order found); their images are missing from the
+        data.
     """
     if labels not in ("inferred", None):
         if not isinstance(labels, (list, tuple)):
@@ -182,6 +204,11 @@ def fcn_image_dataset_from_directory(
         raise ValueError(
             f"`on_bad_image` must be one of {ON_BAD_IMAGE}. "
             f"Received: on_bad_image={on_bad_image!r}"
+        )
+    if not isinstance(cache_images, bool):
+        raise ValueError(
+            "`cache_images` must be True or False. "
+            f"Received: cache_images={cache_images!r}"
         )
     if batch_size is not None and (
         not isinstance(batch_size, int) or batch_size < 1
@@ -244,8 +271,10 @@ def fcn_image_dataset_from_directory(
                 )
             loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride,
                                  paths, infos)
+            undecodable = []
             dataset = _paths_to_dataset(
                 loader,
+                undecodable,
                 subset_labels,
                 label_mode=label_mode,
                 num_classes=len(class_names) if class_names else 0,
@@ -254,9 +283,11 @@ def fcn_image_dataset_from_directory(
                 shuffle=shuffle and not (subset == "both" and name == "validation"),
                 seed=seed,
                 horizontal_flip=horizontal_flip and name != "validation",
+                cache=cache_images,
             )
             dataset.class_names = class_names
             dataset.file_paths = paths
+            dataset.undecodable_paths = undecodable
             datasets.append(dataset)
         return datasets if subset == "both" else datasets[0]
 
@@ -520,10 +551,7 @@ class ImageLoader:
         else:
             img = self._resize(self._decode(data, record), self.size)
         img = tf.cast(img, "float32")
-        if flip is None:
-            return img
-        # Width is the second-last axis for (h, w, c) and (3, h, w, c) alike.
-        return tf.cond(flip, lambda: tf.reverse(img, [-2]), lambda: img)
+        return img if flip is None else flipped(img, flip)
 
     def _select(self, name, record, if_true, if_false):
         """`if_true()` for records whose `name` is True, else `if_false()`;
@@ -629,6 +657,13 @@ def orient(img, orientation):
     ])
 
 
+def flipped(img, flip):
+    """`img` flipped left-right if `flip`; the crops of a multicrop image
+    share the flip."""
+    # Width is the second-last axis for (h, w, c) and (3, h, w, c) alike.
+    return tf.cond(flip, lambda: tf.reverse(img, [-2]), lambda: img)
+
+
 def upright_size(info):
     """`(width, height)` of a checked file once its EXIF orientation is applied."""
     if info.orientation in fcn_image_files.TRANSPOSING_ORIENTATIONS:
@@ -642,11 +677,12 @@ def tf_backend():
     return tensorflow
 
 
-def _load_batch(batch, load, batch_size):
+def _load_batch(batch, load, batch_size, report_undecodable):
     """A dataset of one batch: `batch`, a batch of dataset elements (records
     with flips and labels), decoded, less any file that fails to decode
-    (one warning naming it). The scan checked each file's structure; only
-    damage inside the compressed data (which JPEG cannot detect) gets here.
+    (`report_undecodable(paths, whole_batch)`, in a `tf.py_function`). The
+    scan checked each file's structure; only damage inside the compressed
+    data (which JPEG cannot detect) gets here.
     """
     record = batch[0]
     slot = tf.range(tf.shape(record["path"], out_type="int64")[0])
@@ -659,18 +695,18 @@ def _load_batch(batch, load, batch_size):
     decoded = decoded.ignore_errors().batch(batch_size)
     # An empty batch if every file failed, so that they are reported too
     # (and then filtered out by the caller).
-    empty = tf.data.Dataset.from_tensors(tf.nest.map_structure(
-        lambda spec: tf.zeros([0] + [d or 0 for d in spec.shape[1:]], spec.dtype),
-        decoded.element_spec,
-    ))
-    decoded = decoded.concatenate(empty).take(1)
+    decoded = decoded.concatenate(_empty_batch(decoded)).take(1)
 
     def report(kept, output):
         dropped = tf.sparse.to_dense(tf.sets.difference(slot[None], kept[None]))[0]
         warned = tf.cond(
             tf.size(dropped) > 0,
-            lambda: tf.py_function(_warn_undecodable,
-                                   [tf.gather(record["path"], dropped)], tf.bool),
+            lambda: tf.py_function(
+                report_undecodable,
+                [tf.gather(record["path"], dropped),
+                 tf.equal(tf.size(dropped), tf.size(slot))],
+                tf.bool,
+            ),
             lambda: tf.constant(False),
         )
         with tf.control_dependencies([warned]):
@@ -679,42 +715,68 @@ def _load_batch(batch, load, batch_size):
     return decoded.map(report)
 
 
+def _empty_batch(ds):
+    """A dataset of one batch of 0 elements of the batched dataset `ds`."""
+    return tf.data.Dataset.from_tensors(tf.nest.map_structure(
+        lambda spec: tf.zeros([0] + [d or 0 for d in spec.shape[1:]], spec.dtype),
+        ds.element_spec,
+    ))
+
+
 def _not_empty(*batch):
     return tf.shape(tf.nest.flatten(batch)[0])[0] > 0
 
 
-def _warn_undecodable(paths):
-    for path in paths.numpy():
-        warnings.warn(
-            f"Skipped {path.decode()}: it failed to decode during the epoch "
-            "(corrupt image data), and is left out of its batch. Replace or "
-            "remove the file."
-        )
-    return True
+def _undecodable_reporter(found, left_out, replaced):
+    """The `report_undecodable(paths, whole_batch)` of `_load_batch`: one
+    warning per file saying what was done, and each file added once to
+    the list `found`. `left_out`: what the file is left out of; `replaced`:
+    whether a batch with no file left is replaced by another batch of the
+    data (batched datasets)."""
+    def report(paths, whole_batch):
+        for path in paths.numpy():
+            path = path.decode()
+            if path not in found:
+                found.append(path)
+            if whole_batch and replaced:
+                done = ("no file of its batch decoded, so the batch is "
+                        "replaced by another batch of the data (the epoch "
+                        "keeps its length)")
+            else:
+                done = f"it is left out of {left_out}"
+            warnings.warn(
+                f"Skipped {path}: it failed to decode during the epoch "
+                f"(corrupt image data); {done}. Replace or remove the file."
+            )
+        return True
+
+    return report
 
 
-def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
-                      shuffle, seed, horizontal_flip):
+def _paths_to_dataset(loader, undecodable, labels, label_mode, num_classes,
+                      batch_size, shuffle, seed, horizontal_flip, cache):
     """The dataset of one subset: records (with flips and labels), shuffled,
-    decoded in parallel, batched (by shape for `"native"`), prefetched."""
+    decoded in parallel, batched (by shape for `"native"`), prefetched.
+    With `cache`, the images are decoded once, in file order, and kept in
+    memory; the shuffle and flips then apply to the decoded images. Files
+    that fail to decode are added to the list `undecodable`."""
+    flip_records = horizontal_flip and not cache
     parts = [tf.data.Dataset.from_tensor_slices(loader.records)]
-    if horizontal_flip:
-        # A fresh stream each epoch, reproducible from `seed`.
-        parts.append(tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-                     .map(lambda r: r % 2 == 1))
+    if flip_records:
+        parts.append(_flips(seed))
     if label_mode:
         parts.append(
             dataset_utils.labels_to_dataset_tf(labels, label_mode, num_classes)
         )
     ds = tf.data.Dataset.zip(tuple(parts)) if len(parts) > 1 else parts[0]
-    if shuffle:
+    if shuffle and not cache:
         ds = ds.shuffle(buffer_size=batch_size * 8 if batch_size else 1024, seed=seed)
 
     def unpack(element):
         """(record, flip or None, label or None) of one dataset element."""
         element = element if isinstance(element, tuple) else (element,)
         record, rest = element[0], list(element[1:])
-        flip = rest.pop(0) if horizontal_flip else None
+        flip = rest.pop(0) if flip_records else None
         return record, flip, rest
 
     def load(*element):
@@ -724,20 +786,35 @@ def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
 
     # Decoded a batch of records at a time: a file that fails to decode
     # leaves its batch with a warning (see `_load_batch`).
+    if cache or batch_size is None:
+        ds = _decode_unbatched(ds, load, loader.resize_mode, _undecodable_reporter(
+            undecodable, "the images kept in memory" if cache else "the data",
+            replaced=False))
+    if cache:
+        ds = ds.cache()
+        if shuffle:
+            ds = ds.shuffle(len(loader.records["path"]), seed=seed)
+        if horizontal_flip:
+            def flip_image(element, flip):
+                if isinstance(element, tuple):
+                    return (flipped(element[0], flip), *element[1:])
+                return flipped(element, flip)
+
+            ds = tf.data.Dataset.zip((ds, _flips(seed))).map(
+                flip_image, num_parallel_calls=tf.data.AUTOTUNE)
     if batch_size is None:
-        # Images of one shape (not "native") can be decoded 32 at a time.
-        chunk = 1 if loader.resize_mode == "native" else UNBATCHED_CHUNK
-        ds = ds.batch(chunk).interleave(
-            lambda *batch: _load_batch(batch, load, chunk),
-            cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        return ds.filter(_not_empty).unbatch().prefetch(tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
     if loader.resize_mode == "native":
-        # Group the records, not the decoded images (memory), by shape.
+        # Grouped by shape: records by their native size (not the decoded
+        # images, for memory), decoded images by theirs.
         def shape_key(*element):
-            size = tf.cast(unpack(element)[0]["native_size"], "int64")
-            return size[0] * 65536 + size[1]
+            if cache:
+                shape = tf.shape(element[0])[:2]  # (image, label) or (image,)
+            else:
+                shape = unpack(element)[0]["native_size"]
+            shape = tf.cast(shape, "int64")
+            return shape[0] * 65536 + shape[1]
 
         ds = ds.group_by_window(
             key_func=shape_key,
@@ -750,13 +827,42 @@ def _paths_to_dataset(loader, labels, label_mode, num_classes, batch_size,
     else:
         ds = ds.batch(batch_size)
         batches = -(-len(loader.records["path"]) // batch_size)
-    ds = ds.interleave(
-        lambda *batch: _load_batch(batch, load, batch_size),
-        cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
-    ).filter(_not_empty)
+    if not cache:
+        report = _undecodable_reporter(undecodable, "its batch", replaced=True)
+        ds = ds.interleave(
+            lambda *batch: _load_batch(batch, load, batch_size, report),
+            cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        ).filter(_not_empty)
+    # A batch none of whose files decoded is gone: the epoch is made up to
+    # its length from a fresh pass (reshuffled, reflipped), only started
+    # once this pass has ended short. The empty batch between the passes
+    # makes this pass run to its end (a cache is only kept when read to
+    # the end), and is then filtered out. (An epoch still short after the
+    # fresh pass, most files undecodable, makes TF raise.)
+    ds = (ds.concatenate(_empty_batch(ds)).concatenate(ds)
+          .take(batches + 1).filter(_not_empty))
     # The interleave hides the length; Keras needs it to show progress and
-    # to not warn that the data "ran out" after the first epoch. (A batch
-    # whose every file failed to decode would end the epoch one short: TF
-    # then raises, after the warnings naming them.)
+    # to not warn that the data "ran out" after the first epoch.
     ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _flips(seed):
+    """A stream of random booleans, fresh each epoch, reproducible from
+    `seed`."""
+    return tf.data.Dataset.random(
+        seed=seed, rerandomize_each_iteration=True).map(lambda r: r % 2 == 1)
+
+
+def _decode_unbatched(ds, load, resize_mode, report):
+    """The images (with labels) of the unbatched dataset elements `ds`,
+    less those that fail to decode."""
+    # Images of one shape (not "native") can be decoded 32 at a time.
+    chunk = 1 if resize_mode == "native" else UNBATCHED_CHUNK
+    ds = ds.batch(chunk).interleave(
+        lambda *batch: _load_batch(batch, load, chunk, report),
+        cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return ds.filter(_not_empty).unbatch()
