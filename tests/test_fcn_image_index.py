@@ -47,6 +47,8 @@ def _directories(tree):
         tree + os.sep,
         os.path.join(tree, "."),
         os.path.join(parent, "..", os.path.basename(parent), "data"),
+        "data",  # Relative to the working directory, the tree's parent.
+        os.path.join(".", "data", ""),
     ]
 
 
@@ -55,7 +57,9 @@ def _directories(tree):
     ("inferred", None), ("inferred", ["dog", "cat"]), (None, None),
 ])
 @pytest.mark.parametrize("shuffle,seed", [(False, None), (True, 3), (True, 1234)])
-def test_same_as_keras(tree, follow_links, labels, class_names, shuffle, seed):
+def test_same_as_keras(tree, follow_links, labels, class_names, shuffle, seed,
+                       monkeypatch):
+    monkeypatch.chdir(os.path.dirname(tree))
     for directory in _directories(tree):
         kwargs = dict(formats=FORMATS, class_names=class_names, shuffle=shuffle,
                       seed=seed, follow_links=follow_links, verbose=False)
