@@ -229,6 +229,9 @@ def fcn_image_dataset_from_directory(
 
     if seed is None:
         seed = np.random.randint(1e6)
+    # Cached images are reshuffled whole each epoch: they are kept in file
+    # order, which the seeded shuffle of the list would only permute.
+    shuffle_files = shuffle and not cache_images
     # A build allocates a few tuples per file; with TF loaded, the cyclic
     # GC walked its ~300k objects again and again meanwhile (0.4 s per
     # 100k files), and in the forked scan workers it copied every page.
@@ -240,7 +243,7 @@ def fcn_image_dataset_from_directory(
             formats=ALLOWLIST_FORMATS,
             class_names=class_names,
             # A split starts from the sorted list; its subsets are shuffled below.
-            shuffle=shuffle and not validation_split,
+            shuffle=shuffle_files and not validation_split,
             seed=seed,
             follow_links=follow_links,
             verbose=verbose,
@@ -255,7 +258,8 @@ def fcn_image_dataset_from_directory(
         datasets = []
         for name in ["training", "validation"] if subset == "both" else [subset]:
             paths, subset_labels = _subset(
-                image_paths, labels, validation_split, name, shuffle, seed, verbose
+                image_paths, labels, validation_split, name, shuffle_files, seed,
+                verbose,
             )
             found = len(paths)
             paths, subset_labels, infos = _check_files(paths, subset_labels, on_bad_image)
