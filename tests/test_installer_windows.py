@@ -26,7 +26,6 @@ from fcn_install.lock import LOCK_FILE_NAME
 from fcn_install.manifest import check_manifest
 from fcn_install.manifest import empty_manifest
 from test_installer import REPO
-from test_installer import SETUP
 from test_installer import pristine_site  # noqa: F401 (fixture)
 from test_installer import run_setup
 
