@@ -120,9 +120,21 @@ def stays_inside(rel, pathmod, base=None):
     return joined.startswith(base.rstrip(pathmod.sep) + pathmod.sep)
 
 
+# Windows reparse tags (`stat` defines them on Windows only).
+_LINK_REPARSE_TAGS = (0xA000000C, 0xA0000003)  # SYMLINK, MOUNT_POINT (junction)
+
+
+def is_link(st):
+    """Whether the `os.lstat` result `st` is a symlink or, on Windows, a
+    junction (which `S_ISLNK` does not report)."""
+    return (stat.S_ISLNK(st.st_mode)
+            or getattr(st, "st_reparse_tag", 0) in _LINK_REPARSE_TAGS)
+
+
 def inside(base, rel, what):
     """`base/rel`, refused unless every existing component is a real
-    directory or file: no `..`, no absolute path, no symlink anywhere.
+    directory or file: no `..`, no absolute path, no symlink (or Windows
+    junction) anywhere.
 
     Args:
         base: A directory already known to be safe (the Keras tree).
@@ -138,10 +150,10 @@ def inside(base, rel, what):
     for part in rel.split("/"):
         path = path / part
         try:
-            mode = os.lstat(path).st_mode
+            st = os.lstat(path)
         except FileNotFoundError:
             break
-        if stat.S_ISLNK(mode):
+        if is_link(st):
             raise SetupError(
                 f"{what}: {path} is a symlink; the installer follows none, so "
                 f"nothing was changed. Replace it with a directory or file, or "

@@ -93,13 +93,20 @@ class _FileLock:
                 "pip install filelock==4.3.1)"
             ) from None
         self.timeout_error = filelock.Timeout
-        self.lock = filelock.FileLock(os.path.join(keras_dir, LOCK_FILE_NAME))
+        self.path = os.path.join(keras_dir, LOCK_FILE_NAME)
+        self.lock = filelock.FileLock(self.path)
 
     def try_acquire(self):
         try:
             self.lock.acquire(blocking=False)
         except self.timeout_error:
             return False
+        except OSError as e:
+            raise SetupError(
+                f"cannot create the lock file {self.path} ({e}); nothing was "
+                "changed. Use a virtual environment you own, or run with the "
+                "rights of the Keras tree's owner (an administrator prompt)"
+            ) from None
         return True
 
     def release(self):

@@ -15,11 +15,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 
 import FCN_setup
+from fcn_install import keras_tree
 from fcn_install.errors import SetupError
+from fcn_install.keras_tree import inside
 from fcn_install.keras_tree import is_safe_rel
 from fcn_install.keras_tree import stays_inside
 from fcn_install.lock import LOCK_FILE_NAME
@@ -238,3 +241,26 @@ def test_a_manifest_naming_a_windows_escape_is_refused(tmp_path, rel, where):
             "pycache": {rel: "2" * 64}}
     with pytest.raises(SetupError, match="malformed|not a plain relative path"):
         check_manifest(manifest, tmp_path, tmp_path / "manifest.json")
+
+
+@pytest.mark.parametrize("tag", [0xA0000003, 0xA000000C])  # junction, symlink
+def test_a_windows_junction_on_a_manifest_path_is_refused(tmp_path, monkeypatch, tag):
+    """`os.lstat` on Windows reports a junction as a directory whose
+    `st_reparse_tag` is a mount point; `inside` refuses it like a symlink."""
+    (tmp_path / "applications").mkdir()
+    real_lstat = os.lstat
+
+    def windows_lstat(path, *args, **kwargs):
+        st = real_lstat(path, *args, **kwargs)
+        if os.fspath(path) == os.fspath(tmp_path / "applications"):
+            return types.SimpleNamespace(st_mode=st.st_mode, st_reparse_tag=tag)
+        return st
+
+    assert inside(tmp_path, "applications/x.py", "test") == tmp_path / "applications/x.py"
+    monkeypatch.setattr(keras_tree.os, "lstat", windows_lstat)
+    with pytest.raises(SetupError, match="is a symlink; the installer follows none"):
+        inside(tmp_path, "applications/x.py", "test")
+    # A reparse point that is not a link (e.g. a OneDrive placeholder) is allowed.
+    monkeypatch.setattr(keras_tree.os, "lstat", lambda path: types.SimpleNamespace(
+        st_mode=real_lstat(path).st_mode, st_reparse_tag=0x9000001A))
+    assert inside(tmp_path, "applications/x.py", "test") == tmp_path / "applications/x.py"
