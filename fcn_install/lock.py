@@ -10,12 +10,14 @@ requirements.txt) on `<keras>/.fcn_extensions.lock`. Windows cannot lock a
 directory, so a file is needed; it sits beside the state folder, not in it,
 because `uninstall` removes that folder while holding the lock. On Windows
 `filelock` takes `LockFileEx` on it, which the OS releases when the process
-dies, and deletes the file on release (a run waiting for it keeps it open,
-so the delete fails harmlessly and that run deletes it in turn). Every run
-of either command therefore leaves no lock file behind; only a killed run
-does, and the next run removes it. It lives in the Keras tree, not in a
-per-user temp folder, so every process writing this tree, whoever runs it,
-locks the same file.
+dies, and deletes the file on release (delete-on-close; a run opening it
+meanwhile retries). Every run of either command therefore leaves no lock
+file behind; only a killed run does, and the next run removes it. The file
+lives in the Keras tree, not in a per-user temp folder, so every process
+writing this tree, whoever runs it, locks the same file. (Off Windows
+without `fcntl`, which only tests/test_installer_windows.py simulates,
+`filelock` falls back to its SoftFileLock, which a killed run does not
+release.)
 
 `status` never takes the lock.
 """
