@@ -144,7 +144,7 @@ def load_splits(folders, config, size, mode, batch_size):
         `fcn_image_dataset_from_directory`'s seeded, stratified split of
         the training folder (`splits.plan_split` plans the same one).
         Test is unbatched, in the order of its `file_paths`: its predictions
-        are written per image (`test_predictions.score_and_write`).
+        are written per image (`scored_test_set.score_and_write`).
     """
     if folders.validation is None:
         train = _load(
