@@ -251,6 +251,7 @@ def _settings_key(settings):
 
 def build_bundled_dataset(
     root,
+    *,
     cell_size=256,
     crops_per_cell=(3, 3, 3),
     min_fraction=0.55,

@@ -200,7 +200,7 @@ RANDOM_INIT_BN_MOMENTUM = 0.9
 
 
 def build_experiment_model(
-    experiment, config, num_classes, starting_weights, random_init=False
+    experiment, config, num_classes, starting_weights, *, random_init=False
 ):
     """Experiment `experiment`'s model from the starting weights file, frozen
     as configured. Call it inside the strategy's scope.

@@ -206,7 +206,7 @@ def load_keras_file(path, class_names=None, backbone=None, size=None):
 
 
 def resolve_model_source(
-    model, experiment=None, class_names=None, backbone=None, size=None
+    model, *, experiment=None, class_names=None, backbone=None, size=None
 ):
     """The `ModelSource` of MODEL as `predict` and `export` take it.
 

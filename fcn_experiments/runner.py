@@ -69,7 +69,7 @@ def _run_one(
     keras.utils.set_random_seed(config.seed + experiment.number)
     size, mode = experiment.input_size(config), experiment.mode(config)
     batch_size = config.batch_size * strategy.num_replicas_in_sync
-    splits = load_splits(folders, config, size, mode, batch_size)
+    splits = load_splits(folders, config, size=size, mode=mode, batch_size=batch_size)
     if splits[0].class_names != class_names:
         raise ValueError(
             f"The loader found classes {splits[0].class_names} in "

@@ -67,7 +67,8 @@ def plan_split(folders, config):
         if directory is None:
             continue
         files[split], names = list_class_images(directory)
-        check_same_classes(split, directory, names, folders.train, class_names)
+        check_same_classes(split, directory, names, train_dir=folders.train,
+                           train_names=class_names)
     if folders.validation is None:
         training, validation = stratified_split(
             [class_names.index(c) for _, c in train], config.validation_split,
@@ -82,7 +83,7 @@ def plan_split(folders, config):
     return split
 
 
-def check_same_classes(split, directory, names, train_dir, train_names):
+def check_same_classes(split, directory, names, *, train_dir, train_names):
     if names != train_names:
         missing = sorted(set(train_names) - set(names))
         extra = sorted(set(names) - set(train_names))

@@ -259,7 +259,7 @@ def _install(keras_dir, extensions_dir, *, version, dry_run, force, say):
 
     txn = Transaction()
     try:
-        _apply_install(txn, keras_dir, manifest, plan, version)
+        _apply_install(txn, keras_dir, manifest, plan=plan, version=version)
     except BaseException as e:
         failed = txn.rollback()
         if isinstance(e, (KeyboardInterrupt, SetupError)):
@@ -271,7 +271,7 @@ def _install(keras_dir, extensions_dir, *, version, dry_run, force, say):
     return plan.changes
 
 
-def _apply_install(txn, keras_dir, manifest, plan, version):
+def _apply_install(txn, keras_dir, manifest, *, plan, version):
     files = manifest["files"]
     state = state_dir(keras_dir)
     txn.makedirs(state)

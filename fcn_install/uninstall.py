@@ -154,7 +154,7 @@ def _uninstall(keras_dir, *, dry_run, force, say):
 
     txn = Transaction()
     try:
-        _apply_uninstall(txn, keras_dir, manifest, plan, say)
+        _apply_uninstall(txn, keras_dir, manifest, plan=plan, say=say)
     except BaseException as e:
         failed = txn.rollback()
         if isinstance(e, (KeyboardInterrupt, SetupError)):
@@ -169,7 +169,7 @@ def _uninstall(keras_dir, *, dry_run, force, say):
     return left
 
 
-def _apply_uninstall(txn, keras_dir, manifest, plan, say):
+def _apply_uninstall(txn, keras_dir, manifest, *, plan, say):
     files = manifest["files"]
     # Blocks out first: nothing imports the modules once they go.
     for verb, rel, stripped in plan:

@@ -143,7 +143,7 @@ def test_an_undecodable_test_file_is_left_out_and_rows_stay_aligned(tmp_path):
             "tiny", train_dir=str(tmp_path / "train"),
             validation_dir=str(tmp_path / "train"), test_dir=str(test_dir),
             output_dir=str(tmp_path / name), seed=1)
-        return load_splits(resolve_folders(config), config, 32, "native", 4)[2]
+        return load_splits(resolve_folders(config), config, size=32, mode="native", batch_size=4)[2]
 
     write_photos(str(tmp_path / "train"))
     write_photos(str(tmp_path / "clean"))
