@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from dataclasses import field
 
 from fcn_install import exports as ex
+from fcn_install.apply import apply_or_roll_back
 from fcn_install.errors import SetupError
-from fcn_install.fileops import Transaction
-from fcn_install.fileops import rollback_message
 from fcn_install.keras_tree import check_version
 from fcn_install.keras_tree import keras_version
 from fcn_install.keras_tree import pycache_files
@@ -257,14 +256,8 @@ def _install(keras_dir, extensions_dir, *, version, dry_run, force, say):
         return plan.changes
     clean_debris(keras_dir, manifest, plan.content, say)
 
-    txn = Transaction()
-    try:
-        _apply_install(txn, keras_dir, manifest, plan=plan, version=version)
-    except BaseException as e:
-        failed = txn.rollback()
-        if isinstance(e, (KeyboardInterrupt, SetupError)):
-            raise
-        raise SetupError(rollback_message("install", e, failed))
+    apply_or_roll_back("install", lambda txn: _apply_install(
+        txn, keras_dir, manifest, plan=plan, version=version))
     say(f"installed FCN extensions into Keras {version} at {keras_dir} "
         f"({len(plan.changes)} file(s) changed, manifest "
         f"{manifest_path(keras_dir)})")

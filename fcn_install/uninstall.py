@@ -9,9 +9,7 @@ after every Keras file is back.
 import shutil
 
 from fcn_install import exports as ex
-from fcn_install.errors import SetupError
-from fcn_install.fileops import Transaction
-from fcn_install.fileops import rollback_message
+from fcn_install.apply import apply_or_roll_back
 from fcn_install.keras_tree import pycache_files
 from fcn_install.keras_tree import read_or_none
 from fcn_install.lock import DEFAULT_LOCK_TIMEOUT
@@ -152,14 +150,8 @@ def _uninstall(keras_dir, *, dry_run, force, say):
         return left
     clean_debris(keras_dir, manifest, [], say)
 
-    txn = Transaction()
-    try:
-        _apply_uninstall(txn, keras_dir, manifest, plan=plan, say=say)
-    except BaseException as e:
-        failed = txn.rollback()
-        if isinstance(e, (KeyboardInterrupt, SetupError)):
-            raise
-        raise SetupError(rollback_message("uninstall", e, failed))
+    apply_or_roll_back("uninstall", lambda txn: _apply_uninstall(
+        txn, keras_dir, manifest, plan=plan, say=say))
     # Every Keras file is back and the manifest gone: the rest is our own state.
     shutil.rmtree(state_dir(keras_dir))
     summary = f"uninstalled FCN extensions from Keras at {keras_dir}"
