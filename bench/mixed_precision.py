@@ -20,11 +20,9 @@ run. A ratio below 1 means mixed precision is slower.
 import argparse
 import os
 import platform
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
@@ -32,10 +30,13 @@ from PIL import Image  # noqa: E402
 
 import keras  # noqa: E402
 
-from fcn_experiments.backbones import TABLE  # noqa: E402
-
-# Keras' name -> the framework's backbone row (module, native size, alpha).
-FAMILIES = {backbone.name: backbone for backbone in TABLE.values()}
+FAMILIES = {
+    "VGG16": (keras.applications.vgg16_fcn, "VGG16_fcn", 224),
+    "VGG19": (keras.applications.vgg19_fcn, "VGG19_fcn", 224),
+    "InceptionV3": (keras.applications.inception_v3_fcn, "InceptionV3_fcn", 299),
+    "Xception": (keras.applications.xception_fcn, "Xception_fcn", 299),
+    "MobileNetV2": (keras.applications.mobilenet_v2_fcn, "MobileNetV2_fcn", 224),
+}
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "immunohistochemistry")
 
 
@@ -53,12 +54,11 @@ def photo_batch(module, size, batch_size):
 
 
 def build(family, policy, alpha):
-    backbone = FAMILIES[family]
+    module, builder, _ = FAMILIES[family]
     keras.mixed_precision.set_global_policy(policy)
     try:
-        model = getattr(backbone.fcn_module, f"{family}_fcn")(
-            weights=None, classes=2, **backbone.builder_kwargs(alpha)
-        )
+        kwargs = {"alpha": alpha} if family == "MobileNetV2" else {}
+        model = getattr(module, builder)(weights=None, classes=2, **kwargs)
         model.compile(
             keras.optimizers.SGD(0.01),
             "sparse_categorical_crossentropy",
@@ -78,8 +78,8 @@ def time_steps(model, x, y, steps):
 
 
 def bench_family(family, policy, args):
-    size = FAMILIES[family].default_size
-    x, y = photo_batch(FAMILIES[family].fcn_module, size, args.batch_size)
+    module, _, size = FAMILIES[family]
+    x, y = photo_batch(module, size, args.batch_size)
     models = {p: build(family, p, args.alpha) for p in ("float32", policy)}
     for model in models.values():
         model.train_on_batch(x, y)  # Warm-up: traces the step.
@@ -122,9 +122,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for family in args.families:
         size, wall, cpu = bench_family(family, args.policy, args)
-        label = family
-        if FAMILIES[family].takes_alpha:
-            label += f" (alpha={args.alpha})"
+        label = f"{family} (alpha={args.alpha})" if family == "MobileNetV2" else family
         print(
             f"| {label} | {size} | {wall['float32']:.2f} | {wall[args.policy]:.2f} "
             f"| {wall[args.policy] / wall['float32']:.2f}x | {cpu['float32']:.2f} "
