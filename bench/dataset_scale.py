@@ -141,7 +141,7 @@ def child(loader, directory, *, size, batch, plain_epoch):
     a JSON line."""
     import warnings
 
-    import keras
+    import keras  # noqa: F401 (imported before the timing starts)
     import tensorflow as tf
 
     # Imports and TF's own start-up done: what follows is the build's.

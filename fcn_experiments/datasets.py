@@ -4,9 +4,8 @@ import dataclasses
 import os
 import warnings
 
-import tensorflow as tf
-
 import keras
+import tensorflow as tf
 
 from fcn_experiments.bundled_data import build_bundled_dataset
 from fcn_experiments.experiments import preprocess_function

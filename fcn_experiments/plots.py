@@ -7,6 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
+from fcn_experiments import training
 from fcn_experiments.bundled_data import CLASS_NAMES as BUNDLED_CLASS_NAMES
 from fcn_experiments.bundled_data import DEGRADATIONS
 from fcn_experiments.bundled_data import STRENGTHS
@@ -18,7 +19,6 @@ from fcn_experiments.experiments import inner_fcn
 from fcn_experiments.experiments import preprocess_function
 from fcn_experiments.score_map import score_map_model
 from fcn_experiments.starting_weights import starting_weights_path
-from fcn_experiments import training
 
 ACCURACY_PNG = "accuracy_by_experiment.png"
 CURVES_PNG = "training_curves.png"

@@ -7,8 +7,9 @@ import math
 import os
 import warnings
 
-import keras
 import numpy as np
+
+import keras
 
 from fcn_experiments.accuracy_statistics import mcnemar_exact
 from fcn_experiments.accuracy_statistics import wilson_interval

@@ -24,9 +24,9 @@ import time
 
 import keras
 
+from fcn_experiments import scored_test_set
 from fcn_experiments.experiments import RANDOM_INIT_BN_MOMENTUM
 from fcn_experiments.results import write_json_atomic
-from fcn_experiments import scored_test_set
 
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.json"

@@ -5,10 +5,10 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from scipy import stats as scipy_stats
 
 import keras
+import tensorflow as tf
 
 from fcn_experiments import scored_test_set
 from fcn_experiments.datasets import Split
@@ -131,12 +131,11 @@ def test_an_undecodable_test_file_is_left_out_and_rows_stay_aligned(tmp_path):
     import shutil
     import warnings
 
-    from loader_test_images import write_damaged_jpeg
-    from loader_test_images import write_photos
-
     from fcn_experiments.config import make_config
     from fcn_experiments.datasets import load_splits
     from fcn_experiments.datasets import resolve_folders
+    from loader_test_images import write_damaged_jpeg
+    from loader_test_images import write_photos
 
     def test_split(name, test_dir):
         config = make_config(
