@@ -35,8 +35,9 @@ def list_images(inputs):
     """The files to score: files as given, folders searched recursively.
 
     In folders, files with an image extension (`ALLOWLIST_FORMATS`) are
-    taken, in the loader's sorted order; other files are left out (counted;
-    dotfiles are neither taken nor counted).
+    taken, in the loader's sorted order; other files are left out (counted).
+    Hidden files and folders (a name starting with ".", e.g. macOS' `._x.jpg`
+    resource forks, which are no images) are not scored.
 
     Returns:
         `(paths, left_out)`: the paths in input order, and how many files in
@@ -57,6 +58,18 @@ def list_images(inputs):
                 f"No such file or folder. Received: INPUT={item!r}"
             )
         found, _, _, unlisted = _index(item, None)
-        paths += found
-        left_out += len(unlisted)
+        for path in found:
+            if _in_hidden_folder(path, item):
+                continue  # Not looked at, as the folder is hidden.
+            if os.path.basename(path).startswith("."):
+                left_out += 1
+            else:
+                paths.append(path)
+        left_out += sum(not _in_hidden_folder(path, item) for path in unlisted)
     return paths, left_out
+
+
+def _in_hidden_folder(path, folder):
+    """Whether a folder between `folder` and the file starts with "."."""
+    below = os.path.relpath(path, folder).split(os.sep)[:-1]
+    return any(name.startswith(".") for name in below)
