@@ -13,6 +13,9 @@ A model trained with `pooling="max"` outputs the per-class maximum of its
 softmax map; those scores are normalized to sum to 1, as Keras'
 crossentropy normalizes them in training. With several `scales`, the
 normalized probabilities are averaged.
+
+The heatmaps are drawn by `heatmaps`, from `score_map`'s map; the CSV and
+markdown of the scores are written by `score_reports`.
 """
 
 import dataclasses
