@@ -251,8 +251,13 @@ def fcn_image_dataset_from_directory(
         datasets = []
         for name in ["training", "validation"] if subset == "both" else [subset]:
             paths, subset_labels = _subset(
-                image_paths, labels, validation_split, name, shuffle_files, seed,
-                verbose,
+                image_paths,
+                labels,
+                validation_split=validation_split,
+                subset=name,
+                shuffle=shuffle_files,
+                seed=seed,
+                verbose=verbose,
             )
             found = len(paths)
             paths, subset_labels, infos = fcn_image_scan.check_files(
@@ -303,7 +308,7 @@ def _gc_paused():
             gc.enable()
 
 
-def _subset(paths, labels, validation_split, subset, shuffle, seed, verbose):
+def _subset(paths, labels, *, validation_split, subset, shuffle, seed, verbose):
     """The paths and labels of `subset` (all when None), in file order or,
     with `shuffle`, in an order seeded by `seed`."""
     if not validation_split:
