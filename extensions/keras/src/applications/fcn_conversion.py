@@ -42,7 +42,7 @@ global-average-pooling backbones with `pooling="avg"`, see above), so
 logit score map.
 
 Skip variant (`*_fcn_skip`, the original distribution's experiment #9): see
-`skip_branch`. The branch starts at stride 4 where a stage ends there:
+`fcn_head.skip_branch`. The branch starts at stride 4 where a stage ends there:
 VGG's `block2_pool`, Xception's block 2 output (`block3_sepconv1_act`),
 MobileNetV2's `block_2_add`; InceptionV3's earliest named stage is `mixed0`,
 at stride 8.
@@ -52,7 +52,7 @@ in `$KERAS_HOME/models` or downloaded as Keras does (`fcn_weights`); a path
 loads a file laid out like the original Keras model, legacy `.h5` or
 `.weights.h5`. Either is loaded
 into a freshly built original (Keras' own builder, `include_top=True`) and
-converted by `copy_weights`, the same function `to_fcn` uses.
+converted by `fcn_weight_copy.copy_weights`, the same function `to_fcn` uses.
 
 Mixed precision: under a global `mixed_float16` / `mixed_bfloat16` policy
 the backbone, the skip branch and VGG's `fc1`/`fc2` compute in the policy's
@@ -65,27 +65,25 @@ only the `channels_last` data format is supported.
 
 import dataclasses
 import json
-import math
 import os
-import warnings
 from typing import Callable
 
 from keras.src import activations
 from keras.src import backend
 from keras.src import layers
-from keras.src import ops
 from keras.src.applications import fcn_weights
-from keras.src.applications.fcn_layers import AdaptiveAveragePooling2D
-from keras.src.applications.fcn_layers import MinSizeZeroPadding2D
-from keras.src.applications.fcn_layers import SamePadding2D
 from keras.src.applications import imagenet_utils
+from keras.src.applications.fcn_head import fcn_top
+from keras.src.applications.fcn_head import skip_branch
+from keras.src.applications.fcn_layers import SamePadding2D
+from keras.src.applications.fcn_weight_copy import copy_weights
+from keras.src.applications.fcn_weight_copy import get_layer
+from keras.src.applications.fcn_weight_copy import load_original_weights
 from keras.src.models import Functional
 from keras.src.models.cloning import clone_model
 from keras.src.ops import operation_utils
 
 POOLINGS = ("avg", "max", None)
-# The head's dtype policy, whatever the global one (see `fcn_top`).
-HEAD_DTYPE = "float32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,78 +222,6 @@ def check_input_shape(spec, *, builder_name, input_shape, input_tensor, weights)
 
 
 # ------------------------------------------------------------------ model
-
-
-def skip_branch(early, features):
-    """Adds a skip connection from an early feature map to the final one.
-
-    The skip branch (experiment #9 of the original distribution, redesigned):
-    `skip_reduce`, a 1x1 conv with ReLU, halves the early map's channels;
-    `skip_pool` average-pools it adaptively to the final map's rows and cols
-    (the original's fixed 65x65 pool failed below 336 px; this works at every
-    size the backbone accepts); `skip_project`, a 1x1 conv, maps it to the
-    final map's channels; `skip_add` adds it to the final feature map, which
-    then feeds the top as usual.
-
-    `skip_project` starts at zero (kernel and bias), so a skip model starts
-    out computing exactly its plain FCN, including the converted pretrained
-    top, and learns how much of the finer features to use: the zero-init
-    residual branch of Goyal et al. (2017). Its gradient is not zero, so it
-    moves away from zero on the first step.
-    """
-    channels = features.shape[-1]
-    reduced = max(8, early.shape[-1] // 2)
-    x = layers.Conv2D(reduced, 1, activation="relu", name="skip_reduce")(early)
-    x = AdaptiveAveragePooling2D(name="skip_pool")([x, features])
-    x = layers.Conv2D(
-        channels,
-        1,
-        kernel_initializer="zeros",
-        bias_initializer="zeros",
-        name="skip_project",
-    )(x)
-    return layers.Add(name="skip_add")([features, x])
-
-
-def fcn_top(
-    spec, x, *, pooling, classes, classifier_activation, dropout, window=None
-):
-    """The converted top and the head, on the final feature map `x`.
-
-    `window`: `(rows, cols)` of the map the original flattens; by default
-    `spec.flatten_size` square.
-    """
-    if spec.flatten_size is not None:
-        window = window or (spec.flatten_size, spec.flatten_size)
-        x = MinSizeZeroPadding2D(window, name="fc1_pad")(x)
-        for name, units in spec.hidden_dense:
-            x = layers.Conv2D(units, window, activation="relu", name=name)(x)
-            window = (1, 1)
-    elif pooling == "avg":
-        # Averaging the 1x1 conv's logits = the 1x1 conv of averaged features.
-        x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="top_dropout")(x)
-    # From `predictions` on, float32 under any policy: a mixed-precision
-    # model outputs float32 scores (softmax and loss stay accurate).
-    x = layers.Conv2D(classes, 1, name="predictions", dtype=HEAD_DTYPE)(x)
-
-    activation = activations.get(classifier_activation)
-    has_activation = activation is not activations.linear
-    if pooling == "avg":
-        if spec.flatten_size is not None:
-            x = layers.GlobalAveragePooling2D(name="avg_pool", dtype=HEAD_DTYPE)(
-                x
-            )
-        else:
-            x = layers.Flatten(name="flatten", dtype=HEAD_DTYPE)(x)
-    if has_activation:
-        x = layers.Activation(
-            classifier_activation, name="score_activation", dtype=HEAD_DTYPE
-        )(x)
-    if pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool", dtype=HEAD_DTYPE)(x)
-    return x
 
 
 def build_model(
@@ -483,156 +409,7 @@ def to_fcn(
     return fcn
 
 
-# ----------------------------------------------------------------- weights
-
-
-def get_layer(spec, model, name, kind=None):
-    try:
-        layer = model.get_layer(name)
-    except ValueError:
-        layer = None
-    if layer is None or (kind is not None and not isinstance(layer, kind)):
-        raise ValueError(
-            f"to_fcn converts models built by keras.applications.{spec.name}"
-            f"(include_top=True, ...) (its layers may be retrained, `classes` "
-            f"may differ, a Dropout may precede 'predictions'); the model "
-            f"'{model.name}' has no {kind.__name__ if kind else 'layer'} "
-            f"named '{name}'. Received: model={model.name}"
-        )
-    return layer
-
-
-def _backbone_layers(spec, model):
-    """The layers with weights between the input and the feature layer.
-
-    Listed in the order of a model of the feature map alone, the same for
-    the original and the FCN: their graphs up to there are identical, and
-    InceptionV3's layer names are not (Keras numbers them per session).
-    """
-    features = get_layer(spec, model, spec.feature_layer).output
-    backbone = Functional(model.inputs, features)
-    return [layer for layer in backbone.layers if layer.weights]
-
-
-def copy_weights(spec, original, fcn, *, skip_predictions=False):
-    """Copies an original model's weights into its FCN twin, converting.
-
-    Dense kernels of the top are reshaped to the conv kernels (exact). With
-    `skip_predictions`, `predictions` keeps its fresh weights (a new number
-    of classes); the skip branch always does.
-    """
-    sources = _backbone_layers(spec, original)
-    targets = _backbone_layers(spec, fcn)
-    if len(sources) != len(targets):
-        raise ValueError(
-            f"The model '{original.name}' has {len(sources)} layers with "
-            f"weights up to '{spec.feature_layer}', "
-            f"keras.applications.{spec.name} has {len(targets)}: it is not a "
-            f"{spec.name}. Received: model={original.name}"
-        )
-    pairs = list(zip(sources, targets))
-    top = [
-        n
-        for n in spec.top_layer_names
-        if not (skip_predictions and n == "predictions")
-    ]
-    for name in top:
-        pairs.append(
-            (get_layer(spec, original, name, layers.Dense), fcn.get_layer(name))
-        )
-
-    converted = {id(source) for source, _ in pairs}
-    left = [
-        layer.name
-        for layer in original.layers
-        if layer.weights
-        and id(layer) not in converted
-        and not (skip_predictions and layer.name == "predictions")
-    ]
-    if left:
-        raise ValueError(
-            f"The model '{original.name}' has layers with weights that its "
-            f"FCN twin has no place for: {left}. to_fcn converts "
-            f"keras.applications.{spec.name}(include_top=True, ...) as built; "
-            f"change its top only through `classes`. "
-            f"Received: model={original.name}"
-        )
-    for source, target in pairs:
-        shapes = [tuple(v.shape) for v in source.weights]
-        wanted = [tuple(v.shape) for v in target.weights]
-        converting = source.name in spec.top_layer_names
-        if len(shapes) != len(wanted) or any(
-            (math.prod(s) != math.prod(w)) if converting else (s != w)
-            for s, w in zip(shapes, wanted)
-        ):
-            raise ValueError(
-                f"Layer '{source.name}' of '{original.name}' has weights of "
-                f"shapes {shapes}, its FCN twin '{target.name}' needs "
-                f"{wanted}: the model is not a keras.applications.{spec.name} "
-                f"as the FCN builds it. Received: model={original.name}"
-            )
-        # Variable to variable, no NumPy round trip (VGG's fc1 is 400 MB).
-        for source_variable, target_variable in zip(
-            source.weights, target.weights
-        ):
-            target_variable.assign(
-                ops.reshape(source_variable.value, target_variable.shape)
-            )
-
-
-def load_original_weights(
-    spec, fcn, *, path, file_classes, classes, channels, backbone_kwargs
-):
-    """Loads a weights file laid out like the original into the FCN `fcn`.
-
-    The file is loaded by Keras into the original it was saved from, built
-    afresh with `file_classes` classes, then converted. When that fails and
-    `classes` is not 1000, the ImageNet layout is tried too, keeping
-    `predictions` fresh.
-    """
-    layouts = [file_classes] + ([1000] if file_classes != 1000 else [])
-    errors = []
-    for layout_classes in layouts:
-        original = spec.keras_builder(
-            include_top=True,
-            weights=None,
-            input_shape=(spec.default_size, spec.default_size, channels),
-            classes=layout_classes,
-            classifier_activation=None,
-            **backbone_kwargs,
-        )
-        try:
-            # Keras warns before it raises on a mismatched layout ("Skipping
-            # nested container ..."): only the warnings of the layout that
-            # loads are the user's concern.
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                original.load_weights(path)
-        except ValueError as e:
-            errors.append(f"as {layout_classes} classes: {e}")
-            continue
-        except OSError as e:
-            raise OSError(
-                f"Cannot read the weights file {path}: {e}. Pass a legacy "
-                ".h5 or a .weights.h5 file saved from "
-                f"keras.applications.{spec.name}."
-            ) from e
-        for warning in caught:
-            warnings.warn_explicit(warning.message, warning.category,
-                                   warning.filename, warning.lineno)
-        copy_weights(
-            spec, original, fcn, skip_predictions=layout_classes != classes
-        )
-        return
-    raise ValueError(
-        f"The weights file {path} is not laid out like "
-        f"keras.applications.{spec.name}(include_top=True, classes={classes}"
-        f"{''.join(f', {k}={v}' for k, v in backbone_kwargs.items())}) "
-        f"{'or like its ImageNet file ' if len(layouts) > 1 else ''}"
-        f"(tried {'; '.join(errors)}). Pass a file saved from that model "
-        "(model.save_weights) or Keras' ImageNet weights file. "
-        f"Received: weights={path}"
-    )
+# ------------------------------------------------------- ImageNet classes
 
 
 def decode_predictions(preds, top=5):

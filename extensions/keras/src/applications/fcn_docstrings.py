@@ -45,7 +45,7 @@ SKIP_DOC = """
 
     Skip variant: a branch from `{skip_layer}` is added to the final feature
     map (1x1 conv, adaptive average pooling to the final map's size, and a
-    zero-initialised 1x1 projection, see `fcn_conversion.skip_branch`), so
+    zero-initialised 1x1 projection, see `fcn_head.skip_branch`), so
     the model starts out computing exactly the plain FCN's scores."""
 
 TO_FCN_DOC = """Turns a built `keras.applications.{name}` into its FCN twin.

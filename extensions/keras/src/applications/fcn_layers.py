@@ -5,7 +5,7 @@
 - `SamePadding2D`: pads as a "same" convolution would for the size at run
   time (MobileNetV2 of unknown size, see `BackboneSpec.same_padding`);
 - `AdaptiveAveragePooling2D`: average-pools one map to the size of another
-  (the skip branch, `fcn_conversion.skip_branch`).
+  (the skip branch, `fcn_head.skip_branch`).
 
 They are registered as `keras_fcn>ClassName`, so saved `.keras` models that
 hold them load wherever the FCN extensions are installed.

@@ -9,6 +9,7 @@ shape of one of those sizes picks its file, any other shape (the default,
 from keras.src import layers
 from keras.src.applications import fcn_conversion
 from keras.src.applications import fcn_docstrings
+from keras.src.applications import fcn_weight_copy
 from keras.src.applications import fcn_weights
 from keras.src.applications import mobilenet_v2
 from keras.src.applications.fcn_conversion import (
@@ -26,7 +27,7 @@ def _alpha_of(model):
     # `block_16_project` has _make_divisible(320 * alpha, 8) filters, which
     # is 320 * alpha for every ImageNet alpha; another alpha whose filters
     # were rounded fails the shape check of the weight copy, by layer name.
-    filters = fcn_conversion.get_layer(
+    filters = fcn_weight_copy.get_layer(
         SPEC, model, "block_16_project", layers.Conv2D
     ).filters
     return {"alpha": filters / 320}
