@@ -80,11 +80,11 @@ from keras.src.utils import fcn_image_split
 from keras.src.utils import image_dataset_utils
 from keras.src.utils import io_utils
 from keras.src.utils.fcn_image_loader import NUM_CHANNELS
+from keras.src.utils.fcn_image_loader import ImageLoader
 from keras.src.utils.fcn_image_pipeline import paths_to_dataset
 
-# Where the framework and the benches have them from.
+# Re-exported: the framework's predictions read it from here.
 from keras.src.utils.fcn_image_info import upright_size as upright_size
-from keras.src.utils.fcn_image_loader import ImageLoader as ImageLoader
 
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
 ON_BAD_IMAGE = ("skip", "raise")
