@@ -68,9 +68,7 @@ class Backbone:
     def imagenet_file(self, alpha):
         """The `fcn_weights.KerasFile` of the ImageNet weights (with the top,
         at the native size: what `keras.applications` loads)."""
-        if self.takes_alpha:
-            return self.fcn_module.imagenet_weights_file(alpha)
-        return self.fcn_module.IMAGENET_WEIGHTS
+        return self.spec.imagenet_weights(**self.builder_kwargs(alpha))
 
     def keras_builder(self):
         """Keras' own builder, e.g. `keras.applications.MobileNetV2`."""
