@@ -195,7 +195,7 @@ def _pct(rate, macs, peak):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="*", default=list(FAMILIES),
+    parser.add_argument("--models", "--families", nargs="*", default=list(FAMILIES),
                         choices=list(FAMILIES))
     parser.add_argument("--sizes", nargs="*", type=int, default=None,
                         help="input sides for --models (default: each one's own)")
