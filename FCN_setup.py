@@ -30,13 +30,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from fcn_install import commands
 from fcn_install.errors import SetupError
 from fcn_install.exports import API_ROOTS  # noqa: F401 (tests and callers use these)
 from fcn_install.exports import BLOCK_BEGIN  # noqa: F401
 from fcn_install.exports import BLOCK_END  # noqa: F401
 from fcn_install.exports import PUBLIC_API_FILE  # noqa: F401
 from fcn_install.fileops import Transaction  # noqa: F401
+from fcn_install.install import install as install_extensions
 from fcn_install.keras_tree import check_version  # noqa: F401
 from fcn_install.keras_tree import find_keras
 from fcn_install.keras_tree import keras_version  # noqa: F401
@@ -45,6 +45,8 @@ from fcn_install.manifest import BACKUP_DIR  # noqa: F401
 from fcn_install.manifest import MANIFEST_NAME  # noqa: F401
 from fcn_install.manifest import STATE_DIR  # noqa: F401
 from fcn_install.manifest import read_manifest  # noqa: F401
+from fcn_install.status import status as report_status
+from fcn_install.uninstall import uninstall as uninstall_extensions
 
 ROOT = Path(__file__).resolve().parent
 EXTENSIONS_DIR = ROOT / "extensions"
@@ -52,23 +54,23 @@ EXTENSIONS_DIR = ROOT / "extensions"
 USAGE = __doc__.split("\n\n")[1].removeprefix("usage: ")
 
 
-def install(keras_dir, extensions_dir=EXTENSIONS_DIR, dry_run=False, force=False,
-            say=print, lock_timeout=DEFAULT_LOCK_TIMEOUT):
+def install(keras_dir, extensions_dir=EXTENSIONS_DIR, *, dry_run=False,
+            force=False, say=print, lock_timeout=DEFAULT_LOCK_TIMEOUT):
     """Installs or updates the extensions. Returns the list of changes."""
-    return commands.install(keras_dir, extensions_dir, dry_run=dry_run, force=force,
-                            say=say, lock_timeout=lock_timeout)
+    return install_extensions(keras_dir, extensions_dir, dry_run=dry_run,
+                              force=force, say=say, lock_timeout=lock_timeout)
 
 
-def uninstall(keras_dir, dry_run=False, force=False, say=print,
+def uninstall(keras_dir, *, dry_run=False, force=False, say=print,
               lock_timeout=DEFAULT_LOCK_TIMEOUT):
     """Restores Keras. Returns the files left in place because they changed."""
-    return commands.uninstall(keras_dir, dry_run=dry_run, force=force, say=say,
-                              lock_timeout=lock_timeout)
+    return uninstall_extensions(keras_dir, dry_run=dry_run, force=force,
+                                say=say, lock_timeout=lock_timeout)
 
 
-def status(keras_dir, extensions_dir=EXTENSIONS_DIR, say=print):
+def status(keras_dir, extensions_dir=EXTENSIONS_DIR, *, say=print):
     """Reports install state and drift. Returns True when all is consistent."""
-    return commands.status(keras_dir, extensions_dir, say=say)
+    return report_status(keras_dir, extensions_dir, say=say)
 
 
 def main(argv=None):

@@ -117,7 +117,7 @@ def loaders(directory, size, batch):
     }
 
 
-def bench_loaders(directory, count, size, batch, rounds):
+def bench_loaders(directory, *, count, size, batch, rounds):
     candidates = loaders(directory, size, batch)
     built, build_s = {}, {}
     for name, (make, run, load_img_type) in candidates.items():
@@ -187,14 +187,16 @@ def main():
 
     directory = os.path.join(tempfile.gettempdir(), "fcn_bench", "jpegs")
     if args.loaders_json:
-        results = bench_loaders(directory, args.images, args.size, args.batch, args.rounds)
+        results = bench_loaders(directory, count=args.images, size=args.size,
+                                batch=args.batch, rounds=args.rounds)
         with open(args.loaders_json, "w") as f:
             json.dump(results, f)
         return
     make_jpegs(directory, args.images)
     print(f"{args.images} JPEGs in {directory}; S={args.size}, batch {args.batch}, "
           f"{args.rounds} interleaved epochs per loader, {os.cpu_count()} CPU cores\n")
-    results = bench_loaders(directory, args.images, args.size, args.batch, args.rounds)
+    results = bench_loaders(directory, count=args.images, size=args.size,
+                            batch=args.batch, rounds=args.rounds)
     print_table(results)
 
     # TF's default CPU allocator gets every tensor over 32 MB (a float32

@@ -136,12 +136,12 @@ def build(loader, directory, size, batch):
     )
 
 
-def child(loader, directory, size, batch, plain_epoch):
+def child(loader, directory, *, size, batch, plain_epoch):
     """Runs in a fresh process: builds one dataset, times one epoch, prints
     a JSON line."""
     import warnings
 
-    import keras
+    import keras  # noqa: F401 (imported before the timing starts)
     import tensorflow as tf
 
     # Imports and TF's own start-up done: what follows is the build's.
@@ -194,7 +194,7 @@ def child(loader, directory, size, batch, plain_epoch):
     print(json.dumps(report))
 
 
-def run_child(loader, directory, size, batch, plain_epoch):
+def run_child(loader, directory, *, size, batch, plain_epoch):
     command = [sys.executable, os.path.abspath(__file__), "--child", loader,
                directory, "--size", str(size), "--batch", str(batch)]
     if plain_epoch:
@@ -245,7 +245,8 @@ def main():
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.size, args.batch, args.plain_epoch)
+        child(*args.child, size=args.size, batch=args.batch,
+              plain_epoch=args.plain_epoch)
         return
     counts = [int(c) for c in args.counts.split(",")]
     root = os.path.join(tempfile.gettempdir(), "fcn_dataset_scale")
@@ -262,7 +263,8 @@ def main():
             for r in range(args.rounds):
                 # Alternated, so that load on the machine hits both alike.
                 for loader in ("keras", "fcn"):
-                    result = run_child(loader, directory, args.size, args.batch,
+                    result = run_child(loader, directory, size=args.size,
+                                       batch=args.batch,
                                        plain_epoch=(n == 0 and r == 0
                                                     and loader == "keras"))
                     print("  " + json.dumps(result), flush=True)

@@ -11,7 +11,6 @@ interval and the exact McNemar p-value (same images, so paired).
 """
 
 import argparse
-import math
 import os
 import sys
 
@@ -20,27 +19,12 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from fcn_experiments.accuracy_statistics import mcnemar_exact  # noqa: E402
+from fcn_experiments.accuracy_statistics import wilson_interval  # noqa: E402
+from fcn_experiments.image_listing import list_class_images  # noqa: E402
 from fcn_experiments.model_source import resolve_model_source  # noqa: E402
-from fcn_experiments.predict import list_images  # noqa: E402
 from fcn_experiments.predict import parse_scales  # noqa: E402
 from fcn_experiments.predict import predict_images  # noqa: E402
-
-
-def wilson(correct, n, z=1.96):
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
-def mcnemar_exact(b, c):
-    """Two-sided exact McNemar p-value for b vs c discordant pairs."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    k = min(b, c)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 def main():
@@ -52,11 +36,9 @@ def main():
     parser.add_argument("--bootstrap", type=int, default=10000)
     args = parser.parse_args()
     source = resolve_model_source(args.model, experiment=args.experiment)
-    paths, _ = list_images([args.test_dir])
-    labels = np.array([
-        source.class_names.index(os.path.basename(os.path.dirname(p)))
-        for p in paths
-    ])
+    files, _ = list_class_images(args.test_dir)
+    paths = [path for path, _ in files]
+    labels = np.array([source.class_names.index(name) for _, name in files])
     print(f"{source.name}: {len(paths)} test images, classes "
           f"{source.class_names}, input size {source.input_size}")
     correct = {}
@@ -71,18 +53,17 @@ def main():
     n = len(base)
     draws = rng.integers(0, n, (args.bootstrap, n))
     for text, hits in correct.items():
-        low, high = wilson(int(hits.sum()), n)
+        low, high = wilson_interval(int(hits.sum()), n)
         line = (f"scales {text:>12}: accuracy {hits.mean():.4f} "
                 f"({hits.sum()}/{n}; Wilson 95% [{low:.3f}, {high:.3f}])")
         if text != "1":
             diff = hits.astype(float) - base
             boot = diff[draws].mean(axis=1)
             lo, hi = np.percentile(boot, [2.5, 97.5])
-            gained = int(np.sum(hits & ~base))
-            lost = int(np.sum(~hits & base))
+            p_value, gained, lost = mcnemar_exact(hits, base)
             line += (f"; vs scale 1: {diff.mean():+.4f} (bootstrap 95% "
                      f"[{lo:+.3f}, {hi:+.3f}]; {gained} gained, {lost} lost, "
-                     f"McNemar p={mcnemar_exact(gained, lost):.3f})")
+                     f"McNemar p={p_value:.3f})")
         print(line)
 
 

@@ -37,11 +37,12 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from keras.src.utils import fcn_image_dataset  # noqa: E402
+from keras.src.utils import fcn_image_files  # noqa: E402
+
 from fcn_experiments.model_source import STRIDE  # noqa: E402
 from fcn_experiments.model_source import ModelSource  # noqa: E402
 from fcn_experiments.predict import predict_images  # noqa: E402
-from keras.src.utils import fcn_image_dataset  # noqa: E402
-from keras.src.utils import fcn_image_files  # noqa: E402
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "retina",
           "hubble_deep_field", "immunohistochemistry", "cat")

@@ -25,8 +25,8 @@ _EXPORTS = {
     "markdown_table": "fcn_experiments.results",
     "read_results": "fcn_experiments.results",
     "run_experiments": "fcn_experiments.runner",
-    "score_test_examples": "fcn_experiments.predict",
-    "scores_markdown": "fcn_experiments.predict",
+    "score_test_examples": "fcn_experiments.predict_examples",
+    "scores_markdown": "fcn_experiments.score_reports",
 }
 __all__ = sorted(_EXPORTS)
 

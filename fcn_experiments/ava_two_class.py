@@ -47,6 +47,7 @@ def make_two_class_ava(
     ava_txt,
     image_dir,
     out_dir,
+    *,
     fraction=0.1,
     validation_fraction=0.1,
     test_fraction=0.2,

@@ -91,7 +91,8 @@ def skimage_data_dir():
     return os.path.join(spec.submodule_search_locations[0], "data")
 
 
-def _load_rgb(filename):
+def load_rgb(filename):
+    """The pixels of one of scikit-image's bundled photos, as RGB uint8."""
     path = os.path.join(skimage_data_dir(), filename)
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))
@@ -216,7 +217,7 @@ def plan_crops(
     crops = []
     deal = 0
     for filename, _ in SOURCES:
-        pixels = _load_rgb(filename)
+        pixels = load_rgb(filename)
         cells = [
             cell
             for cell in _grid(*pixels.shape[:2], cell_size)
@@ -250,6 +251,7 @@ def _settings_key(settings):
 
 def build_bundled_dataset(
     root,
+    *,
     cell_size=256,
     crops_per_cell=(3, 3, 3),
     min_fraction=0.55,
@@ -332,7 +334,7 @@ def _write_images(folder, crops):
     rows = []
     for crop in crops:
         if crop["source"] not in photos:
-            photos[crop["source"]] = _load_rgb(crop["source"])
+            photos[crop["source"]] = load_rgb(crop["source"])
         x0, y0, x1, y1 = crop["box"]
         pristine = photos[crop["source"]][y0:y1, x0:x1]
         kind, strength, degraded = _visible_degradation(pristine, crop)

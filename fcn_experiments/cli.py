@@ -50,7 +50,9 @@ def _flag_type(field):
     return str
 
 
-def _parser():
+def build_parser():
+    """The command line's `argparse` parser (`demo`, `run`, `predict`,
+    `export`)."""
     parser = argparse.ArgumentParser(
         prog="python -m fcn_experiments",
         description=__doc__.split("\n\n")[0],
@@ -211,7 +213,7 @@ def _run_model_command(args):
     try:
         scales = (1.0,)
         if args.command == "predict":
-            from fcn_experiments.predict import list_images
+            from fcn_experiments.image_listing import list_images
             from fcn_experiments.predict import parse_scales
 
             scales = parse_scales(args.scales)
@@ -235,7 +237,7 @@ def _run_model_command(args):
             print(f"Exported {source.name} ({args.format}): {written}")
             return 0
         from fcn_experiments.predict import predict_images
-        from fcn_experiments.predict import write_scores_csv
+        from fcn_experiments.score_reports import write_scores_csv
 
         if left_out:
             print(f"Left out {left_out} file(s) without an image extension.")
@@ -272,7 +274,7 @@ def _run_model_command(args):
 
 
 def main(argv=None):
-    parsed = _parser().parse_args(argv)
+    parsed = build_parser().parse_args(argv)
     if parsed.command in ("predict", "export"):
         return _run_model_command(parsed)
     args = vars(parsed)

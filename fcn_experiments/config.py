@@ -6,7 +6,9 @@ import json
 import os
 import warnings
 
-BACKBONES = ("vgg16", "vgg19", "inception_v3", "xception", "mobilenet_v2")
+from fcn_experiments.backbones import BACKBONES
+from fcn_experiments.backbones import get_backbone
+
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
 POOLINGS = ("avg", "max")
 ALL_EXPERIMENTS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
@@ -16,23 +18,6 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 # Global Keras dtype policies a run can train under; "auto" picks one
 # (fcn_experiments/precision.py).
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-
-# Smallest input side each backbone accepts (Keras' `obtain_input_shape`).
-MIN_INPUT_SIZE = {
-    "vgg16": 32,
-    "vgg19": 32,
-    "inception_v3": 75,
-    "xception": 71,
-    "mobilenet_v2": 32,
-}
-# The input size each backbone was trained on: the paper's "original size".
-DEFAULT_INPUT_SIZE = {
-    "vgg16": 224,
-    "vgg19": 224,
-    "inception_v3": 299,
-    "xception": 299,
-    "mobilenet_v2": 224,
-}
 
 
 @dataclasses.dataclass
@@ -83,7 +68,7 @@ class Config:
     @property
     def input_size(self):
         """The base ("1x") input side."""
-        return self.base_size or DEFAULT_INPUT_SIZE[self.model]
+        return self.base_size or get_backbone(self.model).default_size
 
     def fingerprint(self):
         """What a finished experiment's results depend on, as a dict.
@@ -110,7 +95,7 @@ class Config:
         for key in ("train_dir", "validation_dir", "test_dir"):
             if values[key] is not None:
                 values[key] = os.path.abspath(values[key])
-        if self.model != "mobilenet_v2":
+        if not get_backbone(self.model).takes_alpha:
             values.pop("alpha")
         # As before these fields existed. `auto` resolves per CPU (and by a
         # timing probe), so a resume on the same settings is not refused.
@@ -288,13 +273,10 @@ def _deprecated_download_weights(overrides):
 def check_config(config):
     """Raises `ValueError` naming the first bad field of `config`."""
     c = config
-    if c.model not in BACKBONES:
+    min_size = get_backbone(c.model).min_size  # Checks `model`.
+    if c.input_size < min_size:
         raise ValueError(
-            f"`model` must be one of {BACKBONES}. Received: model={c.model!r}"
-        )
-    if c.input_size < MIN_INPUT_SIZE[c.model]:
-        raise ValueError(
-            f"{c.model} needs inputs of at least {MIN_INPUT_SIZE[c.model]} px. "
+            f"{c.model} needs inputs of at least {min_size} px. "
             f"Received: base_size={c.base_size}"
         )
     if c.uses_bundled_data:

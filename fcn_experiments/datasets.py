@@ -4,9 +4,8 @@ import dataclasses
 import os
 import warnings
 
-import tensorflow as tf
-
 import keras
+import tensorflow as tf
 
 from fcn_experiments.bundled_data import build_bundled_dataset
 from fcn_experiments.experiments import preprocess_function
@@ -62,7 +61,7 @@ class Split:
     undecodable_paths: list = dataclasses.field(default_factory=list)
 
 
-def _load(directory, config, size, mode, batch_size, training, subset=None):
+def _load(directory, config, *, size, mode, batch_size, training, subset=None):
     split = (
         {}
         if subset is None
@@ -127,7 +126,7 @@ def _cache_fits(num_images, size, mode):
     )
 
 
-def load_splits(folders, config, size, mode, batch_size):
+def load_splits(folders, config, *, size, mode, batch_size):
     """The three `Split`s of an experiment, checked against each other.
 
     Args:
@@ -144,21 +143,21 @@ def load_splits(folders, config, size, mode, batch_size):
         `fcn_image_dataset_from_directory`'s seeded, stratified split of
         the training folder (`splits.plan_split` plans the same one).
         Test is unbatched, in the order of its `file_paths`: its predictions
-        are written per image (`test_predictions.score_and_write`).
+        are written per image (`scored_test_set.score_and_write`).
     """
+    shape = dict(size=size, mode=mode)
     if folders.validation is None:
-        train = _load(
-            folders.train, config, size, mode, batch_size, True, "training"
-        )
-        validation = _load(
-            folders.train, config, size, mode, batch_size, False, "validation"
-        )
+        train = _load(folders.train, config, **shape, batch_size=batch_size,
+                      training=True, subset="training")
+        validation = _load(folders.train, config, **shape,
+                           batch_size=batch_size, training=False,
+                           subset="validation")
     else:
-        train = _load(folders.train, config, size, mode, batch_size, True)
-        validation = _load(
-            folders.validation, config, size, mode, batch_size, False
-        )
-    test = _load(folders.test, config, size, mode, None, False)
+        train = _load(folders.train, config, **shape, batch_size=batch_size,
+                      training=True)
+        validation = _load(folders.validation, config, **shape,
+                           batch_size=batch_size, training=False)
+    test = _load(folders.test, config, **shape, batch_size=None, training=False)
     for name, split in (("validation", validation), ("test", test)):
         if split.class_names != train.class_names:
             raise ValueError(

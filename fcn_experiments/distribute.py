@@ -6,9 +6,8 @@ import os
 import re
 import shutil
 
-import tensorflow as tf
-
 import keras
+import tensorflow as tf
 
 from fcn_experiments.config import STRATEGIES
 

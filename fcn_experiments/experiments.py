@@ -4,6 +4,7 @@ import dataclasses
 
 import keras
 
+from fcn_experiments.backbones import get_backbone
 from fcn_experiments.starting_weights import build_original
 
 
@@ -57,9 +58,21 @@ def get_experiment(number):
     return EXPERIMENTS[number - 1]
 
 
+def best_fcn_row(rows):
+    """The result row of the FCN experiment (#2-#9) with the best validation
+    accuracy (the lower number on a tie), or None: model selection on
+    validation, never on test."""
+    fcn_rows = [row for row in rows if get_experiment(row["experiment"]).fcn]
+    if not fcn_rows:
+        return None
+    return max(
+        fcn_rows, key=lambda row: (row["val_accuracy"], -row["experiment"])
+    )
+
+
 def preprocess_function(config):
     """The backbone's own `preprocess_input` (same for its FCN twin)."""
-    return getattr(keras.applications, config.model).preprocess_input
+    return get_backbone(config.model).preprocess_input
 
 
 def _to_fcn(config):
@@ -187,7 +200,7 @@ RANDOM_INIT_BN_MOMENTUM = 0.9
 
 
 def build_experiment_model(
-    experiment, config, num_classes, starting_weights, random_init=False
+    experiment, config, num_classes, starting_weights, *, random_init=False
 ):
     """Experiment `experiment`'s model from the starting weights file, frozen
     as configured. Call it inside the strategy's scope.

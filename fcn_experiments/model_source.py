@@ -14,8 +14,8 @@ import dataclasses
 import json
 import os
 
-from fcn_experiments.config import BACKBONES
-from fcn_experiments.config import MIN_INPUT_SIZE
+from fcn_experiments.backbones import BACKBONES
+from fcn_experiments.backbones import get_backbone
 from fcn_experiments.config import Config
 
 INFO_SUFFIX = ".json"
@@ -45,14 +45,10 @@ class ModelSource:
 
     @property
     def min_size(self):
-        return MIN_INPUT_SIZE[self.backbone]
+        return get_backbone(self.backbone).min_size
 
     def preprocess(self, images):
-        import keras
-
-        return getattr(keras.applications, self.backbone).preprocess_input(
-            images
-        )
+        return get_backbone(self.backbone).preprocess_input(images)
 
     def info(self):
         """The facts a `.keras` file needs beside it (`write_info`)."""
@@ -210,7 +206,7 @@ def load_keras_file(path, class_names=None, backbone=None, size=None):
 
 
 def resolve_model_source(
-    model, experiment=None, class_names=None, backbone=None, size=None
+    model, *, experiment=None, class_names=None, backbone=None, size=None
 ):
     """The `ModelSource` of MODEL as `predict` and `export` take it.
 

@@ -7,19 +7,18 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-import keras
-
+from fcn_experiments import training
 from fcn_experiments.bundled_data import CLASS_NAMES as BUNDLED_CLASS_NAMES
 from fcn_experiments.bundled_data import DEGRADATIONS
 from fcn_experiments.bundled_data import STRENGTHS
 from fcn_experiments.bundled_data import degrade
+from fcn_experiments.experiments import best_fcn_row
 from fcn_experiments.experiments import build_experiment_model
 from fcn_experiments.experiments import get_experiment
 from fcn_experiments.experiments import inner_fcn
 from fcn_experiments.experiments import preprocess_function
-from fcn_experiments.starting_weights import APPLICATIONS
+from fcn_experiments.score_map import score_map_model
 from fcn_experiments.starting_weights import starting_weights_path
-from fcn_experiments import training
 
 ACCURACY_PNG = "accuracy_by_experiment.png"
 CURVES_PNG = "training_curves.png"
@@ -124,25 +123,6 @@ def training_curves(rows, output_dir, path):
     return path
 
 
-def score_map_model(fcn, config, num_classes, skip):
-    """The trained `fcn` rebuilt with `pooling=None`: its softmax score map
-    `(1, rows, cols, classes)`, one score per position, whatever pooling it
-    was trained with."""
-    name = APPLICATIONS[config.model][0] + ("_fcn_skip" if skip else "_fcn")
-    kwargs = {"alpha": config.alpha} if config.model == "mobilenet_v2" else {}
-    mapper = getattr(keras.applications, name)(
-        weights=None,
-        pooling=None,
-        classes=num_classes,
-        classifier_activation="softmax",
-        **kwargs,
-    )
-    for layer in mapper.layers:
-        if layer.weights:
-            layer.set_weights(fcn.get_layer(layer.name).get_weights())
-    return mapper
-
-
 def _panels(image, class_names):
     """(title, pixels) to show; for the bundled data, also the image with its
     right half degraded as the dataset's `degraded` class (at the factors
@@ -159,9 +139,11 @@ def _panels(image, class_names):
 
 
 def score_map_figure(
-    mapper, preprocess, class_names, path, title, image_path=TEST_IMAGE
+    mapper, preprocess, class_names, path, *, title, image_path=TEST_IMAGE
 ):
     """Overlays the FCN's score map on `image_path` (at full resolution).
+
+    `mapper` is a `score_map.score_map_model`: scores and score map.
 
     Shows the `degraded` class for the bundled data, else the class the FCN
     predicts for the whole image.
@@ -179,7 +161,7 @@ def score_map_figure(
         ax.axis("off")
     for ax, (name, pixels) in zip(axes, panels):
         batch = preprocess(pixels[None].astype("float32"))
-        score_map = np.asarray(mapper.predict(batch, verbose=0))[0]
+        score_map = np.asarray(mapper.predict(batch, verbose=0)[1])[0]
         if "degraded" in class_names:
             index = class_names.index("degraded")
         else:
@@ -190,15 +172,6 @@ def score_map_figure(
     figure.suptitle(title, fontsize=10)
     figure.savefig(path, dpi=80)
     return path
-
-
-def _best_fcn_row(rows):
-    fcn_rows = [row for row in rows if get_experiment(row["experiment"]).fcn]
-    if not fcn_rows:
-        return None
-    return max(
-        fcn_rows, key=lambda row: (row["val_accuracy"], -row["experiment"])
-    )
 
 
 def make_all(rows, config, class_names, strategy):
@@ -212,7 +185,7 @@ def make_all(rows, config, class_names, strategy):
         accuracy_chart(rows, os.path.join(out, ACCURACY_PNG), len(class_names)),
         training_curves(rows, out, os.path.join(out, CURVES_PNG)),
     ]
-    row = _best_fcn_row(rows)
+    row = best_fcn_row(rows)
     if row is None:
         return paths
     experiment = get_experiment(row["experiment"])
@@ -234,13 +207,11 @@ def make_all(rows, config, class_names, strategy):
     )
     paths.append(
         score_map_figure(
-            score_map_model(
-                inner_fcn(model), config, len(class_names), experiment.skip
-            ),
+            score_map_model(inner_fcn(model)),
             preprocess,
             class_names,
             os.path.join(out, SCORE_MAP_PNG),
-            title,
+            title=title,
         )
     )
     return paths

@@ -13,9 +13,11 @@ A model trained with `pooling="max"` outputs the per-class maximum of its
 softmax map; those scores are normalized to sum to 1, as Keras'
 crossentropy normalizes them in training. With several `scales`, the
 normalized probabilities are averaged.
+
+The heatmaps are drawn by `heatmaps`, from `score_map`'s map; the CSV and
+markdown of the scores are written by `score_reports`.
 """
 
-import csv
 import dataclasses
 import os
 import time
@@ -24,11 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from fcn_experiments.heatmaps import heatmap_name
+from fcn_experiments.heatmaps import save_heatmap
 from fcn_experiments.model_source import STRIDE
 from fcn_experiments.model_source import ModelSourceError
-
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-HEATMAP_MIN_SIDE = 256
+from fcn_experiments.score_map import score_map_model
 
 
 @dataclasses.dataclass
@@ -41,38 +43,6 @@ class ImageScore:
     probabilities: np.ndarray | None = None
     error: str = ""
     heatmap: str = ""
-
-
-def list_images(inputs):
-    """The files to score: files as given, folders searched recursively.
-
-    In folders, files with an image extension (`IMAGE_EXTENSIONS`) are taken,
-    in sorted order; other files and dotfiles are left out (counted).
-
-    Returns:
-        `(paths, left_out)`: the paths in input order, and how many files in
-        folders were left out.
-
-    Raises:
-        ModelSourceError: an input does not exist.
-    """
-    paths, left_out = [], 0
-    for item in inputs:
-        if os.path.isfile(item):
-            paths.append(item)
-            continue
-        if not os.path.isdir(item):
-            raise ModelSourceError(
-                f"No such file or folder. Received: INPUT={item!r}"
-            )
-        for root, dirs, files in os.walk(item):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."):
-                    paths.append(os.path.join(root, name))
-                else:
-                    left_out += 1
-    return paths, left_out
 
 
 def parse_scales(text):
@@ -108,7 +78,7 @@ def _inspect_all(paths):
             return list(pool.map(inspect, paths))
 
 
-def scoring_function(model, preprocess, with_score_map=False):
+def scoring_function(model, preprocess, *, with_score_map=False):
     """`f(images) -> scores` (and the score map) as one `tf.function`.
 
     Its input signature has no fixed batch, height or width, so it is traced
@@ -128,87 +98,15 @@ def scoring_function(model, preprocess, with_score_map=False):
     return score
 
 
-def score_map_model(fcn):
-    """The FCN with a second output: its per-position class probabilities.
-
-    For `pooling="max"` heads that is the map the maximum is taken over;
-    for `pooling="avg"` heads, the per-position logits (for GAP backbones
-    the `predictions` 1x1 conv applied before the averaging) through the
-    head's activation.
-    """
-    import keras
-
-    names = {layer.name for layer in fcn.layers}
-    if "max_pool" in names:
-        score_map = fcn.get_layer("max_pool").input
-    elif "avg_pool" in names:
-        pool = fcn.get_layer("avg_pool")
-        predictions = fcn.get_layer("predictions")
-        x = pool.input
-        if x.shape[-1] != predictions.filters:  # Features: a GAP backbone.
-            x = predictions(x)
-        if "score_activation" in names:
-            x = fcn.get_layer("score_activation")(x)
-        score_map = x
-    else:
-        raise ModelSourceError(
-            f"{fcn.name} has no max_pool or avg_pool head layer: it is not "
-            "an FCN from keras.applications.*_fcn, so it has no score map "
-            "to draw. Score it without --heatmaps."
-        )
-    return keras.Model(fcn.inputs, [fcn.outputs[0], score_map])
-
-
 def _normalized(scores):
     scores = np.asarray(scores, dtype="float64")
     return scores / np.maximum(scores.sum(axis=-1, keepdims=True), 1e-12)
 
 
-def _batches(order, shapes, batch_size):
-    """Splits `order` (indices sorted by shape) into same-shape batches."""
-    batch = []
-    for index in order:
-        if batch and (
-            len(batch) == batch_size
-            or tuple(shapes[index]) != tuple(shapes[batch[0]])
-        ):
-            yield batch
-            batch = []
-        batch.append(index)
-    if batch:
-        yield batch
-
-
-def _heatmap_name(path, used):
-    stem = os.path.splitext(os.path.basename(path))[0]
-    name, k = f"{stem}.png", 1
-    while name in used:
-        name, k = f"{stem}_{k}.png", k + 1
-    used.add(name)
-    return name
-
-
-def _save_heatmap(path, image, score_map, class_index, title):
-    from matplotlib.figure import Figure
-
-    import keras
-
-    rows, cols = image.shape[:2]
-    # Small model inputs are drawn larger (the overlay interpolates).
-    zoom = max(1.0, HEATMAP_MIN_SIDE / min(rows, cols))
-    width, height = cols * zoom, rows * zoom
-    figure = Figure(figsize=(width / 100, (height + 30) / 100), dpi=100)
-    ax = figure.add_axes((0, 0, 1, height / (height + 30)))
-    keras.visualization.overlay_score_map(
-        image.astype("uint8"), score_map, int(class_index), ax=ax
-    )
-    figure.text(0.5, 1, title, ha="center", va="top", fontsize=8)
-    figure.savefig(path)
-
-
 def predict_images(
     source,
     paths,
+    *,
     size=None,
     scales=(1.0,),
     batch_size=8,
@@ -300,7 +198,7 @@ def predict_images(
             else np.tile([source.fixed_size] * 2, (len(good), 1))
         )
         order = sorted(range(len(good)), key=lambda k: tuple(shapes[k]))
-        for batch, images in _decoded_batches(loader, order, shapes, batch_size):
+        for batch, images in _decoded_batches(loader, order, batch_size):
             outputs = score(images)
             probabilities = outputs[0] if draw else outputs
             probabilities = _normalized(probabilities.numpy())
@@ -314,14 +212,15 @@ def predict_images(
                     row = scores[good[k]]
                     mean = totals[good[k]] / done[good[k]]
                     predicted = int(np.argmax(mean))
-                    name = _heatmap_name(row.path, used_names)
+                    name = heatmap_name(row.path, used_names)
                     row.heatmap = os.path.join(heatmaps, name)
-                    _save_heatmap(
+                    save_heatmap(
                         row.heatmap,
-                        images[j],
-                        maps[j],
-                        predicted,
-                        f"{source.class_names[predicted]} {mean[predicted]:.2f}",
+                        image=images[j],
+                        score_map=maps[j],
+                        class_index=predicted,
+                        title=f"{source.class_names[predicted]} "
+                        f"{mean[predicted]:.2f}",
                     )
             if progress is not None:
                 progress.add(len(batch))
@@ -353,7 +252,7 @@ def predict_images(
     return scores, stats
 
 
-def _decoded_batches(loader, order, shapes, batch_size):
+def _decoded_batches(loader, order, batch_size):
     """`(batch indices, float32 images)` in `order`, decoded in parallel.
 
     A file that fails to decode (it passed the file check) is dropped; its
@@ -384,100 +283,3 @@ def _decoded_batches(loader, order, shapes, batch_size):
         images.append(image)
     if batch:
         yield batch, np.stack(images)
-
-
-def csv_header(class_names, heatmaps=False):
-    header = ["path", "width", "height", "predicted_class"]
-    header += [f"p_{name}" for name in class_names]
-    header += ["scales", "error"]
-    return header + (["heatmap"] if heatmaps else [])
-
-
-def write_scores_csv(path, scores, class_names, scales, heatmaps=False):
-    """The scores CSV: one row per image, in input order."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    scales_text = " ".join(f"{s:g}" for s in scales)
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(csv_header(class_names, heatmaps))
-        for row in scores:
-            if row.probabilities is None:
-                cells = [row.path, row.width or "", row.height or "", ""]
-                cells += [""] * len(class_names) + ["", row.error]
-            else:
-                cells = [
-                    row.path,
-                    row.width,
-                    row.height,
-                    class_names[int(np.argmax(row.probabilities))],
-                ]
-                cells += [f"{p:.6f}" for p in row.probabilities]
-                cells += [scales_text, ""]
-            writer.writerow(cells + ([row.heatmap] if heatmaps else []))
-
-
-EXAMPLES_DIR = "predict_examples"
-
-
-def score_test_examples(output_dir, count=4, rows=None, verbose=0):
-    """Scores `count` test images with the run's best FCN on validation.
-
-    The images are spread evenly over the sorted test set (so over its
-    classes); their heatmaps go to `<output_dir>/predict_examples/`.
-
-    Args:
-        output_dir: a run's output folder.
-        count: how many test images.
-        rows: the run's result rows (default: its results.csv).
-
-    Returns:
-        `(source, scores)`: the `ModelSource` and an `ImageScore` per image.
-    """
-    from fcn_experiments.datasets import resolve_folders
-    from fcn_experiments.experiments import get_experiment
-    from fcn_experiments.model_source import config_of_folder
-    from fcn_experiments.model_source import resolve_model_source
-    from fcn_experiments.plots import _best_fcn_row
-    from fcn_experiments.results import read_results
-
-    row = _best_fcn_row(rows if rows is not None else read_results(output_dir))
-    if row is None:
-        raise ModelSourceError(
-            f"{output_dir} holds no finished FCN experiment (#2-#9) to score "
-            "with. Run one first."
-        )
-    folder = os.path.join(output_dir, get_experiment(row["experiment"]).folder)
-    config = dataclasses.replace(config_of_folder(folder), output_dir=output_dir)
-    paths, _ = list_images([resolve_folders(config).test])
-    picks = np.unique(np.linspace(0, len(paths) - 1, count).round().astype(int))
-    source = resolve_model_source(folder)
-    scores, _ = predict_images(
-        source,
-        [paths[i] for i in picks],
-        heatmaps=os.path.join(output_dir, EXAMPLES_DIR),
-        verbose=verbose,
-    )
-    return source, scores
-
-
-def scores_markdown(scores, class_names):
-    """A markdown table of `ImageScore`s: file, size, class, probabilities."""
-    lines = [
-        "| image | size | predicted | "
-        + " | ".join(f"p({name})" for name in class_names)
-        + " |",
-        "|---" * (3 + len(class_names)) + "|",
-    ]
-    for row in scores:
-        name = os.path.basename(row.path)
-        if row.probabilities is None:
-            cells = [name, "", f"error: {row.error}"] + [""] * len(class_names)
-        else:
-            cells = [
-                name,
-                f"{row.width}x{row.height}",
-                class_names[int(np.argmax(row.probabilities))],
-            ] + [f"{p:.3f}" for p in row.probabilities]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -5,7 +5,7 @@ import json
 import os
 
 from fcn_experiments.class_report import per_class_markdown
-from fcn_experiments.test_predictions import format_p
+from fcn_experiments.scored_test_set import format_p
 
 # (field, column title in the markdown and printed tables)
 COLUMNS = (

@@ -25,8 +25,9 @@ from fcn_experiments.results import write_json_atomic
 from fcn_experiments.results import write_results
 from fcn_experiments.starting_weights import check_offline_weights
 from fcn_experiments.starting_weights import prepare_starting_weights
-from fcn_experiments import test_predictions
+from fcn_experiments import scored_test_set
 from fcn_experiments import training
+from fcn_experiments.backbones import get_backbone
 
 
 def _elapsed(seconds):
@@ -42,9 +43,7 @@ def class_names_of(directory):
 
 
 def model_label(config):
-    if config.model == "mobilenet_v2":
-        return f"mobilenet_v2 (alpha={config.alpha})"
-    return config.model
+    return get_backbone(config.model).label(config.alpha)
 
 
 def _run_one(
@@ -72,7 +71,7 @@ def _run_one(
     keras.utils.set_random_seed(config.seed + experiment.number)
     size, mode = experiment.input_size(config), experiment.mode(config)
     batch_size = config.batch_size * strategy.num_replicas_in_sync
-    splits = load_splits(folders, config, size, mode, batch_size)
+    splits = load_splits(folders, config, size=size, mode=mode, batch_size=batch_size)
     if splits[0].class_names != class_names:
         raise ValueError(
             f"The loader found classes {splits[0].class_names} in "
@@ -332,7 +331,7 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
     if worker is not None:
         return rows
     rows = _with_other_finished(rows, config, fingerprint)
-    test_predictions.add_statistics(
+    scored_test_set.add_statistics(
         rows, config.output_dir, lambda number: get_experiment(number).folder
     )
     csv_path, _ = write_results(rows, config.output_dir)

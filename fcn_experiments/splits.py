@@ -19,9 +19,9 @@ import hashlib
 import os
 import warnings
 
-from keras.src.utils import dataset_utils
-from keras.src.utils.fcn_image_dataset import ALLOWLIST_FORMATS
 from keras.src.utils.fcn_image_split import stratified_split
+
+from fcn_experiments.image_listing import list_class_images
 
 SPLITS = ("train", "validation", "test")
 VALIDATION_FILES = "validation_files.csv"
@@ -53,20 +53,6 @@ def class_counts(classes, class_names):
     return {name: sum(1 for c in classes if c == name) for name in class_names}
 
 
-def list_images(directory):
-    """`([(path, class)], class_names)` of a folder-per-class directory, as
-    the loader lists it (Keras' `index_directory`, sorted)."""
-    paths, labels, class_names = dataset_utils.index_directory(
-        directory,
-        "inferred",
-        formats=ALLOWLIST_FORMATS,
-        shuffle=False,
-        follow_links=False,
-        verbose=False,
-    )
-    return [(p, class_names[i]) for p, i in zip(paths, labels)], list(class_names)
-
-
 def plan_split(folders, config):
     """The `RunSplit` of a run, checked (see `check_split`).
 
@@ -75,13 +61,14 @@ def plan_split(folders, config):
         config: the run's `Config` (`validation_split`, `seed`,
             `min_class_images`).
     """
-    train, class_names = list_images(folders.train)
+    train, class_names = list_class_images(folders.train)
     files = {}
     for split, directory in (("validation", folders.validation), ("test", folders.test)):
         if directory is None:
             continue
-        files[split], names = list_images(directory)
-        check_same_classes(split, directory, names, folders.train, class_names)
+        files[split], names = list_class_images(directory)
+        check_same_classes(split, directory, names, train_dir=folders.train,
+                           train_names=class_names)
     if folders.validation is None:
         training, validation = stratified_split(
             [class_names.index(c) for _, c in train], config.validation_split,
@@ -96,7 +83,7 @@ def plan_split(folders, config):
     return split
 
 
-def check_same_classes(split, directory, names, train_dir, train_names):
+def check_same_classes(split, directory, names, *, train_dir, train_names):
     if names != train_names:
         missing = sorted(set(train_names) - set(names))
         extra = sorted(set(names) - set(train_names))

@@ -19,20 +19,8 @@ import os
 
 import keras
 from keras.src.applications import fcn_weights
-from keras.src.applications import inception_v3_fcn
-from keras.src.applications import mobilenet_v2_fcn
-from keras.src.applications import vgg16_fcn
-from keras.src.applications import vgg19_fcn
-from keras.src.applications import xception_fcn
 
-# Keras' builder, and the FCN module that knows its ImageNet file.
-APPLICATIONS = {
-    "vgg16": ("VGG16", vgg16_fcn),
-    "vgg19": ("VGG19", vgg19_fcn),
-    "inception_v3": ("InceptionV3", inception_v3_fcn),
-    "xception": ("Xception", xception_fcn),
-    "mobilenet_v2": ("MobileNetV2", mobilenet_v2_fcn),
-}
+from fcn_experiments.backbones import get_backbone
 
 
 class StartingWeightsError(RuntimeError):
@@ -40,17 +28,10 @@ class StartingWeightsError(RuntimeError):
     what to do (the command line prints it without a traceback)."""
 
 
-def _builder_kwargs(config):
-    return {"alpha": config.alpha} if config.model == "mobilenet_v2" else {}
-
-
 def imagenet_file(config):
     """The `fcn_weights.KerasFile` of the backbone's ImageNet weights (with
     the top, at the native size: what `keras.applications` loads)."""
-    module = APPLICATIONS[config.model][1]
-    if config.model == "mobilenet_v2":
-        return module.imagenet_weights_file(config.alpha)
-    return module.IMAGENET_WEIGHTS
+    return get_backbone(config.model).imagenet_file(config.alpha)
 
 
 def imagenet_path(config):
@@ -130,24 +111,24 @@ def check_offline_weights(config):
 
 def build_original(config, num_classes):
     """Keras' own application with an N-class softmax head, random weights."""
-    builder = getattr(keras.applications, APPLICATIONS[config.model][0])
+    backbone = get_backbone(config.model)
     size = config.input_size
-    return builder(
+    return backbone.keras_builder()(
         include_top=True,
         weights=None,
         input_shape=(size, size, 3),
         classes=num_classes,
         classifier_activation="softmax",
-        **_builder_kwargs(config),
+        **backbone.builder_kwargs(config.alpha),
     )
 
 
 def _copy_imagenet_weights(model, config, path):
-    builder = getattr(keras.applications, APPLICATIONS[config.model][0])
+    backbone = get_backbone(config.model)
     # The file by path: `resolve_weights` already found or fetched it.
     try:
-        reference = builder(
-            include_top=True, weights=path, **_builder_kwargs(config)
+        reference = backbone.keras_builder()(
+            include_top=True, weights=path, **backbone.builder_kwargs(config.alpha)
         )
     except (OSError, ValueError) as error:  # h5py: OSError; layout: ValueError.
         raise StartingWeightsError(

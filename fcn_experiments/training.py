@@ -24,9 +24,9 @@ import time
 
 import keras
 
+from fcn_experiments import scored_test_set
 from fcn_experiments.experiments import RANDOM_INIT_BN_MOMENTUM
 from fcn_experiments.results import write_json_atomic
-from fcn_experiments import test_predictions
 
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.json"
@@ -278,7 +278,7 @@ def train_and_test(
     model.load_weights(os.path.join(folder, best.best["file"]))
     # Per-image predictions (test_predictions.csv); accuracy and loss come
     # from them, so that the McNemar tests use exactly the scored outcomes.
-    scores = test_predictions.score_and_write(
+    scores = scored_test_set.score_and_write(
         model, test, config.batch_size, folder
     )
     log = read_log(folder)

@@ -5,5 +5,7 @@
 - `manifest`: the install record, checked as untrusted input;
 - `fileops`: atomic, fsynced writes and removals that can be rolled back;
 - `exports`: what the extensions add to Keras, and the marked import block;
-- `commands`: `install`, `uninstall` and `status`.
+- `state`: what is installed: each file's state, backups, a killed run's leftovers;
+- `apply`: a planned change applied whole or rolled back;
+- `install`, `uninstall`, `status`: the three commands.
 """

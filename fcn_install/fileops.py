@@ -4,6 +4,12 @@ Each write goes to `.<name>.fcn-tmp` beside its target, is fsynced, then
 `os.replace`d over the target, and the directory is fsynced, so after a
 crash a file is either old or new, and changes land in the order made. The
 temp name is fixed, so a leftover from a killed run is known and removed.
+
+On Windows (no `os.O_DIRECTORY`) a directory cannot be opened, so it is not
+fsynced: NTFS journals the rename itself. Where `os.fchmod` or `os.utime` on
+a descriptor is missing (Windows), mode and time are set by path on the
+closed temp file, still before the replace. Files are opened in binary mode
+(`os.O_BINARY`, Windows only), so no line ending is ever translated.
 """
 
 import os
@@ -17,7 +23,13 @@ def tmp_path(path):
     return path.with_name(f".{path.name}{TMP_SUFFIX}")
 
 
+# Flags that exist on one OS only; 0 where missing.
+_OPEN_FLAGS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
 def fsync_dir(directory):
+    if not hasattr(os, "O_DIRECTORY"):
+        return  # Windows: no directory handle to fsync.
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -39,15 +51,21 @@ def atomic_write(path, data, mode=None, mtime_ns=None):
         except FileNotFoundError:
             mode = default_mode()
     tmp = tmp_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _OPEN_FLAGS, 0o600)
+    by_fd = hasattr(os, "fchmod") and os.utime in os.supports_fd
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fchmod(f.fileno(), mode)
-            if mtime_ns is not None:
-                os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
+            if by_fd:
+                os.fchmod(f.fileno(), mode)
+                if mtime_ns is not None:
+                    os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
             os.fsync(f.fileno())
+        if not by_fd:
+            os.chmod(tmp, mode)
+            if mtime_ns is not None:
+                os.utime(tmp, ns=(mtime_ns, mtime_ns))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

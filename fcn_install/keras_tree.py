@@ -2,7 +2,9 @@
 
 import hashlib
 import importlib.util
+import ntpath
 import os
+import posixpath
 import re
 import stat
 import sys
@@ -79,21 +81,60 @@ def pycache_files(path):
                   if p.is_file() and not p.is_symlink())
 
 
+# A part Windows would read as something else: a device (`nul`, `com1.py`),
+# and any character it reserves (`:` makes `C:x` a drive path and `a:b` a
+# data stream; `\\` is a separator).
+_WINDOWS_DEVICE = re.compile(
+    r"(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9\u00b9\u00b2\u00b3]"
+    r"|LPT[0-9\u00b9\u00b2\u00b3]) *(\..*)?", re.IGNORECASE)
+_WINDOWS_RESERVED_CHARS = frozenset('\\:*?"<>|') | frozenset(map(chr, range(32)))
+
+
 def is_safe_rel(rel):
-    """A relative POSIX path with no `..`, `.`, empty part or backslash."""
-    return (
-        isinstance(rel, str)
-        and rel != ""
-        and not rel.startswith("/")
-        and "\\" not in rel
-        and "\x00" not in rel
-        and all(part not in ("", ".", "..") for part in rel.split("/"))
-    )
+    """A relative POSIX path naming the same place below the Keras tree on
+    POSIX and on Windows: no `..`, `.` or empty part, no backslash, drive,
+    device name or part ending in a dot or space (Windows drops those, so
+    `.. ` is `..`), and it stays inside under `posixpath` and `ntpath`."""
+    if not isinstance(rel, str) or rel == "":
+        return False
+    for part in rel.split("/"):
+        if (part in ("", ".", "..")
+                or part[-1] in ". "
+                or not _WINDOWS_RESERVED_CHARS.isdisjoint(part)
+                or _WINDOWS_DEVICE.fullmatch(part)):
+            return False
+    return all(stays_inside(rel, pathmod) for pathmod in (posixpath, ntpath))
+
+
+def stays_inside(rel, pathmod, base=None):
+    """Whether `base` joined with `rel` by `pathmod` (`posixpath` or
+    `ntpath`) names something strictly below `base`. `base` defaults to a
+    typical site-packages Keras of that OS."""
+    if base is None:
+        base = (r"C:\venv\Lib\site-packages\keras" if pathmod is ntpath
+                else "/venv/lib/python3.11/site-packages/keras")
+    if pathmod.isabs(rel) or pathmod.splitdrive(rel)[0]:
+        return False
+    base = pathmod.normcase(pathmod.normpath(base))
+    joined = pathmod.normcase(pathmod.normpath(pathmod.join(base, rel)))
+    return joined.startswith(base.rstrip(pathmod.sep) + pathmod.sep)
+
+
+# Windows reparse tags (`stat` defines them on Windows only).
+_LINK_REPARSE_TAGS = (0xA000000C, 0xA0000003)  # SYMLINK, MOUNT_POINT (junction)
+
+
+def is_link(st):
+    """Whether the `os.lstat` result `st` is a symlink or, on Windows, a
+    junction (which `S_ISLNK` does not report)."""
+    return (stat.S_ISLNK(st.st_mode)
+            or getattr(st, "st_reparse_tag", 0) in _LINK_REPARSE_TAGS)
 
 
 def inside(base, rel, what):
     """`base/rel`, refused unless every existing component is a real
-    directory or file: no `..`, no absolute path, no symlink anywhere.
+    directory or file: no `..`, no absolute path, no symlink (or Windows
+    junction) anywhere.
 
     Args:
         base: A directory already known to be safe (the Keras tree).
@@ -109,10 +150,10 @@ def inside(base, rel, what):
     for part in rel.split("/"):
         path = path / part
         try:
-            mode = os.lstat(path).st_mode
+            st = os.lstat(path)
         except FileNotFoundError:
             break
-        if stat.S_ISLNK(mode):
+        if is_link(st):
             raise SetupError(
                 f"{what}: {path} is a symlink; the installer follows none, so "
                 f"nothing was changed. Replace it with a directory or file, or "

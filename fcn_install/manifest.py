@@ -21,6 +21,7 @@ import stat
 from fcn_install.errors import SetupError
 from fcn_install.keras_tree import REINSTALL_KERAS
 from fcn_install.keras_tree import inside
+from fcn_install.keras_tree import is_link
 from fcn_install.keras_tree import is_safe_rel
 from fcn_install.keras_tree import read_or_none
 
@@ -44,11 +45,11 @@ def state_dir(keras_dir):
     """The state folder, refused if it is a symlink or not a directory."""
     path = keras_dir / STATE_DIR
     try:
-        mode = os.lstat(path).st_mode
+        st = os.lstat(path)
     except FileNotFoundError:
         return path
-    if not stat.S_ISDIR(mode):
-        kind = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
+    if is_link(st) or not stat.S_ISDIR(st.st_mode):
+        kind = "a symlink" if is_link(st) else "not a directory"
         raise SetupError(
             f"{path} is {kind}; the installer keeps its state only in a real "
             f"folder there, so nothing was changed. Remove it, then reinstall "

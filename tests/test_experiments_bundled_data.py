@@ -99,7 +99,7 @@ def test_images_match_the_manifest(built):
     rows = bundled_data.read_manifest(built)
     for row in rows:
         x0, y0, x1, y1 = row["box"]
-        source = bundled_data._load_rgb(row["source"])[y0:y1, x0:x1]
+        source = bundled_data.load_rgb(row["source"])[y0:y1, x0:x1]
         with Image.open(os.path.join(built, row["path"])) as f:
             pixels = np.asarray(f)
         if row["label"] == "pristine":
@@ -127,7 +127,7 @@ def test_test_image_is_not_a_source():
 
 @pytest.mark.parametrize("kind", bundled_data.KINDS)
 def test_degrade_keeps_shape_and_dtype(kind):
-    pixels = bundled_data._load_rgb("coffee.png")[:50, :70]
+    pixels = bundled_data.load_rgb("coffee.png")[:50, :70]
     strength = {"blur": 1.0, "noise": 8.0, "jpeg": 20, "resample": 2.5}[kind]
     out = bundled_data.degrade(pixels, kind, strength)
     assert out.shape == pixels.shape and out.dtype == np.uint8

@@ -110,7 +110,7 @@ def test_fingerprint_ignores_where_and_which():
 
 def test_command_line_flags_become_settings():
     args = vars(
-        cli._parser().parse_args(
+        cli.build_parser().parse_args(
             [
                 "run",
                 "--profile",
@@ -136,7 +136,7 @@ def test_command_line_flags_become_settings():
     assert config.experiments == (1, 3) and config.freeze_up_to == "block3_pool"
     assert config.lr_start == 0.05 and config.force and config.run_eagerly
     assert config.model == "vgg16"
-    demo = vars(cli._parser().parse_args(["demo"]))
+    demo = vars(cli.build_parser().parse_args(["demo"]))
     assert demo["profile"] == "quick" and "train_dir" not in demo
 
 

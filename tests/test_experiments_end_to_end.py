@@ -12,7 +12,7 @@ import pytest
 
 import fcn_experiments
 from fcn_experiments import plots
-from fcn_experiments import test_predictions
+from fcn_experiments import scored_test_set
 from fcn_experiments import training
 from fcn_experiments.experiments import EXPERIMENTS
 
@@ -99,7 +99,7 @@ def test_per_image_predictions_and_their_statistics(notebook_run):
     reference = None
     for row in rows:
         folder = os.path.join(notebook_run, EXPERIMENTS[row["experiment"] - 1].folder)
-        with open(os.path.join(folder, test_predictions.PREDICTIONS_FILE)) as f:
+        with open(os.path.join(folder, scored_test_set.PREDICTIONS_FILE)) as f:
             predictions = list(csv.DictReader(f))
         assert len(predictions) == row["test_images"]
         # The table's accuracy is the file's.

@@ -44,7 +44,7 @@ def _splits(root, mode, cache, seed=1):
         "tiny", train_dir=str(root / "train"),
         validation_dir=str(root / "validation"), test_dir=str(root / "test"),
         output_dir=str(root / "unused"), cache_images=cache, seed=seed)
-    return load_splits(resolve_folders(config), config, 32, mode, 4)
+    return load_splits(resolve_folders(config), config, size=32, mode=mode, batch_size=4)
 
 
 def _images(dataset):

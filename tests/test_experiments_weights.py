@@ -197,6 +197,6 @@ def test_download_weights_is_a_deprecated_alias_of_offline():
         assert make_config("quick", download_weights=False).offline
     with pytest.warns(FutureWarning, match="offline=False instead"):
         assert not make_config("quick", download_weights=True).offline
-    args = vars(cli._parser().parse_args(["demo", "--no-download-weights"]))
+    args = vars(cli.build_parser().parse_args(["demo", "--no-download-weights"]))
     assert args["download_weights"] is False
     assert not make_config("quick").offline

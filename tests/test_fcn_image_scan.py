@@ -10,8 +10,8 @@ import warnings
 import pytest
 
 import keras
-from keras.src.utils import fcn_image_dataset
 from keras.src.utils import fcn_image_files
+from keras.src.utils import fcn_image_scan
 
 from loader_test_images import photo
 from loader_test_images import write_bad_files
@@ -35,13 +35,13 @@ def test_unchanged_files_are_read_once_changed_ones_again(tmp_path, monkeypatch)
     with open(bad, "w") as f:
         f.write("not an image\n")
     inspected = []
-    inspect = fcn_image_dataset._inspect_keyed  # Every read of a file.
+    inspect = fcn_image_scan.inspect_keyed  # Every read of a file.
 
     def counting(path):
         inspected.append(path)
         return inspect(path)
 
-    monkeypatch.setattr(fcn_image_dataset, "_inspect_keyed", counting)
+    monkeypatch.setattr(fcn_image_scan, "inspect_keyed", counting)
     first, first_skipped = _build(str(tmp_path))
     assert sorted(inspected) == sorted(paths + [bad])
     assert len(first_skipped) == 1 and "broken.jpg" in first_skipped[0]
@@ -63,7 +63,7 @@ def test_unchanged_files_are_read_once_changed_ones_again(tmp_path, monkeypatch)
     third, third_skipped = _build(str(tmp_path))
     assert inspected == [bad]
     assert third_skipped == [] and bad in third.file_paths
-    assert fcn_image_dataset._INSPECTED[bad][1].width == 96
+    assert fcn_image_scan.remembered(bad).width == 96
 
 
 def test_worker_processes_give_the_same_verdicts(tmp_path, monkeypatch):
@@ -73,8 +73,8 @@ def test_worker_processes_give_the_same_verdicts(tmp_path, monkeypatch):
     paths = write_photos(str(tmp_path / "photos"))
     paths += sorted(write_bad_files(str(tmp_path / "bad")).values())
     paths += sorted(p for p, _ in write_convertible_files(str(tmp_path / "c")).values())
-    serial = [fcn_image_dataset._inspect_keyed(path) for path in paths]
-    inspect = fcn_image_dataset._inspect_keyed
+    serial = [fcn_image_scan.inspect_keyed(path) for path in paths]
+    inspect = fcn_image_scan.inspect_keyed
     pids = tmp_path / "pids.txt"
 
     def recording(path):  # Runs in the forked workers.
@@ -82,12 +82,12 @@ def test_worker_processes_give_the_same_verdicts(tmp_path, monkeypatch):
             f.write(f"{os.getpid()}\n")
         return inspect(path)
 
-    monkeypatch.setattr(fcn_image_dataset, "PROCESS_SCAN_MIN_FILES", 1)
-    monkeypatch.setattr(fcn_image_dataset, "_inspect_keyed", recording)
-    forked = fcn_image_dataset._inspect_new(paths)
+    monkeypatch.setattr(fcn_image_scan, "PROCESS_SCAN_MIN_FILES", 1)
+    monkeypatch.setattr(fcn_image_scan, "inspect_keyed", recording)
+    forked = fcn_image_scan.inspect_many(paths)
     workers = pids.read_text().split()
     assert len(workers) == len(paths) and str(os.getpid()) not in workers
-    monkeypatch.setattr(fcn_image_dataset, "_inspect_keyed", inspect)
+    monkeypatch.setattr(fcn_image_scan, "inspect_keyed", inspect)
     assert len(forked) == len(serial) == len(paths)
     for path, (key, verdict), (serial_key, serial_verdict) in zip(paths, forked, serial):
         assert key == serial_key, path
@@ -99,10 +99,10 @@ def test_worker_processes_give_the_same_verdicts(tmp_path, monkeypatch):
             assert type(verdict) is fcn_image_files.ImageInfo
 
     # A whole build with the workers: the same files and warnings.
-    fcn_image_dataset._INSPECTED.clear()
+    fcn_image_scan.forget_all()
     pooled, pooled_skipped = _build(str(tmp_path))
-    monkeypatch.setattr(fcn_image_dataset, "PROCESS_SCAN_MIN_FILES", 10**9)
-    fcn_image_dataset._INSPECTED.clear()
+    monkeypatch.setattr(fcn_image_scan, "PROCESS_SCAN_MIN_FILES", 10**9)
+    fcn_image_scan.forget_all()
     plain, plain_skipped = _build(str(tmp_path))
     assert pooled.file_paths == plain.file_paths
     assert sorted(pooled_skipped) == sorted(plain_skipped) and plain_skipped

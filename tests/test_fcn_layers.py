@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 
 import keras
-from keras.src.applications.fcn_conversion import AdaptiveAveragePooling2D
-from keras.src.applications.fcn_conversion import MinSizeZeroPadding2D
-from keras.src.applications.fcn_conversion import SamePadding2D
+from keras.src.applications.fcn_layers import AdaptiveAveragePooling2D
+from keras.src.applications.fcn_layers import MinSizeZeroPadding2D
+from keras.src.applications.fcn_layers import SamePadding2D
 from keras.src.applications.imagenet_utils import correct_pad
 
 

@@ -1,7 +1,6 @@
 """FCN_setup.py under concurrent runs, kills, user edits, hostile manifests
 and untested Keras versions, on real copies of the venv's Keras."""
 
-import fcntl
 import hashlib
 import json
 import os
@@ -19,6 +18,10 @@ from test_installer import last_line
 from test_installer import pristine_site  # noqa: F401 (fixture)
 from test_installer import run_setup
 from test_installer import tree_hashes
+
+# flock, hard links (cp -al) and rlimits: POSIX only. On Windows,
+# tests/test_installer_windows.py covers the installer.
+fcntl = pytest.importorskip("fcntl", reason="POSIX only (flock, cp -al, rlimits)")
 
 STATE = FCN_setup.STATE_DIR
 APPS_INIT = "applications/__init__.py"

@@ -42,7 +42,7 @@ global-average-pooling backbones with `pooling="avg"`, see above), so
 logit score map.
 
 Skip variant (`*_fcn_skip`, the original distribution's experiment #9): see
-`skip_branch`. The branch starts at stride 4 where a stage ends there:
+`fcn_head.skip_branch`. The branch starts at stride 4 where a stage ends there:
 VGG's `block2_pool`, Xception's block 2 output (`block3_sepconv1_act`),
 MobileNetV2's `block_2_add`; InceptionV3's earliest named stage is `mixed0`,
 at stride 8.
@@ -52,7 +52,7 @@ in `$KERAS_HOME/models` or downloaded as Keras does (`fcn_weights`); a path
 loads a file laid out like the original Keras model, legacy `.h5` or
 `.weights.h5`. Either is loaded
 into a freshly built original (Keras' own builder, `include_top=True`) and
-converted by `copy_weights`, the same function `to_fcn` uses.
+converted by `fcn_weight_copy.copy_weights`, the same function `to_fcn` uses.
 
 Mixed precision: under a global `mixed_float16` / `mixed_bfloat16` policy
 the backbone, the skip branch and VGG's `fc1`/`fc2` compute in the policy's
@@ -65,25 +65,25 @@ only the `channels_last` data format is supported.
 
 import dataclasses
 import json
-import math
 import os
-import warnings
 from typing import Callable
 
 from keras.src import activations
 from keras.src import backend
 from keras.src import layers
-from keras.src import ops
 from keras.src.applications import fcn_weights
 from keras.src.applications import imagenet_utils
+from keras.src.applications.fcn_head import fcn_top
+from keras.src.applications.fcn_head import skip_branch
+from keras.src.applications.fcn_layers import SamePadding2D
+from keras.src.applications.fcn_weight_copy import copy_weights
+from keras.src.applications.fcn_weight_copy import get_layer
+from keras.src.applications.fcn_weight_copy import load_original_weights
 from keras.src.models import Functional
 from keras.src.models.cloning import clone_model
 from keras.src.ops import operation_utils
-from keras.src.saving import object_registration
 
 POOLINGS = ("avg", "max", None)
-# The head's dtype policy, whatever the global one (see `fcn_top`).
-HEAD_DTYPE = "float32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +110,13 @@ class BackboneSpec:
             `ZeroPadding2D` layers that pad as a "same" convolution would,
             for sizes fixed when Keras builds it; in a model of unknown
             size they are replaced by `SamePadding2D` (MobileNetV2).
+        imagenet_file: the `fcn_weights.KerasFile` of Keras' ImageNet
+            weights with the top, where there is one file.
+        imagenet_file_for: where the file depends on the builder arguments
+            or the input shape (MobileNetV2's `alpha` and size):
+            `(input_shape, **backbone_kwargs) -> fcn_weights.KerasFile`.
+        builder_args: the names of the builders' arguments that go on to
+            Keras' builder (MobileNetV2's `("alpha",)`).
     """
 
     name: str
@@ -122,10 +129,20 @@ class BackboneSpec:
     hidden_dense: tuple = ()
     kwargs_from_model: Callable = lambda model: {}
     same_padding: dict = dataclasses.field(default_factory=dict)
+    imagenet_file: fcn_weights.KerasFile | None = None
+    imagenet_file_for: Callable | None = None
+    builder_args: tuple = ()
 
     @property
     def top_layer_names(self):
         return tuple(name for name, _ in self.hidden_dense) + ("predictions",)
+
+    def imagenet_weights(self, input_shape=None, **backbone_kwargs):
+        """The `fcn_weights.KerasFile` Keras loads for `weights="imagenet"`
+        (with the top) for this input shape and builder arguments."""
+        if self.imagenet_file_for is not None:
+            return self.imagenet_file_for(input_shape, **backbone_kwargs)
+        return self.imagenet_file
 
 
 CLASS_INDEX_FILE = fcn_weights.keras_file(imagenet_utils.CLASS_INDEX_PATH)
@@ -135,7 +152,7 @@ CLASS_INDEX_FILE = fcn_weights.keras_file(imagenet_utils.CLASS_INDEX_PATH)
 
 
 def check_arguments(
-    spec, weights, pooling, classes, classifier_activation, dropout
+    spec, *, weights, pooling, classes, classifier_activation, dropout
 ):
     # A local file only: `file_utils.exists` would query remote paths.
     is_file = isinstance(weights, (str, os.PathLike)) and os.path.isfile(
@@ -168,7 +185,7 @@ def check_arguments(
         )
 
 
-def check_input_shape(spec, builder_name, input_shape, input_tensor, weights):
+def check_input_shape(spec, *, builder_name, input_shape, input_tensor, weights):
     """Returns the `(rows, cols, channels)` input shape, checked."""
     if backend.image_data_format() != "channels_last":
         raise ValueError(
@@ -204,213 +221,12 @@ def check_input_shape(spec, builder_name, input_shape, input_tensor, weights):
     return input_shape
 
 
-# ------------------------------------------------------------------ layers
-
-
-def _int_or_tensor_max(a, b):
-    return max(a, b) if isinstance(a, int) else ops.maximum(a, b)
-
-
-@object_registration.register_keras_serializable(package="keras_fcn")
-class MinSizeZeroPadding2D(layers.Layer):
-    """Zero-pads rows and columns, centred, up to `min_size` where smaller.
-
-    Lets VGG's 7x7 `fc1` score inputs below 224x224: a final feature map of
-    1x1 to 6x6 becomes 7x7. Maps already large enough pass unchanged.
-    `min_size` is an int or `(rows, cols)`.
-    """
-
-    def __init__(self, min_size, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(min_size, int):
-            min_size = (min_size, min_size)
-        self.min_size = tuple(min_size)
-
-    def call(self, inputs):
-        sizes = ops.shape(inputs)[1:3]
-        if all(isinstance(size, int) for size in sizes):
-            if all(size >= m for size, m in zip(sizes, self.min_size)):
-                return inputs
-        paddings = [[0, 0]]
-        for size, min_size in zip(sizes, self.min_size):
-            missing = _int_or_tensor_max(min_size - size, 0)
-            paddings.append([missing // 2, missing - missing // 2])
-        return ops.pad(inputs, paddings + [[0, 0]])
-
-    def compute_output_shape(self, input_shape):
-        batch, rows, cols, channels = input_shape
-        rows, cols = (
-            None if size is None else max(size, min_size)
-            for size, min_size in zip((rows, cols), self.min_size)
-        )
-        return (batch, rows, cols, channels)
-
-    def get_config(self):
-        return {**super().get_config(), "min_size": self.min_size}
-
-
-@object_registration.register_keras_serializable(package="keras_fcn")
-class SamePadding2D(layers.Layer):
-    """Zero-pads as a "same" convolution would, for the size at run time.
-
-    Keras' MobileNetV2 pads before its stride-2 convolutions by amounts fixed
-    when it is built (`imagenet_utils.correct_pad`), assuming even sizes when
-    they are unknown. This layer computes TensorFlow's "same" padding of a
-    `kernel_size` x `kernel_size` convolution with `strides` from the actual
-    size, which is what `correct_pad` gives for a known size: a model of
-    unknown size then pads every input as a model built for it would.
-    """
-
-    def __init__(self, kernel_size, strides, **kwargs):
-        super().__init__(**kwargs)
-        self.kernel_size = kernel_size
-        self.strides = strides
-
-    def _paddings(self, size):
-        k, s = self.kernel_size, self.strides
-        total = _int_or_tensor_max(((size + s - 1) // s - 1) * s + k - size, 0)
-        return [total // 2, total - total // 2]
-
-    def call(self, inputs):
-        shape = ops.shape(inputs)
-        paddings = [self._paddings(size) for size in shape[1:3]]
-        return ops.pad(inputs, [[0, 0], *paddings, [0, 0]])
-
-    def compute_output_shape(self, input_shape):
-        batch, rows, cols, channels = input_shape
-        rows, cols = (
-            None if size is None else size + sum(self._paddings(size))
-            for size in (rows, cols)
-        )
-        return (batch, rows, cols, channels)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-        }
-
-
-def _adaptive_pooling_matrix(in_size, out_size, dtype):
-    """`(out_size, in_size)` averaging weights of adaptive average pooling.
-
-    Output cell `i` averages inputs `[floor(i * in / out), ceil((i + 1) * in /
-    out))`, as PyTorch's `AdaptiveAvgPool`; the windows cover every input.
-    """
-    out_index = ops.expand_dims(ops.arange(out_size), 1)
-    in_index = ops.expand_dims(ops.arange(in_size), 0)
-    start = (out_index * in_size) // out_size
-    stop = ((out_index + 1) * in_size + out_size - 1) // out_size
-    inside = ops.cast(
-        ops.logical_and(in_index >= start, in_index < stop), dtype
-    )
-    return inside / ops.sum(inside, axis=1, keepdims=True)
-
-
-@object_registration.register_keras_serializable(package="keras_fcn")
-class AdaptiveAveragePooling2D(layers.Layer):
-    """Average-pools `inputs[0]` to the rows and cols of `inputs[1]`.
-
-    Adaptive, so it works at every input size: the output size is read at
-    run time from the reference tensor, never fixed when the model is built.
-    """
-
-    def call(self, inputs):
-        features, reference = inputs
-        in_shape = ops.shape(features)
-        out_shape = ops.shape(reference)
-        rows = _adaptive_pooling_matrix(
-            in_shape[1], out_shape[1], features.dtype
-        )
-        cols = _adaptive_pooling_matrix(
-            in_shape[2], out_shape[2], features.dtype
-        )
-        pooled = ops.einsum("ih,bhwc->biwc", rows, features)
-        return ops.einsum("jw,biwc->bijc", cols, pooled)
-
-    def compute_output_shape(self, input_shapes):
-        features, reference = input_shapes
-        return (features[0], reference[1], reference[2], features[3])
-
-
 # ------------------------------------------------------------------ model
-
-
-def skip_branch(early, features):
-    """Adds a skip connection from an early feature map to the final one.
-
-    The skip branch (experiment #9 of the original distribution, redesigned):
-    `skip_reduce`, a 1x1 conv with ReLU, halves the early map's channels;
-    `skip_pool` average-pools it adaptively to the final map's rows and cols
-    (the original's fixed 65x65 pool failed below 336 px; this works at every
-    size the backbone accepts); `skip_project`, a 1x1 conv, maps it to the
-    final map's channels; `skip_add` adds it to the final feature map, which
-    then feeds the top as usual.
-
-    `skip_project` starts at zero (kernel and bias), so a skip model starts
-    out computing exactly its plain FCN, including the converted pretrained
-    top, and learns how much of the finer features to use: the zero-init
-    residual branch of Goyal et al. (2017). Its gradient is not zero, so it
-    moves away from zero on the first step.
-    """
-    channels = features.shape[-1]
-    reduced = max(8, early.shape[-1] // 2)
-    x = layers.Conv2D(reduced, 1, activation="relu", name="skip_reduce")(early)
-    x = AdaptiveAveragePooling2D(name="skip_pool")([x, features])
-    x = layers.Conv2D(
-        channels,
-        1,
-        kernel_initializer="zeros",
-        bias_initializer="zeros",
-        name="skip_project",
-    )(x)
-    return layers.Add(name="skip_add")([features, x])
-
-
-def fcn_top(
-    spec, x, pooling, classes, classifier_activation, dropout, window=None
-):
-    """The converted top and the head, on the final feature map `x`.
-
-    `window`: `(rows, cols)` of the map the original flattens; by default
-    `spec.flatten_size` square.
-    """
-    if spec.flatten_size is not None:
-        window = window or (spec.flatten_size, spec.flatten_size)
-        x = MinSizeZeroPadding2D(window, name="fc1_pad")(x)
-        for name, units in spec.hidden_dense:
-            x = layers.Conv2D(units, window, activation="relu", name=name)(x)
-            window = (1, 1)
-    elif pooling == "avg":
-        # Averaging the 1x1 conv's logits = the 1x1 conv of averaged features.
-        x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="top_dropout")(x)
-    # From `predictions` on, float32 under any policy: a mixed-precision
-    # model outputs float32 scores (softmax and loss stay accurate).
-    x = layers.Conv2D(classes, 1, name="predictions", dtype=HEAD_DTYPE)(x)
-
-    activation = activations.get(classifier_activation)
-    has_activation = activation is not activations.linear
-    if pooling == "avg":
-        if spec.flatten_size is not None:
-            x = layers.GlobalAveragePooling2D(name="avg_pool", dtype=HEAD_DTYPE)(
-                x
-            )
-        else:
-            x = layers.Flatten(name="flatten", dtype=HEAD_DTYPE)(x)
-    if has_activation:
-        x = layers.Activation(
-            classifier_activation, name="score_activation", dtype=HEAD_DTYPE
-        )(x)
-    if pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool", dtype=HEAD_DTYPE)(x)
-    return x
 
 
 def build_model(
     spec,
+    *,
     input_tensor,
     input_shape,
     pooling,
@@ -441,7 +257,13 @@ def build_model(
     if skip:
         x = skip_branch(backbone.get_layer(spec.skip_layer).output, x)
     x = fcn_top(
-        spec, x, pooling, classes, classifier_activation, dropout, window
+        spec,
+        x,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        window=window,
     )
     if input_tensor is not None:
         inputs = operation_utils.get_source_inputs(input_tensor)
@@ -467,9 +289,8 @@ def _with_same_padding(spec, backbone):
 
 def build_fcn(
     spec,
-    builder_name,
-    imagenet_weights,
     *,
+    builder_name,
     skip,
     weights,
     input_tensor,
@@ -483,47 +304,56 @@ def build_fcn(
 ):
     """What every `*_fcn` and `*_fcn_skip` builder does.
 
-    `imagenet_weights` is the `fcn_weights.KerasFile` of Keras' ImageNet weights with
-    the top; `backbone_kwargs` go to Keras' builder (e.g. `alpha`).
+    `backbone_kwargs` go to Keras' builder (`spec.builder_args`, e.g.
+    `alpha`); with `weights="imagenet"` they and the input shape pick
+    Keras' ImageNet file (`spec.imagenet_weights`).
     """
     backbone_kwargs = backbone_kwargs or {}
     check_arguments(
-        spec, weights, pooling, classes, classifier_activation, dropout
+        spec,
+        weights=weights,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
     )
     input_shape = check_input_shape(
-        spec, builder_name, input_shape, input_tensor, weights
+        spec,
+        builder_name=builder_name,
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        weights=weights,
     )
     if weights == "imagenet":  # Before building: a missing file fails fast.
         weights_path = fcn_weights.get_keras_file(
-            imagenet_weights, f"{builder_name}(weights='imagenet')"
+            spec.imagenet_weights(input_shape, **backbone_kwargs),
+            f"{builder_name}(weights='imagenet')",
         )
     model = build_model(
         spec,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        dropout,
-        skip,
-        name,
-        backbone_kwargs,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        skip=skip,
+        name=name,
+        backbone_kwargs=backbone_kwargs,
     )
-    if weights == "imagenet":
-        load_original_weights(
-            spec, model, weights_path, 1000, classes, 3, backbone_kwargs
-        )
-    elif weights is not None:
-        # The file may hold the model's own classes (an original the user
-        # trained) or ImageNet's 1000 (then `predictions` starts fresh).
+    if weights is not None:
+        # A file of the user's may hold the model's own classes (an
+        # original they trained) or ImageNet's 1000 (then `predictions`
+        # starts fresh); Keras' ImageNet file holds 1000.
+        imagenet = weights == "imagenet"
         load_original_weights(
             spec,
             model,
-            os.fspath(weights),
-            classes,
-            classes,
-            input_shape[-1],
-            backbone_kwargs,
+            path=weights_path if imagenet else os.fspath(weights),
+            file_classes=1000 if imagenet else classes,
+            classes=classes,
+            channels=3 if imagenet else input_shape[-1],
+            backbone_kwargs=backbone_kwargs,
         )
     return model
 
@@ -531,6 +361,7 @@ def build_fcn(
 def to_fcn(
     spec,
     model,
+    *,
     pooling="avg",
     classifier_activation=None,
     skip=False,
@@ -554,175 +385,31 @@ def to_fcn(
     if classifier_activation is None:
         classifier_activation = predictions.activation
     check_arguments(
-        spec, None, pooling, predictions.units, classifier_activation, dropout
+        spec,
+        weights=None,
+        pooling=pooling,
+        classes=predictions.units,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
     )
     fcn = build_model(
         spec,
-        None,
-        (None, None, model.inputs[0].shape[-1]),
-        pooling,
-        predictions.units,
-        classifier_activation,
-        dropout,
-        skip,
-        name or f"{model.name}_fcn{'_skip' if skip else ''}",
-        spec.kwargs_from_model(model),
-        window,
+        input_tensor=None,
+        input_shape=(None, None, model.inputs[0].shape[-1]),
+        pooling=pooling,
+        classes=predictions.units,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        skip=skip,
+        name=name or f"{model.name}_fcn{'_skip' if skip else ''}",
+        backbone_kwargs=spec.kwargs_from_model(model),
+        window=window,
     )
     copy_weights(spec, model, fcn)
     return fcn
 
 
-# ----------------------------------------------------------------- weights
-
-
-def get_layer(spec, model, name, kind=None):
-    try:
-        layer = model.get_layer(name)
-    except ValueError:
-        layer = None
-    if layer is None or (kind is not None and not isinstance(layer, kind)):
-        raise ValueError(
-            f"to_fcn converts models built by keras.applications.{spec.name}"
-            f"(include_top=True, ...) (its layers may be retrained, `classes` "
-            f"may differ, a Dropout may precede 'predictions'); the model "
-            f"'{model.name}' has no {kind.__name__ if kind else 'layer'} "
-            f"named '{name}'. Received: model={model.name}"
-        )
-    return layer
-
-
-def _backbone_layers(spec, model):
-    """The layers with weights between the input and the feature layer.
-
-    Listed in the order of a model of the feature map alone, the same for
-    the original and the FCN: their graphs up to there are identical, and
-    InceptionV3's layer names are not (Keras numbers them per session).
-    """
-    features = get_layer(spec, model, spec.feature_layer).output
-    backbone = Functional(model.inputs, features)
-    return [layer for layer in backbone.layers if layer.weights]
-
-
-def copy_weights(spec, original, fcn, skip_predictions=False):
-    """Copies an original model's weights into its FCN twin, converting.
-
-    Dense kernels of the top are reshaped to the conv kernels (exact). With
-    `skip_predictions`, `predictions` keeps its fresh weights (a new number
-    of classes); the skip branch always does.
-    """
-    sources = _backbone_layers(spec, original)
-    targets = _backbone_layers(spec, fcn)
-    if len(sources) != len(targets):
-        raise ValueError(
-            f"The model '{original.name}' has {len(sources)} layers with "
-            f"weights up to '{spec.feature_layer}', "
-            f"keras.applications.{spec.name} has {len(targets)}: it is not a "
-            f"{spec.name}. Received: model={original.name}"
-        )
-    pairs = list(zip(sources, targets))
-    top = [
-        n
-        for n in spec.top_layer_names
-        if not (skip_predictions and n == "predictions")
-    ]
-    for name in top:
-        pairs.append(
-            (get_layer(spec, original, name, layers.Dense), fcn.get_layer(name))
-        )
-
-    converted = {id(source) for source, _ in pairs}
-    left = [
-        layer.name
-        for layer in original.layers
-        if layer.weights
-        and id(layer) not in converted
-        and not (skip_predictions and layer.name == "predictions")
-    ]
-    if left:
-        raise ValueError(
-            f"The model '{original.name}' has layers with weights that its "
-            f"FCN twin has no place for: {left}. to_fcn converts "
-            f"keras.applications.{spec.name}(include_top=True, ...) as built; "
-            f"change its top only through `classes`. "
-            f"Received: model={original.name}"
-        )
-    for source, target in pairs:
-        shapes = [tuple(v.shape) for v in source.weights]
-        wanted = [tuple(v.shape) for v in target.weights]
-        converting = source.name in spec.top_layer_names
-        if len(shapes) != len(wanted) or any(
-            (math.prod(s) != math.prod(w)) if converting else (s != w)
-            for s, w in zip(shapes, wanted)
-        ):
-            raise ValueError(
-                f"Layer '{source.name}' of '{original.name}' has weights of "
-                f"shapes {shapes}, its FCN twin '{target.name}' needs "
-                f"{wanted}: the model is not a keras.applications.{spec.name} "
-                f"as the FCN builds it. Received: model={original.name}"
-            )
-        # Variable to variable, no NumPy round trip (VGG's fc1 is 400 MB).
-        for source_variable, target_variable in zip(
-            source.weights, target.weights
-        ):
-            target_variable.assign(
-                ops.reshape(source_variable.value, target_variable.shape)
-            )
-
-
-def load_original_weights(
-    spec, fcn, path, file_classes, classes, channels, backbone_kwargs
-):
-    """Loads a weights file laid out like the original into the FCN `fcn`.
-
-    The file is loaded by Keras into the original it was saved from, built
-    afresh with `file_classes` classes, then converted. When that fails and
-    `classes` is not 1000, the ImageNet layout is tried too, keeping
-    `predictions` fresh.
-    """
-    layouts = [file_classes] + ([1000] if file_classes != 1000 else [])
-    errors = []
-    for layout_classes in layouts:
-        original = spec.keras_builder(
-            include_top=True,
-            weights=None,
-            input_shape=(spec.default_size, spec.default_size, channels),
-            classes=layout_classes,
-            classifier_activation=None,
-            **backbone_kwargs,
-        )
-        try:
-            # Keras warns before it raises on a mismatched layout ("Skipping
-            # nested container ..."): only the warnings of the layout that
-            # loads are the user's concern.
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                original.load_weights(path)
-        except ValueError as e:
-            errors.append(f"as {layout_classes} classes: {e}")
-            continue
-        except OSError as e:
-            raise OSError(
-                f"Cannot read the weights file {path}: {e}. Pass a legacy "
-                ".h5 or a .weights.h5 file saved from "
-                f"keras.applications.{spec.name}."
-            ) from e
-        for warning in caught:
-            warnings.warn_explicit(warning.message, warning.category,
-                                   warning.filename, warning.lineno)
-        copy_weights(
-            spec, original, fcn, skip_predictions=layout_classes != classes
-        )
-        return
-    raise ValueError(
-        f"The weights file {path} is not laid out like "
-        f"keras.applications.{spec.name}(include_top=True, classes={classes}"
-        f"{''.join(f', {k}={v}' for k, v in backbone_kwargs.items())}) "
-        f"{'or like its ImageNet file ' if len(layouts) > 1 else ''}"
-        f"(tried {'; '.join(errors)}). Pass a file saved from that model "
-        "(model.save_weights) or Keras' ImageNet weights file. "
-        f"Received: weights={path}"
-    )
+# ------------------------------------------------------- ImageNet classes
 
 
 def decode_predictions(preds, top=5):
@@ -742,92 +429,3 @@ decode_predictions.__doc__ = (
     "downloaded, as by Keras' own decode_predictions; an offline failure is "
     "one line within seconds.\n"
 )
-
-
-BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip}.
-
-    The Keras `{name}` classifier with its top turned into convolutions:
-    it takes images of any size from {min_size}x{min_size} up and scores
-    every position of its final feature map. The module `fcn_conversion`
-    documents the conversion and the exact head semantics.{skip_doc}
-
-    Args:
-        weights: `None` (random initialization), `"imagenet"` (Keras'
-            ImageNet weights with the top: the file Keras caches in
-            `$KERAS_HOME/models`, downloaded there as Keras does when
-            missing; offline, the error says which file goes where), or the
-            path to a weights file laid out like
-            `keras.applications.{name}(include_top=True, classes=classes)`'s
-            (legacy `.h5` or `.weights.h5`), converted on load. A file with
-            ImageNet's 1000 classes also loads for another `classes`. With
-            `classes != 1000`, everything but `predictions` keeps the loaded
-            weights (the VGGs' `fc1` and `fc2` too).
-        input_tensor: optional Keras tensor to use as image input.
-        input_shape: `(rows, cols, 3)`, rows and cols may be `None` (the
-            default: any size). Each must be at least {min_size}.
-        pooling: `"max"` (default): the activation per position, then the
-            global maximum per class. `None`: the activated score map
-            `(batch, rows, cols, classes)`. `"avg"`: the logits averaged
-            over the positions, then the activation; this equals the
-            original {avg_note}.
-        classes: number of classes.
-        classifier_activation: activation of the scores, e.g. `"softmax"`;
-            `None` for logits.
-        dropout: rate of a Dropout before `predictions` (0: none).{extra_args}
-        name: the model's name.
-
-    Returns:
-        A `keras.Model`.
-"""
-
-SKIP_DOC = """
-
-    Skip variant: a branch from `{skip_layer}` is added to the final feature
-    map (1x1 conv, adaptive average pooling to the final map's size, and a
-    zero-initialised 1x1 projection, see `fcn_conversion.skip_branch`), so
-    the model starts out computing exactly the plain FCN's scores."""
-
-TO_FCN_DOC = """Turns a built `keras.applications.{name}` into its FCN twin.
-
-    The original (`include_top=True`, any `classes`, possibly trained, e.g.
-    with a Dropout inserted before `predictions`) is rebuilt as
-    `{name}_fcn` (or `{name}_fcn_skip`) and its weights copied, the top's
-    Dense kernels reshaped to convs. With the defaults the twin gives the
-    same outputs as the original {avg_note}.
-
-    Args:
-        model: the original Keras model.
-        pooling: `"avg"` (default), `"max"` or `None`, as for `{name}_fcn`.
-        classifier_activation: `None` (default) takes the activation of the
-            model's `predictions` layer; pass `"linear"` for logits.
-        skip: `True` returns the skip variant, its skip branch freshly
-            initialised (it starts equal to the plain FCN).
-        dropout: rate of a Dropout before `predictions` (0: none).
-        name: the FCN's name; default `<model name>_fcn` (`_fcn_skip`).
-
-    Returns:
-        A `keras.Model` with its own copy of the weights.
-"""
-
-
-def format_docs(spec, extra_args=""):
-    """The docstrings of a backbone module's builders and `to_fcn`."""
-    avg_note = (
-        f"at its native size, {spec.default_size}x{spec.default_size}"
-        if spec.flatten_size
-        else "at any input size"
-    )
-    common = dict(
-        name=spec.name,
-        min_size=spec.min_size,
-        avg_note=avg_note,
-        extra_args=extra_args,
-    )
-    plain = BUILDER_DOC.format(skip="", skip_doc="", **common)
-    skip = BUILDER_DOC.format(
-        skip=" with a skip connection",
-        skip_doc=SKIP_DOC.format(skip_layer=spec.skip_layer),
-        **common,
-    )
-    convert = TO_FCN_DOC.format(name=spec.name, avg_note=avg_note)
-    return plain, skip, convert

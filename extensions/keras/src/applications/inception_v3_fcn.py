@@ -1,6 +1,7 @@
 """InceptionV3 as a fully convolutional network (see `fcn_conversion`)."""
 
 from keras.src.applications import fcn_conversion
+from keras.src.applications import fcn_docstrings
 from keras.src.applications import fcn_weights
 from keras.src.applications import inception_v3
 from keras.src.applications.fcn_conversion import (
@@ -9,6 +10,8 @@ from keras.src.applications.fcn_conversion import (
 from keras.src.applications.inception_v3 import (
     preprocess_input as preprocess_input,
 )
+
+IMAGENET_WEIGHTS = fcn_weights.keras_file(inception_v3.WEIGHTS_PATH)
 
 SPEC = fcn_conversion.BackboneSpec(
     name="InceptionV3",
@@ -19,9 +22,8 @@ SPEC = fcn_conversion.BackboneSpec(
     # The first Inception block, stride 8, 256 channels: the earliest named
     # stage (Keras numbers the layers before it anew in every session).
     skip_layer="mixed0",
+    imagenet_file=IMAGENET_WEIGHTS,
 )
-
-IMAGENET_WEIGHTS = fcn_weights.keras_file(inception_v3.WEIGHTS_PATH)
 
 
 def InceptionV3_fcn(
@@ -36,8 +38,7 @@ def InceptionV3_fcn(
 ):
     return fcn_conversion.build_fcn(
         SPEC,
-        "InceptionV3_fcn",
-        IMAGENET_WEIGHTS,
+        builder_name="InceptionV3_fcn",
         skip=False,
         weights=weights,
         input_tensor=input_tensor,
@@ -62,8 +63,7 @@ def InceptionV3_fcn_skip(
 ):
     return fcn_conversion.build_fcn(
         SPEC,
-        "InceptionV3_fcn_skip",
-        IMAGENET_WEIGHTS,
+        builder_name="InceptionV3_fcn_skip",
         skip=True,
         weights=weights,
         input_tensor=input_tensor,
@@ -85,10 +85,16 @@ def to_fcn(
     name=None,
 ):
     return fcn_conversion.to_fcn(
-        SPEC, model, pooling, classifier_activation, skip, dropout, name
+        SPEC,
+        model,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        skip=skip,
+        dropout=dropout,
+        name=name,
     )
 
 
 InceptionV3_fcn.__doc__, InceptionV3_fcn_skip.__doc__, to_fcn.__doc__ = (
-    fcn_conversion.format_docs(SPEC)
+    fcn_docstrings.format_docs(SPEC)
 )

@@ -8,6 +8,8 @@ shape of one of those sizes picks its file, any other shape (the default,
 
 from keras.src import layers
 from keras.src.applications import fcn_conversion
+from keras.src.applications import fcn_docstrings
+from keras.src.applications import fcn_weight_copy
 from keras.src.applications import fcn_weights
 from keras.src.applications import mobilenet_v2
 from keras.src.applications.fcn_conversion import (
@@ -25,23 +27,10 @@ def _alpha_of(model):
     # `block_16_project` has _make_divisible(320 * alpha, 8) filters, which
     # is 320 * alpha for every ImageNet alpha; another alpha whose filters
     # were rounded fails the shape check of the weight copy, by layer name.
-    filters = fcn_conversion.get_layer(
+    filters = fcn_weight_copy.get_layer(
         SPEC, model, "block_16_project", layers.Conv2D
     ).filters
     return {"alpha": filters / 320}
-
-
-SPEC = fcn_conversion.BackboneSpec(
-    name="MobileNetV2",
-    keras_builder=mobilenet_v2.MobileNetV2,
-    default_size=224,
-    min_size=32,
-    feature_layer="out_relu",
-    skip_layer="block_2_add",  # Stride 4, 24 * alpha channels.
-    kwargs_from_model=_alpha_of,
-    # Before the stride-2 depthwise convs: exact at odd sizes too.
-    same_padding={f"block_{i}_pad": (3, 2) for i in (1, 3, 6, 13)},
-)
 
 
 def imagenet_weights_file(alpha, input_shape=None):
@@ -61,6 +50,23 @@ def imagenet_weights_file(alpha, input_shape=None):
     return fcn_weights.keras_file(mobilenet_v2.BASE_WEIGHT_PATH + file_name)
 
 
+SPEC = fcn_conversion.BackboneSpec(
+    name="MobileNetV2",
+    keras_builder=mobilenet_v2.MobileNetV2,
+    default_size=224,
+    min_size=32,
+    feature_layer="out_relu",
+    skip_layer="block_2_add",  # Stride 4, 24 * alpha channels.
+    kwargs_from_model=_alpha_of,
+    # Before the stride-2 depthwise convs: exact at odd sizes too.
+    same_padding={f"block_{i}_pad": (3, 2) for i in (1, 3, 6, 13)},
+    imagenet_file_for=lambda input_shape, alpha: imagenet_weights_file(
+        alpha, input_shape
+    ),
+    builder_args=("alpha",),
+)
+
+
 def MobileNetV2_fcn(
     weights="imagenet",
     input_tensor=None,
@@ -72,17 +78,19 @@ def MobileNetV2_fcn(
     alpha=1.0,
     name=None,
 ):
-    return _build(
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        dropout,
-        alpha,
-        name,
+    return fcn_conversion.build_fcn(
+        SPEC,
+        builder_name="MobileNetV2_fcn",
         skip=False,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        name=name or f"mobilenetv2_{alpha:0.2f}_fcn",
+        backbone_kwargs={"alpha": alpha},
     )
 
 
@@ -97,43 +105,10 @@ def MobileNetV2_fcn_skip(
     alpha=1.0,
     name=None,
 ):
-    return _build(
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        dropout,
-        alpha,
-        name,
-        skip=True,
-    )
-
-
-def _build(
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    dropout,
-    alpha,
-    name,
-    skip,
-):
-    suffix = "_fcn_skip" if skip else "_fcn"
-    if input_shape is None and input_tensor is not None:
-        input_shape = tuple(input_tensor.shape[1:])
-    imagenet = (
-        imagenet_weights_file(alpha, input_shape) if weights == "imagenet" else None
-    )
     return fcn_conversion.build_fcn(
         SPEC,
-        "MobileNetV2" + suffix,
-        imagenet,
-        skip=skip,
+        builder_name="MobileNetV2_fcn_skip",
+        skip=True,
         weights=weights,
         input_tensor=input_tensor,
         input_shape=input_shape,
@@ -141,7 +116,7 @@ def _build(
         classes=classes,
         classifier_activation=classifier_activation,
         dropout=dropout,
-        name=name or f"mobilenetv2_{alpha:0.2f}{suffix}",
+        name=name or f"mobilenetv2_{alpha:0.2f}_fcn_skip",
         backbone_kwargs={"alpha": alpha},
     )
 
@@ -155,12 +130,18 @@ def to_fcn(
     name=None,
 ):
     return fcn_conversion.to_fcn(
-        SPEC, model, pooling, classifier_activation, skip, dropout, name
+        SPEC,
+        model,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        skip=skip,
+        dropout=dropout,
+        name=name,
     )
 
 
 MobileNetV2_fcn.__doc__, MobileNetV2_fcn_skip.__doc__, to_fcn.__doc__ = (
-    fcn_conversion.format_docs(
+    fcn_docstrings.format_docs(
         SPEC,
         extra_args="""
         alpha: width multiplier of MobileNetV2 (as in Keras' builder); the

@@ -1,12 +1,15 @@
 """VGG16 as a fully convolutional network (see `fcn_conversion`)."""
 
 from keras.src.applications import fcn_conversion
+from keras.src.applications import fcn_docstrings
 from keras.src.applications import fcn_weights
 from keras.src.applications import vgg16
 from keras.src.applications.fcn_conversion import (
     decode_predictions as decode_predictions,
 )
 from keras.src.applications.vgg16 import preprocess_input as preprocess_input
+
+IMAGENET_WEIGHTS = fcn_weights.keras_file(vgg16.WEIGHTS_PATH)
 
 SPEC = fcn_conversion.BackboneSpec(
     name="VGG16",
@@ -17,9 +20,8 @@ SPEC = fcn_conversion.BackboneSpec(
     skip_layer="block2_pool",  # Stride 4, 128 channels.
     flatten_size=7,
     hidden_dense=(("fc1", 4096), ("fc2", 4096)),
+    imagenet_file=IMAGENET_WEIGHTS,
 )
-
-IMAGENET_WEIGHTS = fcn_weights.keras_file(vgg16.WEIGHTS_PATH)
 
 
 def VGG16_fcn(
@@ -34,8 +36,7 @@ def VGG16_fcn(
 ):
     return fcn_conversion.build_fcn(
         SPEC,
-        "VGG16_fcn",
-        IMAGENET_WEIGHTS,
+        builder_name="VGG16_fcn",
         skip=False,
         weights=weights,
         input_tensor=input_tensor,
@@ -60,8 +61,7 @@ def VGG16_fcn_skip(
 ):
     return fcn_conversion.build_fcn(
         SPEC,
-        "VGG16_fcn_skip",
-        IMAGENET_WEIGHTS,
+        builder_name="VGG16_fcn_skip",
         skip=True,
         weights=weights,
         input_tensor=input_tensor,
@@ -83,10 +83,16 @@ def to_fcn(
     name=None,
 ):
     return fcn_conversion.to_fcn(
-        SPEC, model, pooling, classifier_activation, skip, dropout, name
+        SPEC,
+        model,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        skip=skip,
+        dropout=dropout,
+        name=name,
     )
 
 
 VGG16_fcn.__doc__, VGG16_fcn_skip.__doc__, to_fcn.__doc__ = (
-    fcn_conversion.format_docs(SPEC)
+    fcn_docstrings.format_docs(SPEC)
 )

@@ -1,12 +1,15 @@
 """Xception as a fully convolutional network (see `fcn_conversion`)."""
 
 from keras.src.applications import fcn_conversion
+from keras.src.applications import fcn_docstrings
 from keras.src.applications import fcn_weights
 from keras.src.applications import xception
 from keras.src.applications.fcn_conversion import (
     decode_predictions as decode_predictions,
 )
 from keras.src.applications.xception import preprocess_input as preprocess_input
+
+IMAGENET_WEIGHTS = fcn_weights.keras_file(xception.WEIGHTS_PATH)
 
 SPEC = fcn_conversion.BackboneSpec(
     name="Xception",
@@ -15,9 +18,8 @@ SPEC = fcn_conversion.BackboneSpec(
     min_size=71,
     feature_layer="block14_sepconv2_act",
     skip_layer="block3_sepconv1_act",  # Block 2 output: stride 4, 128 ch.
+    imagenet_file=IMAGENET_WEIGHTS,
 )
-
-IMAGENET_WEIGHTS = fcn_weights.keras_file(xception.WEIGHTS_PATH)
 
 
 def Xception_fcn(
@@ -32,8 +34,7 @@ def Xception_fcn(
 ):
     return fcn_conversion.build_fcn(
         SPEC,
-        "Xception_fcn",
-        IMAGENET_WEIGHTS,
+        builder_name="Xception_fcn",
         skip=False,
         weights=weights,
         input_tensor=input_tensor,
@@ -58,8 +59,7 @@ def Xception_fcn_skip(
 ):
     return fcn_conversion.build_fcn(
         SPEC,
-        "Xception_fcn_skip",
-        IMAGENET_WEIGHTS,
+        builder_name="Xception_fcn_skip",
         skip=True,
         weights=weights,
         input_tensor=input_tensor,
@@ -81,10 +81,16 @@ def to_fcn(
     name=None,
 ):
     return fcn_conversion.to_fcn(
-        SPEC, model, pooling, classifier_activation, skip, dropout, name
+        SPEC,
+        model,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        skip=skip,
+        dropout=dropout,
+        name=name,
     )
 
 
 Xception_fcn.__doc__, Xception_fcn_skip.__doc__, to_fcn.__doc__ = (
-    fcn_conversion.format_docs(SPEC)
+    fcn_docstrings.format_docs(SPEC)
 )

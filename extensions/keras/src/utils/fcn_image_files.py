@@ -13,7 +13,6 @@ One place decides what a usable image file is, for the `load_img` modes
 - grayscale, palette, RGBA and CMYK images are converted to `color_mode`.
 """
 
-import collections
 import io
 import pathlib
 
@@ -26,19 +25,13 @@ try:
 except ImportError:
     pil_image = None
 
+from keras.src.utils import fcn_image_info
+
 COLOR_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
-# EXIF orientations 5 to 8 swap width and height.
-TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
-
-ImageInfo = collections.namedtuple(
-    "ImageInfo", ["width", "height", "orientation", "format", "mode"]
-)
-ImageInfo.__doc__ = """What `inspect_image_file` learns from a file.
-
-`width` and `height` are those of the stored pixels, before the EXIF
-`orientation` (1 to 8; 1 = upright) is applied.
-"""
+# Defined in `fcn_image_info`, shared with the header checker.
+TRANSPOSING_ORIENTATIONS = fcn_image_info.TRANSPOSING_ORIENTATIONS
+ImageInfo = fcn_image_info.ImageInfo
 
 
 class BadImageError(ValueError):
@@ -156,6 +149,7 @@ def inspect_image_file(path):
             or over `PIL.Image.MAX_IMAGE_PIXELS` pixels.
     """
     _require_pil()
+    # Imported here: it needs PIL, which `_require_pil` asks for by name.
     from keras.src.utils import fcn_image_headers
 
     try:

@@ -31,7 +31,7 @@ from PIL import ImageFile
 from PIL import PngImagePlugin
 from PIL import Image as pil_image
 
-from keras.src.utils import fcn_image_files
+from keras.src.utils import fcn_image_info
 
 HEAD_BYTES = 65536  # a JPEG's header segments almost always fit
 OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
@@ -190,7 +190,7 @@ def _jpeg_info(walked, tail):
     if mode is None or orientation is None:
         return None
     height, width = struct.unpack_from(">HH", sof, 1)
-    info = fcn_image_files.ImageInfo(width, height, orientation, "JPEG", mode)
+    info = fcn_image_info.ImageInfo(width, height, orientation, "JPEG", mode)
     return _checked(info)
 
 
@@ -238,7 +238,7 @@ def _png_info(data):
     orientation = 1 if exif is None else _orientation(exif, None)
     if mode is None or orientation is None:
         return None
-    info = fcn_image_files.ImageInfo(width, height, orientation, "PNG", mode)
+    info = fcn_image_info.ImageInfo(width, height, orientation, "PNG", mode)
     return _checked(info)
 
 

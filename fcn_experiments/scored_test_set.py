@@ -7,8 +7,9 @@ import math
 import os
 import warnings
 
-import keras
 import numpy as np
+
+import keras
 
 from fcn_experiments.accuracy_statistics import mcnemar_exact
 from fcn_experiments.accuracy_statistics import wilson_interval
@@ -115,11 +116,11 @@ def score_and_write(model, split, batch_size, folder):
     predicted = probabilities.argmax(axis=1)
     write_predictions(
         os.path.join(folder, PREDICTIONS_FILE),
-        paths,
-        split.class_names,
-        labels,
-        predicted,
-        probabilities,
+        paths=paths,
+        class_names=split.class_names,
+        labels=labels,
+        predicted=predicted,
+        probabilities=probabilities,
     )
     # As Keras' crossentropy: scores renormalised to sum to 1 (a max-pooled
     # head's class scores, maxima over positions or crops, sum to >= 1).
@@ -134,7 +135,10 @@ def score_and_write(model, split, batch_size, folder):
     }
 
 
-def write_predictions(path, paths, class_names, labels, predicted, probabilities):
+def write_predictions(
+    path, *, paths, class_names, labels, predicted, probabilities
+):
+    """Writes `test_predictions.csv`: one row per test image, in order."""
     tmp = f"{path}.tmp"
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)

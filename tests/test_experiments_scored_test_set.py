@@ -5,12 +5,12 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from scipy import stats as scipy_stats
 
 import keras
+import tensorflow as tf
 
-from fcn_experiments import test_predictions
+from fcn_experiments import scored_test_set
 from fcn_experiments.datasets import Split
 
 
@@ -40,7 +40,7 @@ def test_predictions_keep_file_order_across_shapes():
         ),
     )
     model = _tiny_model()
-    probabilities, got_labels = test_predictions.predict_in_file_order(
+    probabilities, got_labels = scored_test_set.predict_in_file_order(
         model, dataset, batch_size=2
     )
     expected = np.concatenate([model.predict_on_batch(x[None]) for x in images])
@@ -50,7 +50,7 @@ def test_predictions_keep_file_order_across_shapes():
 
 def _write(folder, outcomes):
     os.makedirs(folder)
-    with open(os.path.join(folder, test_predictions.PREDICTIONS_FILE), "w") as f:
+    with open(os.path.join(folder, scored_test_set.PREDICTIONS_FILE), "w") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "true_class", "predicted_class", "p_a", "p_b"])
         for i, correct in enumerate(outcomes):
@@ -69,7 +69,7 @@ def test_statistics_columns(tmp_path):
         {"experiment": 2, "test_accuracy": 0.6, "test_images": 40},
         {"experiment": 3, "test_accuracy": 0.5, "test_images": 40},
     ]
-    test_predictions.add_statistics(rows, tmp_path, lambda n: f"e{n}")
+    scored_test_set.add_statistics(rows, tmp_path, lambda n: f"e{n}")
     low, high = scipy_stats.binomtest(30, 40).proportion_ci(method="wilson")
     assert (rows[0]["test_ci_low"], rows[0]["test_ci_high"]) == pytest.approx(
         (low, high)
@@ -84,9 +84,9 @@ def test_statistics_columns(tmp_path):
 
 
 def test_format_p():
-    assert test_predictions.format_p("") == ""
-    assert test_predictions.format_p(0.04321) == "0.0432"
-    assert test_predictions.format_p(3e-7) == "3.0e-07"
+    assert scored_test_set.format_p("") == ""
+    assert scored_test_set.format_p(0.04321) == "0.0432"
+    assert scored_test_set.format_p(3e-7) == "3.0e-07"
 
 
 def test_score_and_write_matches_keras_evaluate(tmp_path):
@@ -98,11 +98,11 @@ def test_score_and_write_matches_keras_evaluate(tmp_path):
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     split = Split(dataset, ["a", "b"], 6, [f"img{i}.png" for i in range(6)])
-    scores = test_predictions.score_and_write(model, split, 4, str(tmp_path))
+    scores = scored_test_set.score_and_write(model, split, 4, str(tmp_path))
     loss, accuracy = model.evaluate(dataset.batch(4), verbose=0)
     assert scores["loss"] == pytest.approx(loss, rel=1e-5)
     assert scores["accuracy"] == pytest.approx(accuracy)
-    with open(tmp_path / test_predictions.PREDICTIONS_FILE) as f:
+    with open(tmp_path / scored_test_set.PREDICTIONS_FILE) as f:
         rows = list(csv.DictReader(f))
     assert [row["path"] for row in rows] == split.file_paths
     assert [row["true_class"] for row in rows] == ["a", "b", "b", "a", "b", "a"]
@@ -119,30 +119,30 @@ def test_tables_show_experiment_1_as_the_reference(tmp_path):
         {"experiment": 1, "test_accuracy": 0.75, "test_images": 40},
         {"experiment": 2, "test_accuracy": 0.6, "test_images": 40},
     ]
-    test_predictions.add_statistics(rows, tmp_path, lambda n: f"e{n}")
+    scored_test_set.add_statistics(rows, tmp_path, lambda n: f"e{n}")
     column = [title for _, title in results.COLUMNS].index("p vs #1")
-    cells = [results._cells(row)[column] for row in rows]
-    assert cells == ["-", test_predictions.format_p(rows[1]["mcnemar_p_vs_1"])]
-    assert "| - |" in results.markdown_table(rows).splitlines()[2]
+    table = results.markdown_table(rows).splitlines()
+    cells = [line[2:-2].split(" | ")[column] for line in table[2:]]
+    assert cells == ["-", scored_test_set.format_p(rows[1]["mcnemar_p_vs_1"])]
+    assert "| - |" in table[2]
 
 
 def test_an_undecodable_test_file_is_left_out_and_rows_stay_aligned(tmp_path):
     import shutil
     import warnings
 
-    from loader_test_images import write_damaged_jpeg
-    from loader_test_images import write_photos
-
     from fcn_experiments.config import make_config
     from fcn_experiments.datasets import load_splits
     from fcn_experiments.datasets import resolve_folders
+    from loader_test_images import write_damaged_jpeg
+    from loader_test_images import write_photos
 
     def test_split(name, test_dir):
         config = make_config(
             "tiny", train_dir=str(tmp_path / "train"),
             validation_dir=str(tmp_path / "train"), test_dir=str(test_dir),
             output_dir=str(tmp_path / name), seed=1)
-        return load_splits(resolve_folders(config), config, 32, "native", 4)[2]
+        return load_splits(resolve_folders(config), config, size=32, mode="native", batch_size=4)[2]
 
     write_photos(str(tmp_path / "train"))
     write_photos(str(tmp_path / "clean"))
@@ -158,10 +158,10 @@ def test_an_undecodable_test_file_is_left_out_and_rows_stay_aligned(tmp_path):
     model = _tiny_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        scores = test_predictions.score_and_write(model, split, 4, str(tmp_path))
+        scores = scored_test_set.score_and_write(model, split, 4, str(tmp_path))
     assert any(str(w.message).startswith("1 of the 7 test files failed")
                and bad in str(w.message) for w in caught)
-    with open(tmp_path / test_predictions.PREDICTIONS_FILE) as f:
+    with open(tmp_path / scored_test_set.PREDICTIONS_FILE) as f:
         rows = list(csv.DictReader(f))
     assert [row["path"] for row in rows] == [
         p for p in split.file_paths if p != bad]
@@ -169,7 +169,7 @@ def test_an_undecodable_test_file_is_left_out_and_rows_stay_aligned(tmp_path):
         os.path.basename(os.path.dirname(row["path"])) for row in rows]
     # Each row holds its own image's scores: those of the clean folder.
     clean = test_split("clean_out", tmp_path / "clean")
-    expected, _ = test_predictions.predict_in_file_order(model, clean.dataset, 4)
+    expected, _ = scored_test_set.predict_in_file_order(model, clean.dataset, 4)
     expected = dict(zip((os.path.relpath(p, tmp_path / "clean")
                          for p in clean.file_paths), expected))
     for row in rows:
