@@ -11,7 +11,10 @@ import keras
 from fcn_experiments import distribute
 from fcn_experiments import plots
 from fcn_experiments import precision as run_precision
+from fcn_experiments import scored_test_set
 from fcn_experiments import splits as run_splits
+from fcn_experiments import training
+from fcn_experiments.backbones import get_backbone
 from fcn_experiments.config import make_config
 from fcn_experiments.datasets import load_splits
 from fcn_experiments.datasets import resolve_folders
@@ -25,9 +28,6 @@ from fcn_experiments.results import write_json_atomic
 from fcn_experiments.results import write_results
 from fcn_experiments.starting_weights import check_offline_weights
 from fcn_experiments.starting_weights import prepare_starting_weights
-from fcn_experiments import scored_test_set
-from fcn_experiments import training
-from fcn_experiments.backbones import get_backbone
 
 
 def _elapsed(seconds):
