@@ -193,12 +193,12 @@ def test_auto_is_the_default_and_resumes_like_float32():
 
 
 def test_cli_accepts_auto():
-    from fcn_experiments.cli import _parser
+    from fcn_experiments.cli import build_parser
 
-    args = _parser().parse_args(["run", "--mixed-precision", "auto"])
+    args = build_parser().parse_args(["run", "--mixed-precision", "auto"])
     assert args.mixed_precision == "auto"
     with pytest.raises(SystemExit):
-        _parser().parse_args(["run", "--mixed-precision", "bf16"])
+        build_parser().parse_args(["run", "--mixed-precision", "bf16"])
 
 
 def test_results_record_the_reason_and_old_files_still_read(tmp_path):
