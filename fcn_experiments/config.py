@@ -15,8 +15,9 @@ ALL_EXPERIMENTS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 OPTIMIZERS = ("sgd", "adam")
 # Names `distribute.resolve_strategy` takes (here: no TensorFlow import).
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-# Global Keras dtype policies a run can train under.
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# Global Keras dtype policies a run can train under; "auto" picks one
+# (fcn_experiments/precision.py).
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclasses.dataclass
@@ -56,7 +57,7 @@ class Config:
     cache_images: bool = False
     seed: int = 1
     run_eagerly: bool = False
-    mixed_precision: str = "float32"
+    mixed_precision: str = "auto"
     force: bool = False
     profile: str = "custom"
 
@@ -96,8 +97,9 @@ class Config:
                 values[key] = os.path.abspath(values[key])
         if not get_backbone(self.model).takes_alpha:
             values.pop("alpha")
-        # As before these fields existed.
-        if self.mixed_precision == "float32":
+        # As before these fields existed. `auto` resolves per CPU (and by a
+        # timing probe), so a resume on the same settings is not refused.
+        if self.mixed_precision in ("float32", "auto"):
             values.pop("mixed_precision")
         if not self.cache_images:
             values.pop("cache_images")
@@ -160,7 +162,10 @@ PARAMETER_HELP = {
     "steps (pays off for a few tiny steps, and for debugging)",
     "force": "re-run experiments that already finished",
     "mixed_precision": "Keras dtype policy for training: "
-    f"{' | '.join(PRECISIONS)} (the models' scores stay float32)",
+    f"{' | '.join(PRECISIONS)} (the models' scores stay float32). auto: "
+    "mixed_float16 on a GPU; mixed_bfloat16 on a CPU with native bf16 "
+    "(amx_bf16 or avx512_bf16) where a few timed steps show it faster; "
+    "float32 elsewhere",
 }
 
 # `paper` is the original notebook's setting (VGG16 at its 224, 20 epochs,
@@ -205,6 +210,8 @@ PROFILES = {
         lr_patience=1,
         weights="random",
         run_eagerly=True,
+        # Tests: the same policy on every machine.
+        mixed_precision="float32",
         data_cell_size=384,
         data_crops_per_cell=(1, 1, 1),
     ),

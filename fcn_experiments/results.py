@@ -35,9 +35,10 @@ EXTRA_FIELDS = (
     "test_images",
     "classes",
     "mixed_precision",
+    "precision_reason",
 )
 # Values of fields that rows finished before the field existed lack.
-FIELD_DEFAULTS = {"mixed_precision": "float32"}
+FIELD_DEFAULTS = {"mixed_precision": "float32", "precision_reason": ""}
 # test_ci is shown (from test_ci_low/high), not stored.
 FIELDS = (
     tuple(field for field, _ in COLUMNS if field != "test_ci") + EXTRA_FIELDS

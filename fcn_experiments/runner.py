@@ -10,7 +10,11 @@ import keras
 
 from fcn_experiments import distribute
 from fcn_experiments import plots
+from fcn_experiments import precision as run_precision
+from fcn_experiments import scored_test_set
 from fcn_experiments import splits as run_splits
+from fcn_experiments import training
+from fcn_experiments.backbones import get_backbone
 from fcn_experiments.config import make_config
 from fcn_experiments.datasets import load_splits
 from fcn_experiments.datasets import resolve_folders
@@ -24,9 +28,6 @@ from fcn_experiments.results import write_json_atomic
 from fcn_experiments.results import write_results
 from fcn_experiments.starting_weights import check_offline_weights
 from fcn_experiments.starting_weights import prepare_starting_weights
-from fcn_experiments import scored_test_set
-from fcn_experiments import training
-from fcn_experiments.backbones import get_backbone
 
 
 def _elapsed(seconds):
@@ -57,6 +58,7 @@ def _run_one(
     verbose,
     run_split,
     fingerprint,
+    precision,
 ):
     started = time.perf_counter()
     os.makedirs(folder, exist_ok=True)
@@ -85,6 +87,19 @@ def _run_one(
             f"{splits[0].num_images} train, {splits[1].num_images} validation, "
             f"{splits[2].num_images} test images"
         )
+        if precision.images_per_s:
+            seconds = run_precision.epoch_estimate(
+                precision.images_per_s,
+                splits[0].num_images,
+                size,
+                config.input_size,
+                crops=3 if mode == "multicrop" else 1,
+            )
+            print(
+                f"{run_precision.estimate_line(seconds)} (from "
+                f"{precision.images_per_s:.1f} img/s timed at "
+                f"{config.input_size} px)"
+            )
     with strategy.scope():
         model = build_experiment_model(
             experiment,
@@ -112,7 +127,9 @@ def _run_one(
         "test_images": measured["test_images"],
         "classes": " ".join(class_names),
         "class_counts": counts,
-        "mixed_precision": config.mixed_precision,
+        # The policy it trained under (`auto` resolved), and why.
+        "mixed_precision": precision.policy,
+        "precision_reason": precision.reason,
     }
     save_best_model(model, experiment, config, class_names, folder)
     training.finish(folder, result)
@@ -194,8 +211,8 @@ def run_experiments(
             "Pass settings either as `config` or as keyword parameters, not "
             f"both. Received: config and {sorted(params)}"
         )
+    # `_run_all` sets the run's policy once it knows something will train.
     previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(config.mixed_precision)
     try:
         return _run_configured(
             config, strategy, callbacks, plots_to_make, verbose
@@ -285,6 +302,11 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
             )
         else:
             if start is None:
+                # Before anything is built: the policy applies to all models.
+                precision = run_precision.resolve(
+                    config, len(class_names), strategy, say
+                )
+                keras.mixed_precision.set_global_policy(precision.policy)
                 start = prepare_starting_weights(config, len(class_names))
             result = _run_one(
                 experiment,
@@ -298,6 +320,7 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
                 verbose,
                 run_split,
                 fingerprint,
+                precision,
             )
             say(
                 f"experiment {number}/9 done: test accuracy "

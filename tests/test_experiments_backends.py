@@ -133,6 +133,7 @@ def test_mixed_precision_run_is_recorded(tmp_path):
     assert [row["mixed_precision"] for row in rows] == ["mixed_bfloat16"] * 2
     for row in read_results(out):
         assert row["mixed_precision"] == "mixed_bfloat16"
+        assert row["precision_reason"] == "as requested"
         assert 0.0 <= row["test_accuracy"] <= 1.0
         assert math.isfinite(row["test_loss"])
 
