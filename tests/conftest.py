@@ -35,12 +35,16 @@ if XDIST_WORKER:
 # Longest first, as measured in `./run.sh test --durations` runs (see
 # .ci/steps/README.md). A file not listed keeps its place after these.
 LONGEST_FIRST = (
-    "test_experiments_end_to_end.py",
-    "test_fcn_models.py",
-    "test_predict.py",
-    "test_experiments_resume.py",
+    "test_experiments_end_to_end.py",  # the notebook's nine experiments
+    "test_fcn_models.py",  # five families, VGG-sized models
     "test_experiments_distribute.py",
+    "test_experiments_splits.py",
+    "test_experiments_backends.py",
+    "test_experiments_resume.py",
     "test_installer_safety.py",
+    "test_predict.py",
+    "test_experiments_weights.py",
+    "test_fcn_mixed_precision.py",
 )
 
 
