@@ -6,11 +6,7 @@
 # each (tiny profile, experiments 1, 3 and 8: Keras' own model, an FCN at
 # 1.5x, multi-crop). The CLI's all-nine run (marker `cli_all_nine`: 27 min
 # under JAX, about 3 min an experiment) stays in `./run.sh backends`.
-# Each backend's pytest runs over all cores, one test file per worker, as
-# `./run.sh test` does (tests/conftest.py): the CLI run and the model files
-# run side by side instead of one after the other.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-parallel=(-n auto --dist loadfile --no-loadscope-reorder)
-./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine" "${parallel[@]}"
-./run.sh test -m "backends_only and not cli_all_nine" -q -p no:cacheprovider "${parallel[@]}"
+./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine"
+./run.sh test -m "backends_only and not cli_all_nine" -q -p no:cacheprovider
