@@ -2,8 +2,8 @@
 # Sets up .venv (pinned requirements, FCN extensions installed into its Keras),
 # then runs one job:
 #   ./run.sh demo [args]   the nine-experiment demo on the bundled data
-#   ./run.sh test [args]   the test suite (extra args go to pytest); without
-#                          file or -m/-n args over all cores (pytest-xdist)
+#   ./run.sh test [args]   the test suite (extra args go to pytest); with
+#                          FCN_TEST_WORKERS=N over N processes (pytest-xdist)
 #   ./run.sh notebook [args]  JupyterLab on 127.0.0.1 with this venv's kernel
 #                             "FCN in Keras (.venv)" (extra args go to jupyter lab)
 #   ./run.sh backends [args]  the backend suite under TensorFlow, JAX and
@@ -66,10 +66,14 @@ export TF_CPU_ALLOCATOR_USE_BFC="${TF_CPU_ALLOCATOR_USE_BFC:-true}"
 case "$job" in
     demo) exec .venv/bin/python -m fcn_experiments demo "$@" ;;
     test)
-        # The whole default suite: one pytest-xdist worker per core, each test
-        # file on one worker, longest first (tests/conftest.py). Left as it is
-        # when the caller picks files, a marker (-m: the CI steps' suites) or -n.
-        parallel=(-n "${FCN_TEST_WORKERS:-auto}" --dist loadfile --no-loadscope-reorder)
+        # FCN_TEST_WORKERS=N|auto: the default suite over N pytest-xdist
+        # workers, each test file on one worker, longest first
+        # (tests/conftest.py). Off by default: on the shared 2-core machine it
+        # was slower than one process (.ci/steps/README.md). Ignored when the
+        # caller picks files, a marker (-m: the CI steps' suites) or -n.
+        parallel=()
+        [ -n "${FCN_TEST_WORKERS:-}" ] &&
+            parallel=(-n "$FCN_TEST_WORKERS" --dist loadfile --no-loadscope-reorder)
         value_of=""
         for arg in "$@"; do
             if [ -n "$value_of" ]; then  # the value of the option before

@@ -1,7 +1,7 @@
 """Suite-wide set-up for runs over several pytest-xdist workers.
 
-`./run.sh test` runs the default suite in one worker per core
-(`-n auto --dist loadfile --no-loadscope-reorder`): each test file runs on
+`FCN_TEST_WORKERS=N ./run.sh test` runs the default suite in N workers
+(`-n N --dist loadfile --no-loadscope-reorder`): each test file runs on
 one worker, so its module fixtures (the notebook run, the trained
 experiment, the pristine Keras copy) are built once, as in a serial run.
 Here, only in an xdist worker:
