@@ -2,7 +2,8 @@
 # Sets up .venv (pinned requirements, FCN extensions installed into its Keras),
 # then runs one job:
 #   ./run.sh demo [args]   the nine-experiment demo on the bundled data
-#   ./run.sh test [args]   the test suite (extra args go to pytest)
+#   ./run.sh test [args]   the test suite (extra args go to pytest); with
+#                          FCN_TEST_WORKERS=N over N processes (pytest-xdist)
 #   ./run.sh notebook [args]  JupyterLab on 127.0.0.1 with this venv's kernel
 #                             "FCN in Keras (.venv)" (extra args go to jupyter lab)
 #   ./run.sh backends [args]  the backend suite under TensorFlow, JAX and
@@ -64,7 +65,30 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export TF_CPU_ALLOCATOR_USE_BFC="${TF_CPU_ALLOCATOR_USE_BFC:-true}"
 case "$job" in
     demo) exec .venv/bin/python -m fcn_experiments demo "$@" ;;
-    test) exec .venv/bin/python -m pytest "$@" ;;
+    test)
+        # FCN_TEST_WORKERS=N|auto: the default suite over N pytest-xdist
+        # workers, each test file on one worker, longest first
+        # (tests/conftest.py). Off by default: on the shared 2-core machine it
+        # was slower than one process (.ci/steps/README.md). Ignored when the
+        # caller picks files, a marker (-m: the CI steps' suites) or -n.
+        parallel=()
+        [ -n "${FCN_TEST_WORKERS:-}" ] &&
+            parallel=(-n "$FCN_TEST_WORKERS" --dist loadfile --no-loadscope-reorder)
+        value_of=""
+        for arg in "$@"; do
+            if [ -n "$value_of" ]; then  # the value of the option before
+                [ "$value_of" = -p ] && [[ "$arg" == *xdist* ]] && parallel=()
+                value_of=""; continue
+            fi
+            case "$arg" in
+                -n|-n*|--numprocesses*|-m|-m*|-pno:xdist|--dist*) parallel=() ;;
+                -k|-p|-o|-c|-W|-r|--durations|--timeout|--maxfail|--tb) value_of=$arg ;;
+                --deselect|--ignore|--ignore-glob|--basetemp|--junitxml) value_of=$arg ;;
+                -*) ;;
+                *) parallel=() ;;  # a test path or node id
+            esac
+        done
+        exec .venv/bin/python -m pytest ${parallel[@]+"${parallel[@]}"} "$@" ;;
     notebook)
         # The kernel FCN_demo.ipynb names, in the venv (not the user's Jupyter
         # dirs); re-registered each time, as it holds this venv's absolute path.

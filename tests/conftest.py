@@ -1,0 +1,55 @@
+"""Suite-wide set-up for runs over several pytest-xdist workers.
+
+`FCN_TEST_WORKERS=N ./run.sh test` runs the default suite in N workers
+(`-n N --dist loadfile --no-loadscope-reorder`): each test file runs on
+one worker, so its module fixtures (the notebook run, the trained
+experiment, the pristine Keras copy) are built once, as in a serial run.
+Here, only in an xdist worker:
+
+- TensorFlow's op thread pools are sized for one worker's share of the
+  cores. TensorFlow (and the subprocesses the tests start: the CLI, the
+  notebook's kernel, the installer) would otherwise size them for the whole
+  machine, and the workers' threads would fight over the same cores. The
+  variables are read when TensorFlow initialises, so they are set here,
+  before any test module imports it; a value the caller set wins.
+- The files that take longest go first, so that no long file starts last
+  while the other worker idles (the order within a file, and of the other
+  files, is kept).
+"""
+
+import os
+
+import pytest
+
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+if XDIST_WORKER:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+                 "OMP_NUM_THREADS"):
+        os.environ.setdefault(name, threads)
+    # On a GPU machine, each worker takes the GPU memory it needs, not all.
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+
+# Longest first, as measured in `./run.sh test --durations` runs (see
+# .ci/steps/README.md). A file not listed keeps its place after these.
+LONGEST_FIRST = (
+    "test_experiments_end_to_end.py",  # the notebook's nine experiments
+    "test_fcn_models.py",  # five families, VGG-sized models
+    "test_experiments_distribute.py",
+    "test_experiments_splits.py",
+    "test_experiments_backends.py",
+    "test_experiments_resume.py",
+    "test_installer_safety.py",
+    "test_predict.py",
+    "test_experiments_weights.py",
+    "test_fcn_mixed_precision.py",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's reordering by fixture scope
+def pytest_collection_modifyitems(items):
+    if XDIST_WORKER:
+        rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
