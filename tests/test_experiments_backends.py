@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import keras
+
 from fcn_experiments import plots
 from fcn_experiments import training
 from fcn_experiments.distribute import resolve_strategy

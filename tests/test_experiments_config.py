@@ -4,9 +4,10 @@ parts of the framework that need no training."""
 import os
 
 import h5py
-import keras
 import numpy as np
 import pytest
+
+import keras
 from keras.src.legacy.saving import legacy_h5_format
 
 from fcn_experiments import cli

@@ -19,7 +19,6 @@ from fcn_experiments import training
 from fcn_experiments.config import make_config
 from fcn_experiments.datasets import resolve_folders
 from fcn_experiments.experiments import get_experiment
-
 from split_test_images import write_clean_marked
 
 

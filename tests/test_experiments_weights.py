@@ -11,15 +11,16 @@ import os
 import subprocess
 import sys
 
-import keras
 import pytest
 from PIL import Image
+
+import keras
+from keras.src.applications import fcn_weights
 
 from fcn_experiments import cli
 from fcn_experiments import starting_weights
 from fcn_experiments.config import make_config
 from fcn_model_helpers import save_legacy_h5
-from keras.src.applications import fcn_weights
 from weights_mirror import closed_port
 from weights_mirror import keras_home  # noqa: F401 (fixture)
 from weights_mirror import mirror  # noqa: F401 (fixture)

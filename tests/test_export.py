@@ -10,11 +10,12 @@ import subprocess
 import sys
 
 import numpy as np
+import onnxruntime
 import pytest
 
 import keras
-import onnxruntime
 import tensorflow as tf
+
 from fcn_experiments import cli
 from fcn_experiments import run_experiments
 from fcn_experiments.export import export_keras_model

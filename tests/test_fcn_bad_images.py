@@ -8,10 +8,10 @@ import warnings
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 import keras
+import tensorflow as tf
 from keras.src.utils import fcn_image_files
 
 from loader_test_images import ROOT

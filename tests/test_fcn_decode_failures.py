@@ -11,9 +11,9 @@ import warnings
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras
+import tensorflow as tf
 from keras.src.utils import fcn_image_headers
 
 from loader_test_images import photo

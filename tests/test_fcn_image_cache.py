@@ -4,7 +4,6 @@ reshuffles and flips the kept images, batched as without the cache and
 with as many batches as the dataset states."""
 
 import os
-import shutil
 import warnings
 
 import numpy as np

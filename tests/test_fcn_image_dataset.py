@@ -5,10 +5,10 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 import keras
+import tensorflow as tf
 
 from loader_test_images import PHOTOS
 from loader_test_images import photo

@@ -10,7 +10,6 @@ import os
 
 import numpy as np
 import pytest
-import skimage.data
 from PIL import Image
 from PIL import ImageCms
 from PIL import PngImagePlugin

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras
+import tensorflow as tf
 from keras.src.applications.fcn_layers import AdaptiveAveragePooling2D
 from keras.src.applications.fcn_layers import MinSizeZeroPadding2D
 from keras.src.applications.fcn_layers import SamePadding2D

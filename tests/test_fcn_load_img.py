@@ -8,10 +8,10 @@ import re
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 import keras
+import tensorflow as tf
 from keras.src.api_export import get_symbol_from_name
 from keras.src.legacy.preprocessing import image as legacy_image
 from keras.src.utils import fcn_image_files

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import keras
+
 from fcn_model_helpers import FAMILIES
 from fcn_model_helpers import assert_close
 from fcn_model_helpers import build_original

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import keras
+
 from fcn_model_helpers import FAMILIES
 from fcn_model_helpers import GAP_FAMILIES
 from fcn_model_helpers import assert_close

@@ -5,9 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras
+import tensorflow as tf
 
 from loader_test_images import write_photos
 

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 import keras
+
 from fcn_model_helpers import FAMILIES
 
 

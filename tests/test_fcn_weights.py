@@ -16,15 +16,16 @@ import numpy as np
 import pytest
 
 import keras
+from keras.src.applications import fcn_weights
+from keras.src.applications import imagenet_utils
+from keras.src.applications import mobilenet_v2_fcn
+
 from fcn_model_helpers import FAMILIES
 from fcn_model_helpers import assert_close
 from fcn_model_helpers import build_original
 from fcn_model_helpers import photos
 from fcn_model_helpers import run
 from fcn_model_helpers import save_legacy_h5
-from keras.src.applications import fcn_weights
-from keras.src.applications import imagenet_utils
-from keras.src.applications import mobilenet_v2_fcn
 
 MOBILENET_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224.h5"
 

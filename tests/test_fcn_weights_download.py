@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 
 import keras
-from fcn_model_helpers import FAMILIES
-from fcn_model_helpers import assert_close
-from fcn_model_helpers import save_legacy_h5
 from keras.src.applications import fcn_conversion
 from keras.src.applications import fcn_weights
 from keras.src.applications import imagenet_utils
 from keras.src.applications import mobilenet_v2_fcn
+
+from fcn_model_helpers import FAMILIES
+from fcn_model_helpers import assert_close
+from fcn_model_helpers import save_legacy_h5
 from weights_mirror import closed_port
 from weights_mirror import keras_home  # noqa: F401 (fixture)
 from weights_mirror import mirror  # noqa: F401 (fixture)

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import keras
+
 from fcn_experiments import cli
 from fcn_experiments import run_experiments
 from fcn_experiments.model_source import ModelSourceError

@@ -7,9 +7,7 @@ from keras.src.applications import inception_v3
 from keras.src.applications.fcn_conversion import (
     decode_predictions as decode_predictions,
 )
-from keras.src.applications.inception_v3 import (
-    preprocess_input as preprocess_input,
-)
+from keras.src.applications.inception_v3 import preprocess_input as preprocess_input
 
 IMAGENET_WEIGHTS = fcn_weights.keras_file(inception_v3.WEIGHTS_PATH)
 

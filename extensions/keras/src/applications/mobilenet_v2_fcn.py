@@ -15,9 +15,7 @@ from keras.src.applications import mobilenet_v2
 from keras.src.applications.fcn_conversion import (
     decode_predictions as decode_predictions,
 )
-from keras.src.applications.mobilenet_v2 import (
-    preprocess_input as preprocess_input,
-)
+from keras.src.applications.mobilenet_v2 import preprocess_input as preprocess_input
 
 IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 IMAGENET_SIZES = (96, 128, 160, 192, 224)

@@ -60,8 +60,9 @@ that `fcn_image_pipeline` assembles.
 
 Intentional differences from Keras' loader, all for correctness: bad files
 are skipped instead of stopping training mid-epoch; EXIF orientation is
-applied; the `validation_split` above; files that TF decodes wrongly (palette BMP) or refuses (1-bit BMP,
-GIF or BMP in grayscale, JPEG in RGBA) and CMYK JPEGs go through PIL; the
+applied; the `validation_split` above; files that TF decodes wrongly
+(palette BMP) or refuses (1-bit BMP, GIF or BMP in grayscale, JPEG in RGBA)
+and CMYK JPEGs go through PIL; the
 pad placement is exact; a list of `labels` is not shuffled in place; images
 are always float32 in [0, 255] (Keras gives uint8 for `"nearest"`). Only
 channels-last tf.data datasets are made.
@@ -79,12 +80,12 @@ from keras.src.utils import fcn_image_scan
 from keras.src.utils import fcn_image_split
 from keras.src.utils import image_dataset_utils
 from keras.src.utils import io_utils
-from keras.src.utils.fcn_image_loader import NUM_CHANNELS
-from keras.src.utils.fcn_image_loader import ImageLoader
-from keras.src.utils.fcn_image_pipeline import paths_to_dataset
 
 # Re-exported: the framework's predictions read it from here.
 from keras.src.utils.fcn_image_info import upright_size as upright_size
+from keras.src.utils.fcn_image_loader import NUM_CHANNELS
+from keras.src.utils.fcn_image_loader import ImageLoader
+from keras.src.utils.fcn_image_pipeline import paths_to_dataset
 
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
 ON_BAD_IMAGE = ("skip", "raise")

@@ -27,9 +27,9 @@ import re
 import struct
 import zlib
 
+from PIL import Image as pil_image
 from PIL import ImageFile
 from PIL import PngImagePlugin
-from PIL import Image as pil_image
 
 from keras.src.utils import fcn_image_info
 
