@@ -16,6 +16,8 @@ import os
 import stat
 from pathlib import Path
 
+from fcn_install.errors import SetupError
+
 TMP_SUFFIX = ".fcn-tmp"
 
 
@@ -163,3 +165,17 @@ def rollback_message(command, error, failed):
     return (f"{command} failed ({error}) and {failed} change(s) could not be "
             f"rolled back; every file is whole and recorded, so run "
             f"`python FCN_setup.py {command}` again once the cause is fixed")
+
+
+def apply_or_roll_back(command, apply):
+    """Calls `apply(txn)` with a new `Transaction`; if it raises, rolls the
+    transaction back and raises a `SetupError` naming `command` and what
+    could not be undone (a `SetupError` or Ctrl-C passes through as is)."""
+    txn = Transaction()
+    try:
+        apply(txn)
+    except BaseException as e:
+        failed = txn.rollback()
+        if isinstance(e, (KeyboardInterrupt, SetupError)):
+            raise
+        raise SetupError(rollback_message(command, e, failed))

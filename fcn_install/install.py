@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from dataclasses import field
 
 from fcn_install import exports as ex
-from fcn_install.apply import apply_or_roll_back
 from fcn_install.errors import SetupError
+from fcn_install.fileops import apply_or_roll_back
 from fcn_install.keras_tree import check_version
 from fcn_install.keras_tree import keras_version
 from fcn_install.keras_tree import pycache_files

@@ -9,7 +9,7 @@ after every Keras file is back.
 import shutil
 
 from fcn_install import exports as ex
-from fcn_install.apply import apply_or_roll_back
+from fcn_install.fileops import apply_or_roll_back
 from fcn_install.keras_tree import pycache_files
 from fcn_install.keras_tree import read_or_none
 from fcn_install.lock import DEFAULT_LOCK_TIMEOUT
