@@ -57,6 +57,24 @@ def test_the_demo_table_comes_from_every_committed_seed():
     assert report.read_run_info()["date"] in table
 
 
+def test_rendered_p_values_agree_with_the_framework():
+    # The framework wrote its own McNemar p vs #1 into results.csv; the
+    # report recomputes it from the committed test_predictions.csv files.
+    seeds = report.read_demo_seeds()
+    seed = min(seeds)
+    rows = seeds[seed]
+    run_dir = os.path.join(report.DEMO_DIR, f"seed{seed}")
+    reference = report.read_predictions(run_dir, rows[1])
+    assert reference is not None, "commit seed 1's test_predictions.csv files"
+    for k, row in rows.items():
+        if k == 1:
+            continue
+        mine = report.read_predictions(run_dir, row)
+        assert report._mcnemar(reference, mine) == pytest.approx(
+            float(row["mcnemar_p_vs_1"]), rel=1e-9
+        )
+
+
 def test_check_detects_an_edited_readme(tmp_path, capsys):
     for name in ("README.md", "BENCHMARKS.md"):
         shutil.copy(os.path.join(ROOT, name), tmp_path / name)
