@@ -8,6 +8,8 @@ code (the backbones' `SPEC` and the built models).
     python bench/report.py            print every generated block
     python bench/report.py --write    rewrite the blocks in README.md and BENCHMARKS.md
     python bench/report.py --check    exit 1 when a block differs from its rendering
+    python bench/report.py --import-run DIR --seed N [--with-predictions] --write
+                                      copy a finished demo run in, then rewrite
 
 A block sits between `<!-- begin: NAME -->` and `<!-- end: NAME -->` lines.
 `tests/test_readme_tables.py` runs the check.
@@ -29,6 +31,7 @@ import importlib
 import json
 import os
 import re
+import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -301,6 +304,31 @@ def model_table():
     return "\n".join(lines)
 
 
+def import_run(output_dir, seed, demo_dir=DEMO_DIR, predictions=False):
+    """Copies a finished run's `results.csv` (and, with `predictions`, its
+    `test_predictions.csv` files, the output folder cut from their paths)
+    into `demo_dir/seed<seed>/`."""
+    source = os.path.join(output_dir, "results.csv")
+    if not os.path.isfile(source):
+        raise ValueError(
+            f"{source} does not exist: import a run once all its experiments "
+            "have finished."
+        )
+    target = os.path.join(demo_dir, f"seed{seed}")
+    os.makedirs(target, exist_ok=True)
+    shutil.copyfile(source, os.path.join(target, "results.csv"))
+    if not predictions:
+        return
+    prefix = os.path.abspath(output_dir) + os.sep
+    for row in read_results_csv(source).values():
+        folder = f"exp{row['experiment']}_{row['name']}"
+        with open(os.path.join(output_dir, folder, "test_predictions.csv")) as f:
+            text = f.read()
+        os.makedirs(os.path.join(target, folder), exist_ok=True)
+        with open(os.path.join(target, folder, "test_predictions.csv"), "w") as f:
+            f.write(text.replace(prefix, ""))
+
+
 # ------------------------------------------------------------------ blocks
 
 
@@ -381,7 +409,25 @@ def main(argv=None):
         action="append",
         help="only this block (repeatable; default: all)",
     )
+    parser.add_argument(
+        "--import-run",
+        metavar="DIR",
+        help="first copy this finished demo run's results.csv into "
+        "--demo-dir (with --seed; see docs/results/README.md)",
+    )
+    parser.add_argument("--seed", type=int, help="the imported run's seed")
+    parser.add_argument(
+        "--with-predictions",
+        action="store_true",
+        help="also copy the run's test_predictions.csv files",
+    )
     args = parser.parse_args(argv)
+    if args.import_run:
+        if args.seed is None:
+            parser.error("--import-run needs --seed N")
+        import_run(
+            args.import_run, args.seed, args.demo_dir, args.with_predictions
+        )
     differs = False
     for file_name, blocks in renderers(args.demo_dir).items():
         if args.block:

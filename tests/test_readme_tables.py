@@ -94,6 +94,28 @@ def test_check_detects_an_edited_readme(tmp_path, capsys):
     assert (tmp_path / "README.md").read_text() == text
 
 
+def test_import_run_copies_results_and_relative_predictions(tmp_path):
+    run = tmp_path / "run"
+    (run / "exp1_original").mkdir(parents=True)
+    (run / "results.csv").write_text(
+        "experiment,name,test_accuracy\n1,original,0.5\n"
+    )
+    image = run / "data" / "test" / "a" / "x.png"
+    (run / "exp1_original" / "test_predictions.csv").write_text(
+        f"path,true_class,predicted_class\n{image},a,a\n"
+    )
+    demo = tmp_path / "demo"
+    with pytest.raises(ValueError, match="finished"):
+        report.import_run(str(tmp_path / "nowhere"), 2, str(demo))
+    report.import_run(str(run), 2, str(demo), predictions=True)
+    assert (demo / "seed2" / "results.csv").read_text() == (
+        run / "results.csv"
+    ).read_text()
+    assert (demo / "seed2" / "exp1_original" / "test_predictions.csv").read_text() == (
+        "path,true_class,predicted_class\ndata/test/a/x.png,a,a\n"
+    )
+
+
 def test_a_missing_block_is_named():
     with pytest.raises(ValueError, match="demo-table"):
         report.replace_block("no markers here", "demo-table", "x")
