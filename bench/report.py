@@ -173,7 +173,10 @@ def demo_table(seeds, info):
     _check_same_experiments(seeds)
     names = list(seeds)
     experiments = sorted(set().union(*(rows.keys() for rows in seeds.values())))
-    lines = [_header(info, f"`./run.sh demo` over seeds {', '.join(map(str, names))}"), ""]
+    seeds_text = ("seed " if len(names) == 1 else "seeds ") + ", ".join(
+        map(str, names)
+    )
+    lines = [_header(info, f"`./run.sh demo`, {seeds_text}"), ""]
     if len(names) == 1:
         lines += [
             "| # | experiment | input | test accuracy | 95% Wilson interval |",
