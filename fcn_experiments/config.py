@@ -185,7 +185,7 @@ PROFILES = {
     # where SGD 0.01 at batch 8 did not move. The FCNs average their logits
     # (`fcn_pooling="avg"`): from random initialisation the max head of #2,
     # #6 and #7 collapsed to chance. Base 32 keeps all nine in 15 minutes
-    # (#5 at 96 px). See the README's demo section.
+    # (#5 at 96 px). See docs/experiments.md.
     "quick": dict(
         model="mobilenet_v2",
         alpha=0.35,
