@@ -66,28 +66,12 @@ export TF_CPU_ALLOCATOR_USE_BFC="${TF_CPU_ALLOCATOR_USE_BFC:-true}"
 case "$job" in
     demo) exec .venv/bin/python -m fcn_experiments demo "$@" ;;
     test)
-        # FCN_TEST_WORKERS=N|auto: the default suite over N pytest-xdist
-        # workers, each test file on one worker, longest first
-        # (tests/conftest.py). Off by default: on the shared 2-core machine it
-        # was slower than one process (.ci/steps/README.md). Ignored when the
-        # caller picks files, a marker (-m: the CI steps' suites) or -n.
+        # FCN_TEST_WORKERS=N|auto: over N pytest-xdist workers, each test file
+        # on one worker, longest first (tests/conftest.py). Off by default
+        # (.ci/steps/README.md has the measurements).
         parallel=()
         [ -n "${FCN_TEST_WORKERS:-}" ] &&
             parallel=(-n "$FCN_TEST_WORKERS" --dist loadfile --no-loadscope-reorder)
-        value_of=""
-        for arg in "$@"; do
-            if [ -n "$value_of" ]; then  # the value of the option before
-                [ "$value_of" = -p ] && [[ "$arg" == *xdist* ]] && parallel=()
-                value_of=""; continue
-            fi
-            case "$arg" in
-                -n|-n*|--numprocesses*|-m|-m*|-pno:xdist|--dist*) parallel=() ;;
-                -k|-p|-o|-c|-W|-r|--durations|--timeout|--maxfail|--tb) value_of=$arg ;;
-                --deselect|--ignore|--ignore-glob|--basetemp|--junitxml) value_of=$arg ;;
-                -*) ;;
-                *) parallel=() ;;  # a test path or node id
-            esac
-        done
         exec .venv/bin/python -m pytest ${parallel[@]+"${parallel[@]}"} "$@" ;;
     notebook)
         # The kernel FCN_demo.ipynb names, in the venv (not the user's Jupyter
