@@ -173,6 +173,79 @@ def fcn_image_dataset_from_directory(
     if labels is None or label_mode is None:
         labels = None
         label_mode = None
+    size, interpolation = check_arguments(
+        color_mode=color_mode,
+        image_size=image_size,
+        resize_mode=resize_mode,
+        interpolation=interpolation,
+        stride=stride,
+        on_bad_image=on_bad_image,
+        cache_images=cache_images,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        subset=subset,
+        shuffle=shuffle,
+        seed=seed,
+    )
+
+    if seed is None:
+        seed = np.random.randint(1e6)
+    # Cached images are reshuffled whole each epoch: they are kept in file
+    # order, which the seeded shuffle of the list would only permute.
+    shuffle_files = shuffle and not cache_images
+    # A build allocates a few tuples per file; with TF loaded, the cyclic
+    # GC walked its ~300k objects again and again meanwhile (0.4 s per
+    # 100k files), and in the forked scan workers it copied every page.
+    with _gc_paused():
+        image_paths, labels, class_names, unlisted = fcn_image_index.index_directory(
+            directory,
+            # A copy: Keras shuffles a list of labels in place.
+            labels if labels in ("inferred", None) else list(labels),
+            formats=ALLOWLIST_FORMATS,
+            class_names=class_names,
+            # A split starts from the sorted list; its subsets are shuffled below.
+            shuffle=shuffle_files and not validation_split,
+            seed=seed,
+            follow_links=follow_links,
+            verbose=verbose,
+        )
+        if label_mode == "binary" and len(class_names) != 2:
+            raise ValueError(
+                "`label_mode='binary'` needs exactly 2 classes. "
+                f"Received: class_names={class_names}"
+            )
+        _report_unlisted_files(directory, unlisted)
+
+        return datasets_from_paths(
+            image_paths,
+            labels,
+            label_mode=label_mode,
+            class_names=class_names,
+            split_groups=labels,
+            source=f"directory {directory}",
+            size=size,
+            resize_mode=resize_mode,
+            color_mode=color_mode,
+            interpolation=interpolation,
+            stride=stride,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            validation_split=validation_split,
+            subset=subset,
+            horizontal_flip=horizontal_flip,
+            on_bad_image=on_bad_image,
+            cache_images=cache_images,
+            verbose=verbose,
+        )
+
+
+def check_arguments(*, color_mode, image_size, resize_mode, interpolation,
+                    stride, on_bad_image, cache_images, batch_size,
+                    validation_split, subset, shuffle, seed):
+    """Checks the image and split arguments shared by the FCN dataset
+    makers; returns `(size, interpolation)`: `(height, width)` and the
+    lower-case interpolation name."""
     if color_mode not in NUM_CHANNELS:
         raise ValueError(
             "`color_mode` must be one of 'rgb', 'rgba', 'grayscale'. "
@@ -220,81 +293,93 @@ def fcn_image_dataset_from_directory(
             "training and validation calls split the same seeded order, so "
             "pass the same seed to both. Received: seed=None"
         )
+    return size, interpolation
 
-    if seed is None:
-        seed = np.random.randint(1e6)
-    # Cached images are reshuffled whole each epoch: they are kept in file
-    # order, which the seeded shuffle of the list would only permute.
+
+def datasets_from_paths(
+    image_paths,
+    labels,
+    *,
+    label_mode,
+    class_names,
+    split_groups,
+    source,
+    size,
+    resize_mode,
+    color_mode,
+    interpolation,
+    stride,
+    batch_size,
+    shuffle,
+    seed,
+    validation_split,
+    subset,
+    horizontal_flip,
+    on_bad_image,
+    cache_images,
+    verbose,
+):
+    """The dataset (two for `subset="both"`) of listed files and labels.
+
+    The part of the FCN dataset makers after the files are listed: the
+    seeded split (by `split_groups`, one value per file, stratified; None
+    for no stratification), the bad-file scan (a skipped file's label
+    leaves with it), the loader and the tf.data pipeline. `image_paths` are
+    in the order the split starts from; `seed` is an int; `size` and
+    `interpolation` come from `check_arguments`. `label_mode` is one of
+    `fcn_image_dataset_from_directory`'s, or `"float"`: `labels` are then
+    float32 arrays, one row (a scalar or a vector) per file, delivered as
+    they are. `source` names where the files come from in errors.
+    """
+    # Cached images are reshuffled whole each epoch (see the caller).
     shuffle_files = shuffle and not cache_images
-    # A build allocates a few tuples per file; with TF loaded, the cyclic
-    # GC walked its ~300k objects again and again meanwhile (0.4 s per
-    # 100k files), and in the forked scan workers it copied every page.
-    with _gc_paused():
-        image_paths, labels, class_names, unlisted = fcn_image_index.index_directory(
-            directory,
-            # A copy: Keras shuffles a list of labels in place.
-            labels if labels in ("inferred", None) else list(labels),
-            formats=ALLOWLIST_FORMATS,
-            class_names=class_names,
-            # A split starts from the sorted list; its subsets are shuffled below.
-            shuffle=shuffle_files and not validation_split,
+    datasets = []
+    for name in ["training", "validation"] if subset == "both" else [subset]:
+        paths, subset_labels = _subset(
+            image_paths,
+            labels,
+            split_groups,
+            validation_split=validation_split,
+            subset=name,
+            shuffle=shuffle_files,
             seed=seed,
-            follow_links=follow_links,
             verbose=verbose,
         )
-        if label_mode == "binary" and len(class_names) != 2:
+        found = len(paths)
+        paths, subset_labels, infos = fcn_image_scan.check_files(
+            paths, subset_labels, on_bad_image
+        )
+        if verbose and len(paths) < found:
+            io_utils.print_msg(
+                f"Skipped {found - len(paths)} bad files (see the warnings); "
+                f"using {len(paths)}."
+            )
+        if not paths:
             raise ValueError(
-                "`label_mode='binary'` needs exactly 2 classes. "
-                f"Received: class_names={class_names}"
+                f"No {name + ' ' if name else ''}images found in {source}. "
+                f"Allowed formats: {ALLOWLIST_FORMATS}"
             )
-        _report_unlisted_files(directory, unlisted)
-
-        datasets = []
-        for name in ["training", "validation"] if subset == "both" else [subset]:
-            paths, subset_labels = _subset(
-                image_paths,
-                labels,
-                validation_split=validation_split,
-                subset=name,
-                shuffle=shuffle_files,
-                seed=seed,
-                verbose=verbose,
-            )
-            found = len(paths)
-            paths, subset_labels, infos = fcn_image_scan.check_files(
-                paths, subset_labels, on_bad_image
-            )
-            if verbose and len(paths) < found:
-                io_utils.print_msg(
-                    f"Skipped {found - len(paths)} bad files (see the warnings); "
-                    f"using {len(paths)}."
-                )
-            if not paths:
-                raise ValueError(
-                    f"No {name + ' ' if name else ''}images found in directory "
-                    f"{directory}. Allowed formats: {ALLOWLIST_FORMATS}"
-                )
-            loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride,
-                                 paths, infos)
-            undecodable = []
-            dataset = paths_to_dataset(
-                loader,
-                undecodable,
-                subset_labels,
-                label_mode=label_mode,
-                num_classes=len(class_names) if class_names else 0,
-                batch_size=batch_size,
-                # As Keras: the validation half of subset="both" is not shuffled.
-                shuffle=shuffle and not (subset == "both" and name == "validation"),
-                seed=seed,
-                horizontal_flip=horizontal_flip and name != "validation",
-                cache=cache_images,
-            )
-            dataset.class_names = class_names
-            dataset.file_paths = paths
-            dataset.undecodable_paths = undecodable
-            datasets.append(dataset)
-        return datasets if subset == "both" else datasets[0]
+        loader = ImageLoader(resize_mode, size, color_mode, interpolation, stride,
+                             paths, infos)
+        undecodable = []
+        dataset = paths_to_dataset(
+            loader,
+            undecodable,
+            subset_labels,
+            label_mode=label_mode,
+            num_classes=len(class_names) if class_names else 0,
+            batch_size=batch_size,
+            # As Keras: the validation half of subset="both" is not shuffled.
+            shuffle=shuffle and not (subset == "both" and name == "validation"),
+            seed=seed,
+            horizontal_flip=horizontal_flip and name != "validation",
+            cache=cache_images,
+        )
+        dataset.class_names = class_names
+        dataset.file_paths = paths
+        dataset.undecodable_paths = undecodable
+        datasets.append(dataset)
+    return datasets if subset == "both" else datasets[0]
 
 
 @contextlib.contextmanager
@@ -309,13 +394,15 @@ def _gc_paused():
             gc.enable()
 
 
-def _subset(paths, labels, *, validation_split, subset, shuffle, seed, verbose):
+def _subset(paths, labels, groups, *, validation_split, subset, shuffle, seed,
+            verbose):
     """The paths and labels of `subset` (all when None), in file order or,
-    with `shuffle`, in an order seeded by `seed`."""
+    with `shuffle`, in an order seeded by `seed`; the split is stratified
+    by `groups` (one value per path; None: not stratified)."""
     if not validation_split:
         return paths, labels
-    # Stratified by label where there are labels.
-    groups = np.zeros(len(paths)) if labels is None else labels
+    if groups is None:
+        groups = np.zeros(len(paths))
     training, validation = fcn_image_split.stratified_split(
         groups, validation_split, seed
     )

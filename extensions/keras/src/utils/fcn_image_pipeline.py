@@ -106,7 +106,11 @@ def _records(loader, labels, label_mode, num_classes, *, flips, seed):
     parts = [tf.data.Dataset.from_tensor_slices(loader.records)]
     if flips:
         parts.append(_flips(seed))
-    if label_mode:
+    if label_mode == "float":
+        # Scores (regression targets, distributions): delivered as they are.
+        parts.append(tf.data.Dataset.from_tensor_slices(
+            np.asarray(labels, dtype="float32")))
+    elif label_mode:
         parts.append(
             dataset_utils.labels_to_dataset_tf(labels, label_mode, num_classes)
         )
