@@ -4,10 +4,10 @@ KRCC, RMSE, accuracy at a threshold, and score-distribution helpers (EMD).
 Every metric is computed on *counts*: row r of a `(resamples, images)` array
 says how many times each test image was drawn in bootstrap resample r (the
 point estimate is the all-ones row). Because a resample only repeats the
-original images, ranks, tie groups and Kendall's pair signs come from the
-original data once, and each resample costs a few vectorised passes over its
-counts instead of a sort: 2000 resamples of 1000 images take a fraction of a
-second (see `bench/score_statistics_bench.py`).
+original images, its ranks, tie groups and Kendall's pair signs follow from
+the original data's, and each resample costs a few vectorised passes over its
+counts instead of a sort: 2000 resamples of 1000 images take about 0.1 s for
+SRCC (see `bench/score_statistics_bench.py`).
 
 A correlation is undefined on a resample in which every drawn `y_true` (or
 every drawn `y_pred`) is the same value. Such a resample is *degenerate*: it
@@ -196,16 +196,17 @@ def _kendall_tau_b(x, y, counts, x_group_counts, y_group_counts):
     # pairs of drawn images; two draws of the same image are a pair tied in
     # both, which adds to n1 and n2 only, as in SciPy on the repeated sample.
     # The numerator is sum_{i<j} c_i c_j sign(x_i-x_j) sign(y_i-y_j), built
-    # from blocks of the sign matrix. float32 is exact: every entry of the
-    # product is an integer below 2**24 for fewer than 16 million images.
-    counts32 = counts.astype(np.float32)
+    # from blocks of the sign matrix. float32 (twice as fast) is exact while
+    # every entry of the product, an integer, stays below 2**24 in size.
+    exact = np.float32 if counts.sum(axis=1).max() < 2**24 else np.float64
+    drawn = counts.astype(exact)
     numerator = np.zeros(counts.shape[0])
     for start in range(0, x.size, _KENDALL_BLOCK):
         block = slice(start, start + _KENDALL_BLOCK)
         signs = np.sign(x[block, None] - x[None, :]) * np.sign(
             y[block, None] - y[None, :]
         )
-        partial = counts32 @ signs.astype(np.float32).T
+        partial = drawn @ signs.astype(exact).T
         numerator += (partial.astype(np.float64) * counts[:, block]).sum(axis=1)
     numerator /= 2
     total = counts.sum(axis=1)
@@ -217,16 +218,16 @@ def _kendall_tau_b(x, y, counts, x_group_counts, y_group_counts):
     return np.clip(tau, -1.0, 1.0)
 
 
-def _kendall_tau_b_by_scipy(x, y, counts):
+def _kendall_tau_b_by_scipy(x, y, counts, degenerate):
     from scipy import stats  # only needed for large test sets
 
-    values = np.empty(counts.shape[0])
-    for row, drawn in enumerate(counts.astype(np.int64)):
+    values = np.full(counts.shape[0], np.nan)
+    for row in np.flatnonzero(~degenerate):
+        drawn = counts[row].astype(np.int64)
         values[row] = stats.kendalltau(
             np.repeat(x, drawn), np.repeat(y, drawn), variant="b"
         ).statistic
-    # SciPy's NaN for a constant resample is overwritten by the same rule
-    # as the counts form; its float result may stray a hair beyond 1.
+    # Its float result may stray a hair beyond 1, as the counts form's.
     return np.clip(values, -1.0, 1.0)
 
 
@@ -255,6 +256,10 @@ def _values_on_counts(metric, prepared, counts):
         return (counts * agree).sum(axis=1) / counts.sum(axis=1)
     true_counts = _group_counts(counts, p.true_groups)
     pred_counts = _group_counts(counts, p.pred_groups)
+    # Decided from the tie groups, not from a rounded zero variance.
+    degenerate = _is_constant(counts, true_counts) | _is_constant(
+        counts, pred_counts
+    )
     if metric == "srcc":
         values = _pearson(
             _ranks(p.true_groups, true_counts),
@@ -266,11 +271,7 @@ def _values_on_counts(metric, prepared, counts):
     elif p.y_true.size <= _KENDALL_COUNTS_MAX:
         values = _kendall_tau_b(p.y_true, p.y_pred, counts, true_counts, pred_counts)
     else:
-        values = _kendall_tau_b_by_scipy(p.y_true, p.y_pred, counts)
-    # Decided from the tie groups, not from a rounded zero variance.
-    degenerate = _is_constant(counts, true_counts) | _is_constant(
-        counts, pred_counts
-    )
+        values = _kendall_tau_b_by_scipy(p.y_true, p.y_pred, counts, degenerate)
     values[degenerate] = np.nan
     return values
 
