@@ -21,7 +21,6 @@ Here, only in an xdist worker:
 
 import os
 
-import papermill
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,6 +67,8 @@ def tiny_notebook_run(tmp_path_factory):
     experiments); returns its output folder. test_experiments_end_to_end
     checks it and reruns in it; other files copy what they read from it
     (`tiny_run_to_copy`)."""
+    import papermill  # Here: only sessions that run the notebook need it.
+
     out = str(tmp_path_factory.mktemp("notebook_snapshots"))
     papermill.execute_notebook(
         NOTEBOOK,
