@@ -1,4 +1,6 @@
-"""Suite-wide set-up for runs over several pytest-xdist workers.
+"""Suite-wide set-up: the notebook's tiny run, shared by the files that
+read a trained experiment, and the set-up for runs over several pytest-xdist
+workers.
 
 `FCN_TEST_WORKERS=N ./run.sh test` runs the default suite in N workers
 (`-n N --dist loadfile --no-loadscope-reorder`): each test file runs on
@@ -20,6 +22,10 @@ Here, only in an xdist worker:
 import os
 
 import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOK = os.path.join(ROOT, "FCN_demo.ipynb")
+NOTEBOOK_TESTS = "test_experiments_end_to_end.py"
 
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 
@@ -53,3 +59,39 @@ def pytest_collection_modifyitems(items):
     if XDIST_WORKER:
         rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
         items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+@pytest.fixture(scope="session")
+def tiny_notebook_run(tmp_path_factory):
+    """FCN_demo.ipynb executed once (papermill, tiny profile, all nine
+    experiments); returns its output folder. test_experiments_end_to_end
+    checks it and reruns in it; other files copy what they read from it
+    (`tiny_run_to_copy`)."""
+    import papermill  # Here: only sessions that run the notebook need it.
+
+    out = str(tmp_path_factory.mktemp("notebook_snapshots"))
+    papermill.execute_notebook(
+        NOTEBOOK,
+        os.path.join(out, "FCN_demo.executed.ipynb"),
+        parameters={"PROFILE": "tiny", "OUTPUT_DIR": out},
+        kernel_name="python3",
+        cwd=ROOT,
+        progress_bar=False,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run_to_copy(request):
+    """The notebook's run folder when this session runs the notebook anyway
+    (its tests are selected, in one process), else None: a file that needs
+    one tiny experiment then copies it from there instead of training its
+    own (the same profile, so the same experiment). Under xdist another
+    worker may hold the notebook's tests, so each trains its own."""
+    if XDIST_WORKER or not any(
+        item.path.name == NOTEBOOK_TESTS
+        and "tiny_notebook_run" in item.fixturenames
+        for item in request.session.items
+    ):
+        return None
+    return request.getfixturevalue("tiny_notebook_run")

@@ -7,7 +7,6 @@ import os
 import re
 
 import nbformat
-import papermill
 import pytest
 
 import fcn_experiments
@@ -21,19 +20,9 @@ NOTEBOOK = os.path.join(ROOT, "FCN_demo.ipynb")
 
 
 @pytest.fixture(scope="module")
-def notebook_run(tmp_path_factory):
-    """Executes the notebook once; returns its output folder."""
-    out = str(tmp_path_factory.mktemp("snapshots"))
-    executed = os.path.join(out, "FCN_demo.executed.ipynb")
-    papermill.execute_notebook(
-        NOTEBOOK,
-        executed,
-        parameters={"PROFILE": "tiny", "OUTPUT_DIR": out},
-        kernel_name="python3",
-        cwd=ROOT,
-        progress_bar=False,
-    )
-    return out
+def notebook_run(tiny_notebook_run):
+    """The notebook executed once (tests/conftest.py); its output folder."""
+    return tiny_notebook_run
 
 
 def _tiny(out, **overrides):

@@ -3,6 +3,7 @@ experiment trained for real (tiny profile, experiment #3: native size)."""
 
 import csv
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -23,8 +24,13 @@ EXPERIMENT = 3  # FCN at 1.5x, native: 48 px shorter side in the tiny profile.
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, tiny_run_to_copy):
+    """A tiny run holding experiment #3: a copy of the notebook's run where
+    the session runs the notebook anyway (tests/conftest.py), else its own."""
     out = str(tmp_path_factory.mktemp("snapshots"))
+    if tiny_run_to_copy:
+        shutil.copytree(tiny_run_to_copy, out, dirs_exist_ok=True)
+        return out
     run_experiments(
         profile="tiny",
         experiments=(EXPERIMENT,),
