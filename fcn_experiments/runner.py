@@ -63,7 +63,9 @@ def _run_one(
     started = time.perf_counter()
     os.makedirs(folder, exist_ok=True)
     # Frees the previous experiment's model and restarts Keras' layer naming.
+    # It also resets Keras' global dtype policy to float32: set it again.
     keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(precision.policy)
     write_json_atomic(
         os.path.join(folder, training.CONFIG_FILE), fingerprint
     )

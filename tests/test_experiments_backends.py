@@ -3,10 +3,13 @@ suite runs this under TensorFlow, JAX and torch): the CLI's tiny profile
 (three experiments in CI, all nine in `./run.sh backends`), the device(s) it
 says it trains on, and mixed precision."""
 
+import collections
+import json
 import math
 import os
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -135,6 +138,11 @@ def test_mixed_precision_run_is_recorded(tmp_path):
     for row in read_results(out):
         assert row["mixed_precision"] == "mixed_bfloat16"
         assert row["precision_reason"] == "as requested"
+        # Trained under it, not only recorded (clear_session resets Keras'
+        # global policy): the saved model's layers compute in bfloat16.
+        folder = get_experiment(row["experiment"]).folder
+        policies = _saved_dtype_policies(os.path.join(out, folder, "best.keras"))
+        assert policies["mixed_bfloat16"] > 100, policies
         assert 0.0 <= row["test_accuracy"] <= 1.0
         assert math.isfinite(row["test_loss"])
 
@@ -152,3 +160,23 @@ def test_mixed_precision_flag_is_checked(tmp_path):
     assert make_config("tiny", mixed_precision="mixed_float16").fingerprint()[
         "mixed_precision"
     ] == "mixed_float16"
+
+
+def _saved_dtype_policies(keras_file):
+    """How many layers of a saved `.keras` model use each dtype policy."""
+    counts = collections.Counter()
+
+    def walk(node):
+        if isinstance(node, dict):
+            dtype = node.get("dtype")
+            if isinstance(dtype, dict) and "config" in dtype:
+                counts[dtype["config"].get("name")] += 1
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    with zipfile.ZipFile(keras_file) as archive:
+        walk(json.loads(archive.read("config.json")))
+    return counts
