@@ -229,7 +229,7 @@ def single_run_table(seed, rows, run_dir, info):
         low, high = wilson_interval(*correct_count(row))
         p = ""
         if k != 1 and predictions.get(1) and predictions[k]:
-            p = _format_p(_mcnemar(predictions[1], predictions[k]))
+            p = _format_p(mcnemar_p(predictions[1], predictions[k]))
         lines.append(
             f"| {k} | {row['title']} | {_input(row)} | {row['best_epoch']} | "
             f"{float(row['val_accuracy']):.3f} | "
@@ -239,7 +239,9 @@ def single_run_table(seed, rows, run_dir, info):
     return "\n".join(lines)
 
 
-def _mcnemar(a, b):
+def mcnemar_p(a, b):
+    """Exact McNemar p of two experiments' per-image correctness, matched by
+    image path."""
     if set(a) != set(b):
         raise ValueError(
             "Two experiments' test_predictions.csv list different images: "
@@ -270,7 +272,7 @@ def pairwise_table(seed, rows, run_dir, info):
         cells = []
         for j in numbers[1:]:
             cells.append(
-                _format_p(_mcnemar(predictions[i], predictions[j])) if j > i else ""
+                _format_p(mcnemar_p(predictions[i], predictions[j])) if j > i else ""
             )
         lines.append(f"| #{i} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -70,7 +70,7 @@ def test_rendered_p_values_agree_with_the_framework():
         if k == 1:
             continue
         mine = report.read_predictions(run_dir, row)
-        assert report._mcnemar(reference, mine) == pytest.approx(
+        assert report.mcnemar_p(reference, mine) == pytest.approx(
             float(row["mcnemar_p_vs_1"]), rel=1e-9
         )
 
