@@ -16,6 +16,8 @@ from fcn_experiments.config import PRECISIONS
 from fcn_experiments.config import PROFILES
 from fcn_experiments.config import STRATEGIES
 from fcn_experiments.config import Config
+from fcn_experiments.tasks import REGRESSION_LOSSES
+from fcn_experiments.tasks import TASKS
 
 DATA_FLAGS = (
     "train_dir",
@@ -42,12 +44,23 @@ def _layer(text):
 def _flag_type(field):
     if field.name in ("experiments", "data_crops_per_cell"):
         return _int_list
+    if field.name == "score_range":
+        return float
     if field.name == "freeze_up_to":
         return _layer
     for kind in (int, float):
         if kind.__name__ in str(field.type):
             return kind
     return str
+
+
+# argparse options of particular Config fields' flags.
+FLAG_OPTIONS = {
+    "mixed_precision": {"choices": PRECISIONS},
+    "task": {"choices": TASKS},
+    "regression_loss": {"choices": REGRESSION_LOSSES},
+    "score_range": {"nargs": 2, "metavar": ("LOW", "HIGH")},
+}
 
 
 def build_parser():
@@ -97,7 +110,7 @@ def build_parser():
                 type=_flag_type(field),
                 default=None,
                 help=PARAMETER_HELP[field.name],
-                **({"choices": PRECISIONS} if field.name == "mixed_precision" else {}),
+                **FLAG_OPTIONS.get(field.name, {}),
             )
         sub.add_argument(  # Deprecated: offline = not download_weights.
             "--download-weights",

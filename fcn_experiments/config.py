@@ -6,8 +6,12 @@ import json
 import os
 import warnings
 
+import numpy as np
+
 from fcn_experiments.backbones import BACKBONES
 from fcn_experiments.backbones import get_backbone
+from fcn_experiments.tasks import REGRESSION_LOSSES
+from fcn_experiments.tasks import TASKS
 
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
 POOLINGS = ("avg", "max")
@@ -28,6 +32,7 @@ class Config:
     documented in `PARAMETER_HELP`.
     """
 
+    task: str = "classification"
     train_dir: str | None = None
     validation_dir: str | None = None
     test_dir: str | None = None
@@ -60,6 +65,9 @@ class Config:
     mixed_precision: str = "auto"
     force: bool = False
     profile: str = "custom"
+    regression_loss: str = "mse"
+    score_range: tuple | None = None
+    score_threshold: float | None = None
 
     @property
     def uses_bundled_data(self):
@@ -103,6 +111,12 @@ class Config:
             values.pop("mixed_precision")
         if not self.cache_images:
             values.pop("cache_images")
+        if self.task == "classification":
+            for key in ("task", "regression_loss", "score_range",
+                        "score_threshold"):
+                values.pop(key)
+        elif self.task == "distribution":
+            values.pop("regression_loss")
         if not self.uses_bundled_data:
             values.pop("data_cell_size")
             values.pop("data_crops_per_cell")
@@ -114,6 +128,10 @@ class Config:
 
 
 PARAMETER_HELP = {
+    "task": f"what to learn: {' | '.join(TASKS)}: classes from class "
+    "subfolders, or scores from each split folder's scores.csv "
+    "(filename,score) or distributions.csv (filename,p1,...,pK); see "
+    "fcn_experiments/tasks.py",
     "train_dir": "folder-per-class training images; none: the bundled dataset",
     "validation_dir": "folder-per-class validation images for model selection; "
     "none: `validation_split` of train_dir",
@@ -161,6 +179,12 @@ PARAMETER_HELP = {
     "run_eagerly": "train without tf.function: no graph tracing, slower "
     "steps (pays off for a few tiny steps, and for debugging)",
     "force": "re-run experiments that already finished",
+    "regression_loss": f"loss of task regression: {' | '.join(REGRESSION_LOSSES)}",
+    "score_range": "LOW HIGH: every score must lie in it (AVA: 1 10; the "
+    "bundled dataset's upscaling factors: 1 4, the default there)",
+    "score_threshold": "score tasks: the binary accuracy's boundary between "
+    "low and high scores (AVA: 5); default the middle of score_range, else "
+    "the median training score",
     "mixed_precision": "Keras dtype policy for training: "
     f"{' | '.join(PRECISIONS)} (the models' scores stay float32). auto: "
     "mixed_float16 on a GPU; mixed_bfloat16 on a CPU with native bf16 "
@@ -243,9 +267,17 @@ def make_config(profile="quick", **overrides):
     values = dict(PROFILES.get(profile, {}))
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["profile"] = profile
-    for key in ("experiments", "data_crops_per_cell"):
-        if key in values:
+    for key in ("experiments", "data_crops_per_cell", "score_range"):
+        if values.get(key) is not None:
             values[key] = tuple(values[key])
+    if (
+        values.get("task") == "regression"
+        and values.get("score_range") is None
+        and values.get("train_dir") is None
+    ):
+        from fcn_experiments.bundled_data import SCORE_RANGE
+
+        values["score_range"] = tuple(SCORE_RANGE)
     config = Config(**values)
     check_config(config)
     return config
@@ -274,6 +306,7 @@ def check_config(config):
     """Raises `ValueError` naming the first bad field of `config`."""
     c = config
     min_size = get_backbone(c.model).min_size  # Checks `model`.
+    _check_task(c)
     if c.input_size < min_size:
         raise ValueError(
             f"{c.model} needs inputs of at least {min_size} px. "
@@ -306,7 +339,7 @@ def check_config(config):
             "`validation_split` must be in (0, 1) when no validation_dir is "
             f"given. Received: validation_split={c.validation_split}"
         )
-    if c.num_classes is not None and c.num_classes < 2:
+    if c.num_classes is not None and c.num_classes < 2 and c.task == "classification":
         raise ValueError(
             f"`num_classes` must be at least 2. Received: num_classes={c.num_classes}"
         )
@@ -368,3 +401,53 @@ def check_config(config):
             "`weights` must be 'auto', 'imagenet', 'random' or the path of a "
             f"weights file. Received: weights={c.weights!r}"
         )
+
+
+def _check_task(c):
+    if c.task not in TASKS:
+        raise ValueError(
+            f"`task` must be one of {TASKS}. Received: task={c.task!r}"
+        )
+    if c.task == "classification":
+        return
+    if c.num_classes is not None:
+        raise ValueError(
+            "`num_classes` applies to task='classification'; a score task "
+            "takes its outputs from the table's columns. Received: "
+            f"task={c.task!r}, num_classes={c.num_classes}"
+        )
+    if c.uses_bundled_data and c.task == "distribution":
+        raise ValueError(
+            "The bundled dataset has one score per image (its upscaling "
+            "factor), not distributions: use task='regression', or give "
+            "train_dir/test_dir folders holding distributions.csv. "
+            f"Received: task={c.task!r}"
+        )
+    if c.task == "distribution" and c.fcn_pooling != "avg":
+        raise ValueError(
+            "task='distribution' needs fcn_pooling='avg': the maximum of "
+            "per-position distributions is not a distribution. Received: "
+            f"fcn_pooling={c.fcn_pooling!r}"
+        )
+    if c.regression_loss not in REGRESSION_LOSSES:
+        raise ValueError(
+            f"`regression_loss` must be one of {REGRESSION_LOSSES}. "
+            f"Received: regression_loss={c.regression_loss!r}"
+        )
+    if c.score_range is not None:
+        try:
+            low, high = (float(v) for v in c.score_range)
+        except (TypeError, ValueError):
+            low = high = None
+        if low is None or not (np.isfinite(low) and np.isfinite(high)) or low >= high:
+            raise ValueError(
+                "`score_range` must be two finite numbers LOW < HIGH. "
+                f"Received: score_range={c.score_range!r}"
+            )
+    if c.score_threshold is not None:
+        value = c.score_threshold
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise ValueError(
+                "`score_threshold` must be a finite number. Received: "
+                f"score_threshold={value!r}"
+            )

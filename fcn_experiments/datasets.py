@@ -7,6 +7,7 @@ import warnings
 import keras
 import tensorflow as tf
 
+from fcn_experiments import tasks
 from fcn_experiments.bundled_data import build_bundled_dataset
 from fcn_experiments.experiments import preprocess_function
 
@@ -33,11 +34,18 @@ def resolve_folders(config):
             config.train_dir, config.validation_dir, config.test_dir, name
         )
     root = config.data_dir or os.path.join(config.output_dir, "data")
+    # Regression: upscaling factors spread over the whole range.
+    extra = {}
+    if config.task == "regression":
+        from fcn_experiments.bundled_data import REGRESSION_RESAMPLE_RANGE
+
+        extra["resample_range"] = REGRESSION_RESAMPLE_RANGE
     folder = build_bundled_dataset(
         root,
         cell_size=config.data_cell_size,
         crops_per_cell=config.data_crops_per_cell,
         seed=config.seed,
+        **extra,
     )
     return DataFolders(
         os.path.join(folder, "train"),
@@ -73,10 +81,23 @@ def _load(directory, config, *, size, mode, batch_size, training, subset=None):
     # The test split (unbatched) is read once: nothing to cache.
     cache = config.cache_images and batch_size is not None
 
+    if tasks.is_scored(config.task):
+        labels = dict(
+            table=tasks.table_path(config.task, directory),
+            image_dir=directory,
+            label_columns=tasks.label_columns(config.task, directory),
+            score_range=config.score_range,
+        )
+        if config.task == "regression":
+            labels["label_columns"] = labels["label_columns"][0]
+        make = keras.utils.fcn_image_dataset_from_table
+    else:
+        labels = dict(directory=directory, label_mode="categorical")
+        make = keras.utils.fcn_image_dataset_from_directory
+
     def loader(cache):
-        return keras.utils.fcn_image_dataset_from_directory(
-            directory,
-            label_mode="categorical",
+        return make(
+            **labels,
             batch_size=batch_size,
             image_size=size,
             resize_mode=mode,
@@ -100,13 +121,25 @@ def _load(directory, config, *, size, mode, batch_size, training, subset=None):
             stacklevel=2,
         )
         dataset = loader(False)  # The file scan is remembered: no re-read.
-    class_names = list(dataset.class_names)
+    if tasks.is_scored(config.task):
+        # The model's outputs: the score, or the distribution's bins.
+        columns = dataset.label_columns
+        class_names = [columns] if isinstance(columns, str) else list(columns)
+    else:
+        class_names = list(dataset.class_names)
     num_images = len(dataset.file_paths)
     file_paths = list(dataset.file_paths)
     undecodable_paths = dataset.undecodable_paths
     preprocess = preprocess_function(config)
+    # A scalar score as the model's one output: shape (batch, 1).
+    shape_label = (
+        (lambda y: tf.expand_dims(y, -1))
+        if config.task == "regression"
+        else (lambda y: y)
+    )
     dataset = dataset.map(
-        lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
+        lambda x, y: (preprocess(x), shape_label(y)),
+        num_parallel_calls=tf.data.AUTOTUNE,
     ).prefetch(tf.data.AUTOTUNE)
     return Split(dataset, class_names, num_images, file_paths,
                  undecodable_paths)
@@ -163,7 +196,7 @@ def load_splits(folders, config, *, size, mode, batch_size):
             raise ValueError(
                 f"The {name} classes {split.class_names} differ from the "
                 f"training classes {train.class_names}; every split needs the "
-                "same class subfolders."
+                "same class subfolders (score tasks: the same table columns)."
             )
     for name, split in (
         ("train", train),

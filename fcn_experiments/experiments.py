@@ -4,6 +4,7 @@ import dataclasses
 
 import keras
 
+from fcn_experiments import tasks
 from fcn_experiments.backbones import get_backbone
 from fcn_experiments.starting_weights import build_original
 
@@ -59,14 +60,17 @@ def get_experiment(number):
 
 
 def best_fcn_row(rows):
-    """The result row of the FCN experiment (#2-#9) with the best validation
-    accuracy (the lower number on a tie), or None: model selection on
-    validation, never on test."""
+    """The result row of the FCN experiment (#2-#9) best on validation (the
+    lower number on a tie), or None: model selection on validation, never on
+    test. Best: the highest validation accuracy, or for score tasks the
+    lowest validation loss."""
     fcn_rows = [row for row in rows if get_experiment(row["experiment"]).fcn]
     if not fcn_rows:
         return None
+    key, mode = tasks.selection(fcn_rows[0].get("task") or "classification")
+    sign = 1 if mode == "max" else -1
     return max(
-        fcn_rows, key=lambda row: (row["val_accuracy"], -row["experiment"])
+        fcn_rows, key=lambda row: (sign * float(row[key]), -row["experiment"])
     )
 
 
@@ -138,12 +142,12 @@ def build_model(experiment, original, config):
     fcn = _to_fcn(config)(
         original,
         pooling=config.fcn_pooling,
-        classifier_activation="softmax",
+        classifier_activation=tasks.output_activation(config.task),
         skip=experiment.skip,
         dropout=config.dropout,
     )
     if experiment.mode(config) == "multicrop":
-        model = _multicrop()(fcn, pooling="max")
+        model = _multicrop()(fcn, pooling=tasks.multicrop_pooling(config))
         # A subclassed model: built now, as BackupAndRestore requires.
         model.build((None, 3, None, None, 3))
         return model

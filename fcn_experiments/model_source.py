@@ -106,8 +106,8 @@ def config_of_folder(folder):
     # split, which are not settings.
     settings = {field.name for field in dataclasses.fields(Config)}
     values = {k: v for k, v in _read_json(path).items() if k in settings}
-    for key in ("experiments", "data_crops_per_cell"):
-        if key in values:
+    for key in ("experiments", "data_crops_per_cell", "score_range"):
+        if values.get(key) is not None:
             values[key] = tuple(values[key])
     # No `check_config`: the training folders need not exist any more.
     return Config(**values)

@@ -7,6 +7,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
+from fcn_experiments import score_plots
+from fcn_experiments import tasks
 from fcn_experiments import training
 from fcn_experiments.bundled_data import CLASS_NAMES as BUNDLED_CLASS_NAMES
 from fcn_experiments.bundled_data import DEGRADATIONS
@@ -90,8 +92,12 @@ def accuracy_chart(rows, path, num_classes):
 
 
 def training_curves(rows, output_dir, path):
-    """Validation accuracy and training loss per epoch, one line per
-    experiment, from the experiments' CSV logs."""
+    """Validation accuracy (score tasks: validation loss) and training loss
+    per epoch, one line per experiment, from the experiments' CSV logs."""
+    metric = "val_accuracy"
+    if rows and rows[0].get("task", "classification") != "classification":
+        metric = "val_loss"
+    title = metric.replace("val_", "validation ")
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     acc_ax, loss_ax = figure.subplots(1, 2)
     for row in rows:
@@ -102,7 +108,7 @@ def training_curves(rows, output_dir, path):
         epochs = [int(r["epoch"]) + 1 for r in log]
         acc_ax.plot(
             epochs,
-            [float(r["val_accuracy"]) for r in log],
+            [float(r[metric]) for r in log],
             marker=".",
             label=_label(row),
         )
@@ -112,11 +118,7 @@ def training_curves(rows, output_dir, path):
             marker=".",
             label=_label(row),
         )
-    acc_ax.set(
-        xlabel="epoch",
-        ylabel="validation accuracy",
-        title="Validation accuracy",
-    )
+    acc_ax.set(xlabel="epoch", ylabel=title, title=title.capitalize())
     loss_ax.set(xlabel="epoch", ylabel="training loss", title="Training loss")
     loss_ax.legend(fontsize=7, loc="upper right")
     figure.savefig(path, dpi=110)
@@ -181,10 +183,22 @@ def make_all(rows, config, class_names, strategy):
     (model selection on validation, never on test).
     """
     out = config.output_dir
-    paths = [
-        accuracy_chart(rows, os.path.join(out, ACCURACY_PNG), len(class_names)),
-        training_curves(rows, out, os.path.join(out, CURVES_PNG)),
-    ]
+    if tasks.is_scored(config.task):
+        paths = [
+            score_plots.srcc_chart(rows, os.path.join(out, score_plots.SRCC_PNG)),
+            score_plots.scatter_plots(
+                rows, out, os.path.join(out, score_plots.SCATTER_PNG)
+            ),
+        ]
+        result = "test SRCC {srcc:.2f}"
+    else:
+        paths = [
+            accuracy_chart(
+                rows, os.path.join(out, ACCURACY_PNG), len(class_names)
+            )
+        ]
+        result = "test accuracy {test_accuracy:.2f}"
+    paths.append(training_curves(rows, out, os.path.join(out, CURVES_PNG)))
     row = best_fcn_row(rows)
     if row is None:
         return paths
@@ -203,7 +217,12 @@ def make_all(rows, config, class_names, strategy):
     preprocess = preprocess_function(config)
     title = (
         f"Score map of experiment #{experiment.number} ({experiment.title}; "
-        f"best FCN on validation, test accuracy {row['test_accuracy']:.2f})"
+        "best FCN on validation, "
+        + result.format(
+            srcc=float(row.get("test_srcc", "nan") or "nan"),
+            test_accuracy=float(row.get("test_accuracy", "nan") or "nan"),
+        )
+        + ")"
     )
     paths.append(
         score_map_figure(

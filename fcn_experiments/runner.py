@@ -11,8 +11,10 @@ import keras
 from fcn_experiments import distribute
 from fcn_experiments import plots
 from fcn_experiments import precision as run_precision
+from fcn_experiments import scored_test_scores
 from fcn_experiments import scored_test_set
 from fcn_experiments import splits as run_splits
+from fcn_experiments import tasks
 from fcn_experiments import training
 from fcn_experiments.backbones import get_backbone
 from fcn_experiments.config import make_config
@@ -30,6 +32,14 @@ from fcn_experiments.starting_weights import check_offline_weights
 from fcn_experiments.starting_weights import prepare_starting_weights
 
 
+def _outputs_line(config, names):
+    if config.task == "regression":
+        return f"regression of {names[0]!r}"
+    if config.task == "distribution":
+        return f"distributions over {len(names)} bins"
+    return f"{len(names)} classes: {', '.join(names)}"
+
+
 def _elapsed(seconds):
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -40,6 +50,43 @@ def class_names_of(directory):
     return sorted(
         entry.name for entry in os.scandir(directory) if entry.is_dir()
     )
+
+
+def output_names(config, directory):
+    """The names of the model's outputs: the classes, or a score task's
+    label columns (one score, or K bins)."""
+    if tasks.is_scored(config.task):
+        return tasks.label_columns(config.task, directory)
+    return class_names_of(directory)
+
+
+def headline(result):
+    """The one-line test result of an experiment."""
+    if result.get("task", "classification") == "classification":
+        return f"test accuracy {result['test_accuracy']:.4f}"
+    return (
+        f"test SRCC {float(result['test_srcc']):.4f} "
+        f"({float(result['test_srcc_low']):.3f}-"
+        f"{float(result['test_srcc_high']):.3f})"
+    )
+
+
+def score_threshold(config, folders):
+    """The binary accuracy's boundary of a score task (`tasks.threshold`;
+    the median from the training folder's table, never the test's)."""
+    if config.score_threshold is not None or config.score_range is not None:
+        return tasks.threshold(config)
+    from keras.src.utils.fcn_image_table import read_score_table
+
+    columns = tasks.label_columns(config.task, folders.train)
+    _, labels = read_score_table(
+        tasks.table_path(config.task, folders.train),
+        folders.train,
+        columns[0] if config.task == "regression" else columns,
+    )
+    if config.task == "distribution":
+        labels = tasks.mean_scores(config.task, labels)
+    return tasks.threshold(config, labels)
 
 
 def model_label(config):
@@ -59,6 +106,7 @@ def _run_one(
     run_split,
     fingerprint,
     precision,
+    threshold=None,
 ):
     started = time.perf_counter()
     os.makedirs(folder, exist_ok=True)
@@ -111,7 +159,8 @@ def _run_one(
             random_init=start["weights"] == "random",
         )
         measured = training.train_and_test(
-            model, splits, folder, config, callbacks, verbose, started
+            model, splits, folder, config, callbacks, verbose, started,
+            threshold=threshold,
         )
     result = {
         "experiment": experiment.number,
@@ -254,7 +303,10 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
     os.makedirs(config.output_dir, exist_ok=True)
     check_offline_weights(config)  # Before building the bundled dataset.
     folders = resolve_folders(config)
-    class_names = class_names_of(folders.train)
+    class_names = output_names(config, folders.train)
+    threshold = (
+        score_threshold(config, folders) if tasks.is_scored(config.task) else None
+    )
     if config.num_classes is not None and config.num_classes != len(
         class_names
     ):
@@ -266,7 +318,7 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
     say(
         f"FCN experiments {list(config.experiments)}: {model_label(config)}, "
         f"base size {config.input_size}, {config.epochs} epoch(s), data "
-        f"'{folders.name}' ({len(class_names)} classes: {', '.join(class_names)}), "
+        f"'{folders.name}' ({_outputs_line(config, class_names)}), "
         f"{strategy.num_replicas_in_sync} replica(s), output {config.output_dir}"
     )
     run_split = run_splits.plan_split(folders, config)
@@ -299,7 +351,7 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
         result = training.load_finished(folder, fingerprint)
         if result is not None:
             say(
-                f"  finished earlier (test accuracy {result['test_accuracy']:.4f}); "
+                f"  finished earlier ({headline(result)}); "
                 "skipped. Pass force=True to re-run it."
             )
         else:
@@ -323,17 +375,21 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
                 run_split,
                 fingerprint,
                 precision,
+                threshold,
             )
             say(
-                f"experiment {number}/9 done: test accuracy "
-                f"{result['test_accuracy']:.4f} (best epoch {result['best_epoch']} "
+                f"experiment {number}/9 done: {headline(result)} "
+                f"(best epoch {result['best_epoch']} "
                 f"on validation) [elapsed {_elapsed(time.perf_counter() - began)}]"
             )
         rows.append(result)
     if worker is not None:
         return rows
     rows = _with_other_finished(rows, config, fingerprint)
-    scored_test_set.add_statistics(
+    statistics = (
+        scored_test_scores if tasks.is_scored(config.task) else scored_test_set
+    )
+    statistics.add_statistics(
         rows, config.output_dir, lambda number: get_experiment(number).folder
     )
     csv_path, _ = write_results(rows, config.output_dir)

@@ -36,18 +36,26 @@ def predict_in_file_order(model, dataset, batch_size):
         `(probabilities, labels)`: float array `(n, classes)` and int array
         `(n,)`.
     """
+    probabilities, labels = predict_with_labels(model, dataset, batch_size)
+    return probabilities, labels.argmax(axis=-1)
+
+
+def predict_with_labels(model, dataset, batch_size):
+    """`(outputs, labels)` of every image of an unbatched dataset, in order,
+    both as float arrays with a row per image (see `predict_in_file_order`,
+    which takes the class of each one-hot label)."""
     pending = {}
-    probabilities = {}
+    outputs = {}
     labels = []
     forward = _forward_function(model)
 
     def flush(shape):
         indices, images = pending.pop(shape)
         scores = keras.ops.convert_to_numpy(forward(np.stack(images)))
-        probabilities.update(zip(indices, scores))
+        outputs.update(zip(indices, scores))
 
     for index, (image, label) in enumerate(dataset.as_numpy_iterator()):
-        labels.append(int(np.argmax(label)))
+        labels.append(np.asarray(label, dtype="float64"))
         indices, images = pending.setdefault(image.shape, ([], []))
         indices.append(index)
         images.append(image)
@@ -55,8 +63,8 @@ def predict_in_file_order(model, dataset, batch_size):
             flush(image.shape)
     for shape in list(pending):
         flush(shape)
-    order = sorted(probabilities)
-    return np.stack([probabilities[i] for i in order]), np.asarray(labels)
+    order = sorted(outputs)
+    return np.stack([outputs[i] for i in order]), np.stack(labels)
 
 
 def _forward_function(model):

@@ -21,9 +21,12 @@ import warnings
 
 from keras.src.utils.fcn_image_split import stratified_split
 
+from fcn_experiments import tasks
 from fcn_experiments.image_listing import list_class_images
 
 SPLITS = ("train", "validation", "test")
+# A score task's files all count under this one "class".
+SCORED = "images"
 VALIDATION_FILES = "validation_files.csv"
 
 
@@ -61,12 +64,17 @@ def plan_split(folders, config):
         config: the run's `Config` (`validation_split`, `seed`,
             `min_class_images`).
     """
-    train, class_names = list_class_images(folders.train)
+    if tasks.is_scored(config.task):
+        list_images = _scored_images(config)
+        train, class_names = list_images(folders.train)
+    else:
+        list_images = list_class_images
+        train, class_names = list_class_images(folders.train)
     files = {}
     for split, directory in (("validation", folders.validation), ("test", folders.test)):
         if directory is None:
             continue
-        files[split], names = list_class_images(directory)
+        files[split], names = list_images(directory)
         check_same_classes(split, directory, names, train_dir=folders.train,
                            train_names=class_names)
     if folders.validation is None:
@@ -81,6 +89,24 @@ def plan_split(folders, config):
     split = RunSplit(class_names, files, folders.validation is None)
     check_split(split.counts(), config.min_class_images)
     return split
+
+
+def _scored_images(config):
+    """A lister of a score table's files, checked as the loader checks
+    them (a bad row fails here, before anything trains)."""
+    from keras.src.utils.fcn_image_table import read_score_table
+
+    def list_images(directory):
+        columns = tasks.label_columns(config.task, directory)
+        paths, _ = read_score_table(
+            tasks.table_path(config.task, directory),
+            directory,
+            columns[0] if config.task == "regression" else columns,
+            score_range=config.score_range,
+        )
+        return [(path, SCORED) for path in paths], [SCORED]
+
+    return list_images
 
 
 def check_same_classes(split, directory, names, *, train_dir, train_names):

@@ -110,7 +110,10 @@ def check_offline_weights(config):
 
 
 def build_original(config, num_classes):
-    """Keras' own application with an N-class softmax head, random weights."""
+    """Keras' own application with an N-output head (N classes or bins with
+    a softmax; one linear score for regression), random weights."""
+    from fcn_experiments.tasks import output_activation
+
     backbone = get_backbone(config.model)
     size = config.input_size
     return backbone.keras_builder()(
@@ -118,7 +121,7 @@ def build_original(config, num_classes):
         weights=None,
         input_shape=(size, size, 3),
         classes=num_classes,
-        classifier_activation="softmax",
+        classifier_activation=output_activation(config.task),
         **backbone.builder_kwargs(config.alpha),
     )
 

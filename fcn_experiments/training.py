@@ -24,7 +24,9 @@ import time
 
 import keras
 
+from fcn_experiments import scored_test_scores
 from fcn_experiments import scored_test_set
+from fcn_experiments import tasks
 from fcn_experiments.experiments import RANDOM_INIT_BN_MOMENTUM
 from fcn_experiments.results import write_json_atomic
 
@@ -56,26 +58,28 @@ class EpochTimer(keras.callbacks.Callback):
 class BestCheckpoint(keras.callbacks.Callback):
     """Keeps the weights of the best epoch on validation.
 
-    Best means highest `val_accuracy`, ties broken by lower `val_loss`.
-    The weights go to a new `best_e<epoch>.weights.h5`, then `best.json` is
-    replaced atomically to point at it, then older files are removed: a kill
-    at any moment leaves `best.json` naming a complete file.
+    Best means highest `val_accuracy`, ties broken by lower `val_loss`
+    (score tasks: lowest `val_loss`). The weights go to a new
+    `best_e<epoch>.weights.h5`, then `best.json` is replaced atomically to
+    point at it, then older files are removed: a kill at any moment leaves
+    `best.json` naming a complete file.
     """
 
-    def __init__(self, folder):
+    def __init__(self, folder, task="classification"):
         super().__init__()
         self.folder = folder
+        self.task = task
         self.best = read_best(folder)
 
     def _key(self, record):
+        if self.task != "classification":
+            return (-record["val_loss"],)
         return (record["val_accuracy"], -record["val_loss"])
 
     def on_epoch_end(self, epoch, logs=None):
-        record = {
-            "epoch": epoch + 1,
-            "val_accuracy": float(logs["val_accuracy"]),
-            "val_loss": float(logs["val_loss"]),
-        }
+        record = {"epoch": epoch + 1, "val_loss": float(logs["val_loss"])}
+        if self.task == "classification":
+            record["val_accuracy"] = float(logs["val_accuracy"])
         if self.best is not None and self._key(record) <= self._key(self.best):
             return
         record["file"] = f"best_e{epoch + 1:03d}.weights.h5"
@@ -187,11 +191,24 @@ def recipe(config, random_init):
         f"{config.batch_size}, {config.epochs} epochs, base "
         f"{config.input_size} px, BatchNorm momentum {momentum}, FCN "
         f"pooling {config.fcn_pooling}"
+        + (
+            f", {config.task} loss "
+            + (config.regression_loss if config.task == "regression" else "EMD r=2")
+            if tasks.is_scored(config.task)
+            else ""
+        )
     )
 
 
 def train_and_test(
-    model, splits, folder, config, extra_callbacks=(), verbose=1, started=None
+    model,
+    splits,
+    folder,
+    config,
+    extra_callbacks=(),
+    verbose=1,
+    started=None,
+    threshold=None,
 ):
     """Trains `model` (compiled here) and tests its best epoch once.
 
@@ -205,18 +222,22 @@ def train_and_test(
         verbose: Keras' `fit` verbosity (1: progress bar).
         started: `time.perf_counter()` when this session began preparing
             the experiment (data, model); default: now.
+        threshold: score tasks: the binary accuracy's boundary
+            (`tasks.threshold`).
 
     Returns:
         A dict of measurements: `epochs`, `best_epoch`, `val_accuracy`,
         `test_accuracy`, `test_loss`, `test_images` (those scored),
-        `train_images_per_s`, `wall_time_s`.
+        `train_images_per_s`, `wall_time_s`. Score tasks give `val_loss`
+        and the `scored_test_scores` metrics instead of the accuracies.
     """
     start = time.perf_counter() if started is None else started
     train, validation, test = splits
+    loss = tasks.loss(config)
     model.compile(
         optimizer=make_optimizer(config),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=loss,
+        metrics=tasks.metrics(config.task),
         # XLA would recompile for every input shape (native-size buckets,
         # the last partial batch), costing more than it saves on a CPU.
         jit_compile=False,
@@ -238,7 +259,8 @@ def train_and_test(
             f"{resume_epoch} finished epoch(s) restored from "
             f"{os.path.join(folder, BACKUP_DIR)}"
         )
-    best = BestCheckpoint(folder)
+    best = BestCheckpoint(folder, config.task)
+    monitor, mode = tasks.plateau_monitor(config.task)
     remove_stale_best_files(
         folder, keep=best.best["file"] if best.best else None
     )
@@ -246,9 +268,11 @@ def train_and_test(
         EpochTimer(),
         keras.callbacks.CSVLogger(os.path.join(folder, LOG_FILE), append=True),
         best,
-        # As in the original: drop the rate 5x when training accuracy stalls.
+        # As in the original: drop the rate 5x when training accuracy (score
+        # tasks: loss) stalls.
         keras.callbacks.ReduceLROnPlateau(
-            monitor="accuracy",
+            monitor=monitor,
+            mode=mode,
             factor=0.2,
             patience=config.lr_patience,
             min_delta=1e-3,
@@ -276,29 +300,48 @@ def train_and_test(
             f"{os.path.join(folder, LOG_FILE)} shows what ran."
         )
     model.load_weights(os.path.join(folder, best.best["file"]))
-    # Per-image predictions (test_predictions.csv); accuracy and loss come
-    # from them, so that the McNemar tests use exactly the scored outcomes.
-    scores = scored_test_set.score_and_write(
-        model, test, config.batch_size, folder
-    )
     log = read_log(folder)
     train_seconds = [float(row["train_seconds"]) for row in log]
-    return {
+    measured = {
         "epochs": len(log),
         "best_epoch": best.best["epoch"],
-        "val_accuracy": best.best["val_accuracy"],
-        "test_accuracy": float(scores["accuracy"]),
-        "test_loss": float(scores["loss"]),
-        # Less any test file that failed to decode.
-        "test_images": scores["images"],
-        "per_class_test": scores["per_class"],
         # The median leaves out the first epoch's graph tracing.
         "train_images_per_s": train.num_images
         / statistics.median(train_seconds),
-        "wall_time_s": sum(float(row["epoch_seconds"]) for row in log)
-        + (time.perf_counter() - start)
-        - _session_epoch_seconds(log, resume_epoch),
     }
+    if tasks.is_scored(config.task):
+        scores = scored_test_scores.score_and_write(
+            model, test, config.batch_size, folder, config, threshold, loss
+        )
+        measured.update(
+            task=config.task,
+            val_loss=best.best["val_loss"],
+            test_loss=scores.pop("loss"),
+            test_images=scores.pop("images"),
+            score_threshold=scores.pop("threshold"),
+            **{f"test_{k}" if k == "emd" else k: v for k, v in scores.items()},
+        )
+    else:
+        # Per-image predictions (test_predictions.csv); accuracy and loss
+        # come from them, so that the McNemar tests use exactly the scored
+        # outcomes.
+        scores = scored_test_set.score_and_write(
+            model, test, config.batch_size, folder
+        )
+        measured.update(
+            val_accuracy=best.best["val_accuracy"],
+            test_accuracy=float(scores["accuracy"]),
+            test_loss=float(scores["loss"]),
+            # Less any test file that failed to decode.
+            test_images=scores["images"],
+            per_class_test=scores["per_class"],
+        )
+    measured["wall_time_s"] = (
+        sum(float(row["epoch_seconds"]) for row in log)
+        + (time.perf_counter() - start)
+        - _session_epoch_seconds(log, resume_epoch)
+    )
+    return measured
 
 
 def _session_epoch_seconds(log, resume_epoch):
