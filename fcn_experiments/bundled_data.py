@@ -18,6 +18,14 @@ same split, which also makes the content of the two classes identical: only
 the degradation tells them apart. Crops of one cell overlap, so the test
 images are correlated; the test accuracy's interval assumes they are not.
 
+Every image also has a score, for regression: the upscaling factor, 1.0
+for a pristine image, up to 4.0 (`SCORE_RANGE`), listed in each split's
+`scores.csv` (`filename,score`, the filename relative to the split folder,
+as `keras.utils.fcn_image_dataset_from_table` reads it). The default
+factors (3 to 4) suit the two-class task; a regression build draws them
+from `REGRESSION_RESAMPLE_RANGE` instead (same crops, other factors, its
+own cached folder), so that the scores cover the range.
+
 The build is deterministic (one seed, fixed file list, lossless PNG output),
 written to a temporary folder and renamed into place when complete, so a
 killed build never leaves a half dataset behind.
@@ -38,7 +46,10 @@ from PIL import ImageFilter
 
 CLASS_NAMES = ("degraded", "pristine")
 SPLITS = ("train", "validation", "test")
-DATASET_VERSION = 4
+# 5: each split's scores.csv and the manifest's score column (the images
+# are those of 4); a new number so that a cached 4, which lacks them, is
+# not taken for a complete dataset.
+DATASET_VERSION = 5
 
 # Photos from skimage/data with the licence their docstring in
 # skimage/data/_fetchers.py states. Photos without a clear free licence
@@ -77,6 +88,16 @@ STRENGTHS = {
     "resample": (3.0, 4.0),
 }
 MIN_MEAN_CHANGE = 0.5
+
+# The score of an image: its upscaling factor, 1.0 for a pristine image.
+SCORE_RANGE = (1.0, 4.0)
+PRISTINE_SCORE = 1.0
+# The factors a regression build draws (`resample_range`): wide, so that
+# the scores spread over SCORE_RANGE; not below 1.5, where about one crop
+# in ten (the smooth ones) changes by less than MIN_MEAN_CHANGE and falls
+# back to the strongest factor.
+REGRESSION_RESAMPLE_RANGE = (1.5, 4.0)
+SCORES_FILE = "scores.csv"
 
 
 def skimage_data_dir():
@@ -165,9 +186,27 @@ def degrade(pixels, kind, strength, rng=None):
     )
 
 
-def _random_degradation(rng):
+def _strengths(resample_range):
+    """STRENGTHS, with the resampling factors of `resample_range` (None:
+    the default ones), checked."""
+    if resample_range is None:
+        return dict(STRENGTHS)
+    try:
+        low, high = (float(v) for v in resample_range)
+    except (TypeError, ValueError):
+        low = high = float("nan")
+    if not SCORE_RANGE[0] < low <= high <= SCORE_RANGE[1]:
+        raise ValueError(
+            "`resample_range` must be None or (low, high) with "
+            f"{SCORE_RANGE[0]} < low <= high <= {SCORE_RANGE[1]} (the factors "
+            f"SCORE_RANGE allows). Received: resample_range={resample_range!r}"
+        )
+    return {**STRENGTHS, "resample": (low, high)}
+
+
+def _random_degradation(rng, strengths):
     kind = DEGRADATIONS[rng.integers(len(DEGRADATIONS))]
-    low, high = STRENGTHS[kind]
+    low, high = strengths[kind]
     if kind == "jpeg":
         return kind, int(rng.integers(low, high + 1))
     return kind, round(float(rng.uniform(low, high)), 2)
@@ -185,7 +224,11 @@ def _random_box(cell, rng, min_fraction):
 
 
 def plan_crops(
-    cell_size=256, crops_per_cell=(3, 3, 3), min_fraction=0.55, seed=0
+    cell_size=256,
+    crops_per_cell=(3, 3, 3),
+    min_fraction=0.55,
+    seed=0,
+    resample_range=None,
 ):
     """Decides every crop of the dataset without writing anything.
 
@@ -197,12 +240,16 @@ def plan_crops(
             width and height are drawn independently, so the aspect ratio
             varies too.
         seed: seeds every random choice.
+        resample_range: `(low, high)`, the range the resampling factors are
+            drawn from; None: `STRENGTHS["resample"]`. The crops do not
+            depend on it (one draw per factor whatever the range).
 
     Returns:
         A list of dicts, one per crop: `split`, `source`, `cell` and `box`
         (`(x0, y0, x1, y1)` in the source photo), `degradation`, `strength`,
         `name`.
     """
+    strengths = _strengths(resample_range)
     if len(crops_per_cell) != len(SPLITS) or min(crops_per_cell) < 1:
         raise ValueError(
             "`crops_per_cell` needs one count >= 1 for each of train, "
@@ -227,7 +274,7 @@ def plan_crops(
             split = SPLIT_PATTERN[deal % len(SPLIT_PATTERN)]
             deal += 1
             for k in range(counts[split]):
-                kind, strength = _random_degradation(rng)
+                kind, strength = _random_degradation(rng, strengths)
                 stem = os.path.splitext(filename)[0]
                 crops.append(
                     {
@@ -256,6 +303,7 @@ def build_bundled_dataset(
     crops_per_cell=(3, 3, 3),
     min_fraction=0.55,
     seed=0,
+    resample_range=None,
     verbose=True,
 ):
     """Builds (once) the bundled image-quality dataset and returns its folder.
@@ -264,26 +312,32 @@ def build_bundled_dataset(
     `key` hashes the arguments; a later call with the same arguments returns
     the cached folder at once.
 
-    Layout: `<folder>/{train,validation,test}/{degraded,pristine}/*.png`,
-    plus `manifest.csv` (one row per image: split, label, source photo,
-    cell, crop box, degradation) and `SOURCES.md` (photo credits and
-    licences).
+    Layout: `<folder>/{train,validation,test}/{degraded,pristine}/*.png`;
+    in each split `scores.csv` (`filename,score`: every image of the split,
+    `degraded/x.png` or `pristine/x.png`, sorted, with its upscaling
+    factor, 1.0 for pristine); `manifest.csv` (one row per image: split,
+    label, source photo, cell, crop box, degradation, score) and
+    `SOURCES.md` (photo credits and licences).
 
     Args:
         root: folder for the cache (created if missing).
-        cell_size, crops_per_cell, min_fraction, seed: see `plan_crops`.
+        cell_size, crops_per_cell, min_fraction, seed, resample_range: see
+            `plan_crops`. A regression run passes
+            `resample_range=REGRESSION_RESAMPLE_RANGE`; the default keeps
+            the two-class dataset's factors (and images).
         verbose: print one line when building.
 
     Returns:
         The dataset folder.
     """
+    strengths = _strengths(resample_range)
     settings = {
         "version": DATASET_VERSION,
         "cell_size": int(cell_size),
         "crops_per_cell": [int(c) for c in crops_per_cell],
         "min_fraction": float(min_fraction),
         "seed": int(seed),
-        "degradations": {kind: list(STRENGTHS[kind]) for kind in DEGRADATIONS},
+        "degradations": {kind: list(strengths[kind]) for kind in DEGRADATIONS},
     }
     folder = os.path.join(
         root, f"image_quality_v{DATASET_VERSION}_{_settings_key(settings)}"
@@ -291,7 +345,9 @@ def build_bundled_dataset(
     if os.path.isfile(os.path.join(folder, "manifest.csv")):
         return folder
 
-    crops = plan_crops(cell_size, crops_per_cell, min_fraction, seed)
+    crops = plan_crops(
+        cell_size, crops_per_cell, min_fraction, seed, resample_range
+    )
     if verbose:
         print(
             f"Building the bundled image-quality dataset ({2 * len(crops)} "
@@ -300,7 +356,8 @@ def build_bundled_dataset(
     os.makedirs(root, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".building_", dir=root)
     try:
-        rows = _write_images(staging, crops)
+        rows = _write_images(staging, crops, strengths)
+        _write_scores(staging, rows)
         _write_manifest(staging, rows, settings)
         try:
             os.replace(staging, folder)
@@ -315,12 +372,12 @@ def build_bundled_dataset(
     return folder
 
 
-def _visible_degradation(pixels, crop):
+def _visible_degradation(pixels, crop, strengths):
     """The planned degradation, or, if it leaves the crop practically
     unchanged (a smooth retina crop), the strongest of its kind: a
     `degraded` image must differ from its `pristine` twin."""
     kind = crop["degradation"]
-    strongest = min(STRENGTHS[kind]) if kind == "jpeg" else max(STRENGTHS[kind])
+    strongest = min(strengths[kind]) if kind == "jpeg" else max(strengths[kind])
     for strength in (crop["strength"], strongest):
         rng = np.random.default_rng(crop["noise_seed"])
         degraded = degrade(pixels, kind, strength, rng)
@@ -329,7 +386,7 @@ def _visible_degradation(pixels, crop):
     return kind, strength, degraded
 
 
-def _write_images(folder, crops):
+def _write_images(folder, crops, strengths):
     photos = {}
     rows = []
     for crop in crops:
@@ -337,7 +394,9 @@ def _write_images(folder, crops):
             photos[crop["source"]] = load_rgb(crop["source"])
         x0, y0, x1, y1 = crop["box"]
         pristine = photos[crop["source"]][y0:y1, x0:x1]
-        kind, strength, degraded = _visible_degradation(pristine, crop)
+        kind, strength, degraded = _visible_degradation(
+            pristine, crop, strengths
+        )
         for label, pixels in (("pristine", pristine), ("degraded", degraded)):
             relative = os.path.join(crop["split"], label, crop["name"])
             path = os.path.join(folder, relative)
@@ -353,9 +412,30 @@ def _write_images(folder, crops):
                     "box": " ".join(map(str, crop["box"])),
                     "degradation": kind if label == "degraded" else "",
                     "strength": strength if label == "degraded" else "",
+                    # The factor as applied (after any fallback above).
+                    "score": float(strength)
+                    if label == "degraded"
+                    else PRISTINE_SCORE,
                 }
             )
     return rows
+
+
+def _write_scores(folder, rows):
+    """Each split's `scores.csv`: `filename,score`, the filename relative to
+    the split folder with '/' separators, sorted."""
+    for split in SPLITS:
+        listed = sorted(
+            (os.path.relpath(row["path"], split).replace(os.sep, "/"), row["score"])
+            for row in rows
+            if row["split"] == split
+        )
+        with open(
+            os.path.join(folder, split, SCORES_FILE), "w", newline=""
+        ) as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(["filename", "score"])
+            writer.writerows(listed)
 
 
 def _write_manifest(folder, rows, settings):
@@ -370,11 +450,14 @@ def _write_manifest(folder, rows, settings):
         f.write(
             "\nEach crop is saved as it is (`pristine`) and upscaled\n"
             "(`degraded`): shrunk by a factor drawn from "
-            f"{STRENGTHS['resample']} (bilinear)\n"
+            f"{tuple(settings['degradations']['resample'])} (bilinear)\n"
             "and enlarged back to its own size (bicubic), at the crop's full\n"
             "resolution. `manifest.csv` gives every image's source photo, grid\n"
-            "cell, crop box and factor. Each grid cell belongs to one split,\n"
-            "so no test pixel is in the training or validation images.\n"
+            "cell, crop box, factor and score. Each grid cell belongs to one\n"
+            "split, so no test pixel is in the training or validation images.\n"
+            "\nEach split's `scores.csv` (`filename,score`) gives every image's\n"
+            "score for regression: its upscaling factor as applied, 1.0 for a\n"
+            f"pristine image, in {SCORE_RANGE}.\n"
         )
         f.write(f"\nBuild settings: `{json.dumps(settings, sort_keys=True)}`\n")
     # Written last: its presence marks a complete dataset.
@@ -385,10 +468,12 @@ def _write_manifest(folder, rows, settings):
 
 
 def read_manifest(folder):
-    """The rows of a built dataset's `manifest.csv`, boxes as int tuples."""
+    """The rows of a built dataset's `manifest.csv`, boxes as int tuples,
+    scores as floats."""
     with open(os.path.join(folder, "manifest.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
         row["cell"] = tuple(int(v) for v in row["cell"].split())
         row["box"] = tuple(int(v) for v in row["box"].split())
+        row["score"] = float(row["score"])
     return rows

@@ -1,5 +1,7 @@
-"""The bundled image-quality dataset: deterministic, balanced, no leakage."""
+"""The bundled image-quality dataset: deterministic, balanced, no leakage,
+with a score per image (its upscaling factor) for regression."""
 
+import csv
 import hashlib
 import itertools
 import os
@@ -12,6 +14,10 @@ from fcn_experiments import bundled_data
 
 # Small settings so that a build takes about a second.
 SMALL = dict(cell_size=384, crops_per_cell=(1, 1, 1), seed=0)
+# The pixels of the SMALL build by main at e99adda (DATASET_VERSION 4, no
+# scores yet), hashed by `_pixel_digest`: the scores and `resample_range`
+# must leave the two-class dataset's images as they were.
+SMALL_PIXELS_V4 = "38fad07848855c651173c79aa1344eb78062aeb6924f2787445dffe6b01915a7"
 
 
 def _digest(folder):
@@ -24,6 +30,28 @@ def _digest(folder):
                     f.read()
                 ).hexdigest()
     return digest
+
+
+def _pixel_digest(folder):
+    """sha256 of every image's name, shape and decoded pixels (not of the
+    PNG bytes, which depend on zlib's version)."""
+    digest = hashlib.sha256()
+    for split in bundled_data.SPLITS:
+        for label in bundled_data.CLASS_NAMES:
+            directory = os.path.join(folder, split, label)
+            for name in sorted(os.listdir(directory)):
+                with Image.open(os.path.join(directory, name)) as f:
+                    pixels = np.asarray(f)
+                digest.update(f"{split}/{label}/{name}{pixels.shape}".encode())
+                digest.update(pixels.tobytes())
+    return digest.hexdigest()
+
+
+def _read_scores(folder, split):
+    with open(os.path.join(folder, split, "scores.csv"), newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        return header, [(name, float(score)) for name, score in reader]
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +167,105 @@ def test_bad_arguments_are_refused(tmp_path):
         bundled_data.plan_crops(crops_per_cell=(1, 0, 1))
     with pytest.raises(ValueError, match="kind"):
         bundled_data.degrade(np.zeros((4, 4, 3), np.uint8), "sepia", 1)
+
+
+def test_default_images_are_unchanged(built):
+    assert _pixel_digest(built) == SMALL_PIXELS_V4
+
+
+def test_scores_list_every_image_of_its_split(built):
+    rows = bundled_data.read_manifest(built)
+    low, high = bundled_data.SCORE_RANGE
+    for split in bundled_data.SPLITS:
+        header, scores = _read_scores(built, split)
+        assert header == ["filename", "score"]
+        names = [name for name, _ in scores]
+        assert names == sorted(names)
+        on_disk = sorted(
+            f"{label}/{name}"
+            for label in bundled_data.CLASS_NAMES
+            for name in os.listdir(os.path.join(built, split, label))
+        )
+        assert names == on_disk
+        manifest = {
+            os.path.relpath(r["path"], split).replace(os.sep, "/"): r
+            for r in rows
+            if r["split"] == split
+        }
+        assert sorted(manifest) == names
+        for name, score in scores:
+            row = manifest[name]
+            assert low <= score <= high and row["score"] == score
+            if row["label"] == "pristine":
+                assert score == 1.0
+            else:
+                # The factor the image was made with (the manifest's strength,
+                # fallback included), within the two-class factors.
+                assert score == float(row["strength"])
+                assert 3.0 <= score <= 4.0
+
+
+def test_scores_load_with_the_table_loader(built):
+    import keras
+
+    split = os.path.join(built, "validation")
+    _, scores = _read_scores(built, "validation")
+    dataset = keras.utils.fcn_image_dataset_from_table(
+        os.path.join(split, "scores.csv"),
+        split,
+        "score",
+        score_range=bundled_data.SCORE_RANGE,
+        image_size=32,
+        batch_size=4,
+        shuffle=False,
+        verbose=False,
+    )
+    loaded = np.concatenate([y.numpy() for _, y in dataset])
+    expected = dict(scores)
+    files = [
+        os.path.relpath(p, split).replace(os.sep, "/") for p in dataset.file_paths
+    ]
+    assert sorted(files) == sorted(expected)
+    np.testing.assert_allclose(loaded, [expected[f] for f in files], rtol=1e-6)
+
+
+def test_regression_build_spreads_the_scores(built, tmp_path):
+    folder = bundled_data.build_bundled_dataset(
+        tmp_path,
+        verbose=False,
+        resample_range=bundled_data.REGRESSION_RESAMPLE_RANGE,
+        **SMALL,
+    )
+    assert os.path.basename(folder) != os.path.basename(built)
+    rows = bundled_data.read_manifest(folder)
+    default_rows = bundled_data.read_manifest(built)
+    # The same crops; only the factors differ.
+    assert [(r["path"], r["box"]) for r in rows] == [
+        (r["path"], r["box"]) for r in default_rows
+    ]
+    degraded = [r["score"] for r in rows if r["label"] == "degraded"]
+    low, high = bundled_data.REGRESSION_RESAMPLE_RANGE
+    assert all(low <= s <= high for s in degraded)
+    # Over the range: each half of it holds at least a quarter of the scores.
+    middle = (low + high) / 2
+    assert min(sum(s < middle for s in degraded),
+               sum(s >= middle for s in degraded)) >= len(degraded) / 4
+    assert len(set(degraded)) > len(degraded) / 2
+    for split in bundled_data.SPLITS:
+        _, scores = _read_scores(folder, split)
+        listed = {name: score for name, score in scores}
+        for r in rows:
+            if r["split"] == split:
+                name = os.path.relpath(r["path"], split).replace(os.sep, "/")
+                assert listed[name] == r["score"]
+
+
+@pytest.mark.parametrize(
+    "resample_range", [(1.0, 2.0), (3.0, 2.0), (2.0, 5.0), "wide", 2.0]
+)
+def test_bad_resample_range_is_refused(resample_range, tmp_path):
+    with pytest.raises(ValueError, match="resample_range"):
+        bundled_data.build_bundled_dataset(
+            tmp_path, verbose=False, resample_range=resample_range, **SMALL
+        )
+    assert not os.listdir(tmp_path)
