@@ -21,9 +21,16 @@ import numpy as np
 from keras.src.utils.fcn_image_split import stratified_split
 
 
-def read_mean_scores(ava_txt):
-    """`{image_id: mean score}` from AVA.txt."""
-    scores = {}
+def read_vote_counts(ava_txt):
+    """`{image_id: the 10 vote counts (int array)}` from AVA.txt, in its
+    order; images without any vote are left out."""
+    if not os.path.isfile(ava_txt):
+        raise ValueError(
+            f"No AVA.txt at {ava_txt!r}. It comes with the AVA dataset (e.g. "
+            "github.com/mtobeiyf/ava_downloader's AVA_dataset/AVA.txt); pass "
+            "its path."
+        )
+    votes = {}
     with open(ava_txt) as f:
         for number, line in enumerate(f, 1):
             fields = line.split()
@@ -35,12 +42,32 @@ def read_mean_scores(ava_txt):
                     "hold an index, an image id and 10 vote counts (then tags "
                     f"and a challenge id). Received: {line.strip()!r}"
                 )
-            votes = np.asarray(fields[2:12], dtype=float)
-            if votes.sum() > 0:
-                scores[fields[1]] = float(
-                    votes @ np.arange(1, 11) / votes.sum()
+            try:
+                counts = np.asarray([int(v) for v in fields[2:12]])
+            except ValueError:
+                counts = None
+            if counts is None or counts.min() < 0:
+                raise ValueError(
+                    f"{ava_txt}:{number}: the vote counts (fields 3 to 12) must "
+                    "be whole numbers >= 0; is this AVA.txt? Received: "
+                    f"{line.strip()!r}"
                 )
-    return scores
+            if counts.sum() > 0:
+                votes[fields[1]] = counts
+    return votes
+
+
+def mean_score(counts):
+    """The mean of the scores 1 to 10 voted `counts` times."""
+    return float(counts @ np.arange(1, 11) / counts.sum())
+
+
+def read_mean_scores(ava_txt):
+    """`{image_id: mean score}` from AVA.txt."""
+    return {
+        image_id: mean_score(counts)
+        for image_id, counts in read_vote_counts(ava_txt).items()
+    }
 
 
 def make_two_class_ava(
@@ -125,7 +152,7 @@ def make_two_class_ava(
         for i in indices
         for label in [list(classes)[labels[i]]]
     }
-    _refuse_other_split(out_dir, plan)
+    refuse_other_split(out_dir, plan)
     counts = {}
     for link, image_id in plan.items():
         os.makedirs(os.path.dirname(link), exist_ok=True)
@@ -138,7 +165,7 @@ def make_two_class_ava(
     return counts
 
 
-def _refuse_other_split(out_dir, plan):
+def refuse_other_split(out_dir, plan):
     """Raises if `out_dir` holds a file that `plan` does not put there (a
     split made with other settings): mixing the two would leak images."""
     for split in ("train", "validation", "test"):
