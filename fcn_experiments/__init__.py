@@ -21,6 +21,8 @@ _EXPORTS = {
     "Config": "fcn_experiments.config",
     "build_bundled_dataset": "fcn_experiments.bundled_data",
     "make_config": "fcn_experiments.config",
+    "details_markdown": "fcn_experiments.results",
+    "make_ava_scores": "fcn_experiments.ava_scores",
     "per_class_markdown": "fcn_experiments.class_report",
     "markdown_table": "fcn_experiments.results",
     "read_results": "fcn_experiments.results",

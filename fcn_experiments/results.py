@@ -149,12 +149,9 @@ def write_results(rows, output_dir):
             writer.writerow({k: row.get(k, FIELD_DEFAULTS.get(k)) for k in FIELDS})
     with open(md_path, "w") as f:
         f.write(markdown_table(rows) + "\n")
-        if is_scored(rows):
-            f.write("\n" + score_notes(rows) + "\n")
-            return csv_path, md_path
-        per_class = per_class_markdown(rows)
-        if per_class:
-            f.write("\n" + per_class)
+        details = details_markdown(rows)
+        if details:
+            f.write("\n" + details + ("\n" if is_scored(rows) else ""))
     return csv_path, md_path
 
 
@@ -186,6 +183,14 @@ def score_notes(rows):
         "significant where its interval excludes 0. \"acc @ threshold\": "
         f"how often predicted and true scores fall on the same side of{at}."
     )
+
+
+def details_markdown(rows):
+    """What goes under the results table: the classes' counts and
+    accuracies, or for a score task what its intervals mean."""
+    if is_scored(rows):
+        return score_notes(rows)
+    return per_class_markdown(rows)
 
 
 def is_scored(rows):
