@@ -38,6 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # Pure Python (no Keras import): rendering the demo tables stays fast.
+from bench import score_table  # noqa: E402
 from fcn_experiments.accuracy_statistics import mcnemar_exact  # noqa: E402
 from fcn_experiments.accuracy_statistics import wilson_interval  # noqa: E402
 
@@ -357,7 +358,11 @@ def renderers(demo_dir=DEMO_DIR):
         return pairwise_table(seed, rows, run_dir, read_run_info(demo_dir))
 
     return {
-        "README.md": {"demo-table": demo, "model-table": model_table},
+        "README.md": {
+            "demo-table": demo,
+            "model-table": model_table,
+            "regression-table": score_table.render,
+        },
         "BENCHMARKS.md": {
             "demo-table": demo,
             "demo-single-run": single,
@@ -422,11 +427,19 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, help="the imported run's seed")
     parser.add_argument(
+        "--import-regression",
+        metavar="DIR",
+        help="first copy this finished `./run.sh demo --task regression` "
+        "run's results.csv into docs/results/regression/",
+    )
+    parser.add_argument(
         "--with-predictions",
         action="store_true",
         help="also copy the run's test_predictions.csv files",
     )
     args = parser.parse_args(argv)
+    if args.import_regression:
+        score_table.import_run(args.import_regression)
     if args.import_run:
         if args.seed is None:
             parser.error("--import-run needs --seed N")

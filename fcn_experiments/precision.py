@@ -170,6 +170,7 @@ def make_probe(config, num_classes):
     size on random images, compiled as the framework compiles it."""
     import keras
 
+    from fcn_experiments import tasks
     from fcn_experiments.experiments import build_model
     from fcn_experiments.experiments import get_experiment
     from fcn_experiments.starting_weights import build_original
@@ -179,6 +180,10 @@ def make_probe(config, num_classes):
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, (batch, size, size, 3)).astype("float32")
     y = keras.utils.to_categorical(np.arange(batch) % num_classes, num_classes)
+    if config.task == "regression":
+        y = rng.uniform(1.0, 4.0, (batch, 1)).astype("float32")
+    elif config.task == "distribution":
+        y = rng.dirichlet(np.ones(num_classes), batch).astype("float32")
 
     def build(policy):
         previous = keras.mixed_precision.global_policy()
@@ -188,7 +193,7 @@ def make_probe(config, num_classes):
             model = build_model(get_experiment(2), original, config)
             model.compile(
                 optimizer=make_optimizer(config),
-                loss="categorical_crossentropy",
+                loss=tasks.loss(config),
                 jit_compile=False,
             )
         finally:

@@ -152,9 +152,12 @@ def summary(split):
     """One line: the images per split and class."""
     counts = split.counts()
     parts = [
-        f"{name} {sum(counts[name].values())} ("
-        + ", ".join(f"{c} {n}" for c, n in counts[name].items())
-        + ")"
+        f"{name} {sum(counts[name].values())}"
+        + (
+            ""
+            if split.class_names == [SCORED]
+            else " (" + ", ".join(f"{c} {n}" for c, n in counts[name].items()) + ")"
+        )
         for name in SPLITS
     ]
     where = (
