@@ -157,7 +157,7 @@ def render(table, results_dir=RESULTS_DIR):
         lines.append("| " + " | ".join(cells) + " |")
     if table.footer:
         for cells in table.footer(rows):
-            if len(runs) > 1:
+            if len(cells) < len(columns):  # A footer of all runs.
                 cells = [""] + cells
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -167,15 +167,19 @@ def render(table, results_dir=RESULTS_DIR):
 
 
 def _ratio_footer(rows):
-    """matmul: bf16 / fp32 of each figure."""
-    by_dtype = {r["dtype"]: r for r in rows}
-    if not {"float32", "bfloat16"} <= set(by_dtype):
-        return []
-    fp32, bf16 = by_dtype["float32"], by_dtype["bfloat16"]
-    cells = ["bfloat16 / float32"]
-    for key in ("best_gmacs", "median_gmacs", "gmac_per_cpu_s"):
-        cells.append(f"**{float(bf16[key]) / float(fp32[key]):.2f}x**")
-    return [cells]
+    """matmul: bf16 / fp32 of each figure, per run."""
+    out = []
+    runs = list(dict.fromkeys(_run_key(r) for r in rows))
+    for run in runs:
+        by_dtype = {r["dtype"]: r for r in rows if _run_key(r) == run}
+        if not {"float32", "bfloat16"} <= set(by_dtype):
+            continue
+        fp32, bf16 = by_dtype["float32"], by_dtype["bfloat16"]
+        cells = ["bfloat16 / float32"]
+        for key in ("best_gmacs", "median_gmacs", "gmac_per_cpu_s"):
+            cells.append(f"**{float(bf16[key]) / float(fp32[key]):.2f}x**")
+        out.append(([chr(97 + runs.index(run))] if len(runs) > 1 else []) + cells)
+    return out
 
 
 def _median_footer(rows):
@@ -387,7 +391,7 @@ TABLES = {
         ),
         Table(
             "matmul-peak",
-            ("matmul_peak.csv",),
+            ("matmul_peak.csv", "matmul_peak_rerun.csv"),
             (
                 col("dtype", "{dtype}", "l"),
                 col("best GMAC/s (wall)", "{best_gmacs:.1f}"),

@@ -79,7 +79,7 @@ def machine_summary():
     memory = _memory_gib()
     if memory:
         parts.append(f"{memory:.0f} GiB")
-    parts.append("GPU visible" if os.environ.get("CUDA_VISIBLE_DEVICES") else "no GPU")
+    parts.append("NVIDIA GPU" if os.path.exists("/dev/nvidia0") else "no GPU")
     return ", ".join(parts)
 
 
