@@ -302,7 +302,7 @@ TABLES = {
             "fcn-dense-vs-sliding",
             ("fcn_dense_vs_sliding.csv",),
             (
-                col("VGG16", "{method}", "l"),
+                col("model: method", "{family}: {method}", "l"),
                 col("fastest ms", "{fastest_ms:.0f}"),
                 col("median ms", "{median_ms:.0f}"),
                 col("CPU ms", "{cpu_ms:.0f}"),
