@@ -19,6 +19,7 @@ from bench import bench_tables
 from bench import demo_tables
 from bench import report
 from bench import results_file
+from bench import results_table
 
 ROOT = report.ROOT
 # Every generated block but the model table (built from the models: slow,
@@ -250,14 +251,14 @@ def test_every_results_file_says_where_it_comes_from_and_is_shown():
 
 def test_cells_format_optional_segments_divisors_and_labels():
     row = {"a": "1500000000", "b": "", "c": "0.4", "d": "-", "e": "87"}
-    assert bench_tables.format_cell("{a:.3g/1e9}", row) == "1.5"
-    assert bench_tables.format_cell("{c:.2f}x<< ({b:.2f})>>", row) == "0.40x"
-    assert bench_tables.format_cell("<<{c:.1f} to {a:.0f}>>", row) == "0.4 to 1500000000"
-    assert bench_tables.format_cell("{d:.2g}", row) == "-"
-    assert bench_tables.format_cell("{c:auto} {e:auto} {a:auto}", row) == (
+    assert results_table.format_cell("{a:.3g/1e9}", row) == "1.5"
+    assert results_table.format_cell("{c:.2f}x<< ({b:.2f})>>", row) == "0.40x"
+    assert results_table.format_cell("<<{c:.1f} to {a:.0f}>>", row) == "0.4 to 1500000000"
+    assert results_table.format_cell("{d:.2g}", row) == "-"
+    assert results_table.format_cell("{c:auto} {e:auto} {a:auto}", row) == (
         "0.40 87.0 1500000000"
     )
-    assert bench_tables.format_cell("{b:.2f}", row) == ""
+    assert results_table.format_cell("{b:.2f}", row) == ""
 
 
 def _provenance(date, load, command="python bench/x.py --y"):
@@ -271,8 +272,8 @@ def test_rows_of_two_runs_get_a_run_column(tmp_path):
         writer.writeheader()
         writer.writerow({"v": "1.25", **_provenance("2026-01-01", "0.5")})
         writer.writerow({"v": "2", **_provenance("2026-01-02", "9")})
-    table = bench_tables.Table("x", ("x.csv",), (bench_tables.col("v", "{v:.1f}"),))
-    text = bench_tables.render(table, str(tmp_path))
+    table = results_table.Table("x", ("x.csv",), (results_table.col("v", "{v:.1f}"),))
+    text = results_table.render(table, str(tmp_path))
     assert "(a) measured 2026-01-01 on a machine, load average 0.5" in text
     assert "(b) measured 2026-01-02 on a machine, load average 9" in text
     assert "| a | 1.2 |" in text and "| b | 2.0 |" in text
@@ -340,6 +341,6 @@ def test_matmul_peak_writes_the_results_file_its_table_reads(tmp_path):
     assert rows[0]["source"] == "measured by bench/matmul_peak.py"
     assert f"{os.cpu_count()} cores" in rows[0]["machine"]
     table = bench_tables.TABLES["matmul-peak"]._replace(files=("matmul_peak.csv",))
-    text = bench_tables.render(table, str(tmp_path))
+    text = results_table.render(table, str(tmp_path))
     assert "| float32 | " in text and "bfloat16 / float32" in text
     assert "--size 64" in text
