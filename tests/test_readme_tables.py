@@ -344,3 +344,20 @@ def test_matmul_peak_writes_the_results_file_its_table_reads(tmp_path):
     text = results_table.render(table, str(tmp_path))
     assert "| float32 | " in text and "bfloat16 / float32" in text
     assert "--size 64" in text
+
+
+def test_every_bench_with_a_table_can_write_its_results_file():
+    # A table's rows name the bench that measured them; that bench takes
+    # --out, so the next measurement lands in a results file, not in prose.
+    scripts = set()
+    for table in bench_tables.TABLES.values():
+        for name in table.files:
+            for row in results_file.read_results(
+                os.path.join(bench_tables.RESULTS_DIR, name)
+            ):
+                scripts.update(re.findall(r"bench/(\w+\.py)", row["command"]))
+    assert len(scripts) >= 8, scripts
+    for script in sorted(scripts):
+        with open(os.path.join(ROOT, "bench", script)) as f:
+            source = f.read()
+        assert "add_out_argument(parser)" in source and "write_results(" in source, script
