@@ -2,6 +2,7 @@
 
 usage: .venv/bin/python bench/bench_loaders.py [--images 400] [--rounds 5]
                                                 [--size 224] [--batch 32]
+                                                [--out docs/results/bench_loaders.csv]
 
 Writes a folder of real JPEGs (scikit-image's bundled photos, cropped to
 aspect ratios 0.6 to 1.8 and scaled to a longer side of 320 to 800 px) under
@@ -34,6 +35,11 @@ from PIL import Image  # noqa: E402
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results_file import Provenance  # noqa: E402
+from results_file import add_out_argument  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg",
           "motorcycle_left.png", "motorcycle_right.png", "retina.jpg", "rocket.jpg"]
@@ -175,6 +181,24 @@ def print_table(results):
           f"{crop_cpu / multi_cpu:.2f}x by CPU time (goal >= 0.8x)")
 
 
+def result_rows(results, allocator):
+    """The results file's rows of one allocator's loader table."""
+    _, ref_cpu, _, _ = results["keras crop_to_aspect_ratio"]
+    return [
+        {
+            "part": "loaders",
+            "allocator": allocator,
+            "loader": name,
+            "images_per_s": rate,
+            "cpu_ms_per_image": cpu,
+            "system_ms_per_image": system,
+            "ratio_cpu": ref_cpu / cpu,
+            "build_s": build,
+        }
+        for name, (rate, cpu, system, build) in results.items()
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=400)
@@ -183,7 +207,9 @@ def main():
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--no-training", action="store_true")
     parser.add_argument("--loaders-json", help=argparse.SUPPRESS)  # child run
+    add_out_argument(parser)
     args = parser.parse_args()
+    provenance = Provenance("bench_loaders.py")
 
     directory = os.path.join(tempfile.gettempdir(), "fcn_bench", "jpegs")
     if args.loaders_json:
@@ -198,6 +224,7 @@ def main():
     results = bench_loaders(directory, count=args.images, size=args.size,
                             batch=args.batch, rounds=args.rounds)
     print_table(results)
+    rows = result_rows(results, "default")
 
     # TF's default CPU allocator gets every tensor over 32 MB (a float32
     # multicrop batch of 32 at 224 is 58 MB) from a fresh mmap, and the
@@ -209,7 +236,9 @@ def main():
              *[f"--{k}={getattr(args, k)}" for k in ("images", "rounds", "size", "batch")]],
             env={**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true"}, check=True,
             stdout=subprocess.DEVNULL)
-        print_table(json.load(open(out.name)))
+        bfc = json.load(open(out.name))
+        print_table(bfc)
+        rows += result_rows(bfc, "bfc")
 
     if not args.no_training:
         crop = results["fcn crop"][0]
@@ -217,6 +246,14 @@ def main():
         print("|---|---:|---:|")
         for name, rate in bench_training(args.size, args.batch).items():
             print(f"| {name} | {rate:.1f} | {crop / rate:.1f}x |")
+            rows.append({
+                "part": "training",
+                "model": name,
+                "training_images_per_s": rate,
+                "loader_over_training": crop / rate,
+            })
+    if args.out:
+        write_results(args.out, rows, provenance)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 usage: .venv/bin/python bench/dataset_scale.py [--counts 1000,10000,100000]
                                                [--size 64] [--batch 32]
                                                [--rounds 1] [--keep]
+                                               [--out docs/results/dataset_scale.csv]
 
 Writes folders of small real JPEGs (crops of scikit-image's bundled photos,
 48 to 96 px, two classes, 0.1% corrupt: half of them truncated, half not an
@@ -42,6 +43,11 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results_file import Provenance  # noqa: E402
+from results_file import add_out_argument  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg",
           "motorcycle_left.png", "motorcycle_right.png", "retina.jpg",
@@ -229,6 +235,31 @@ def print_table(rows):
         )
 
 
+def result_rows(rows):
+    """The results file's rows: the figures `print_table` shows."""
+    out = []
+    for count, k, f in rows:
+        per = 1024 / count
+        out.append({
+            "files": count,
+            "keras_build_s": k["build_s"],
+            "fcn_build_s": f["build_s"],
+            "build_ratio": f["build_s"] / k["build_s"],
+            "build_ratio_cpu": f["build_cpu_s"] / k["build_cpu_s"],
+            "keras_rebuild_s": k["rebuild_s"],
+            "fcn_rebuild_s": f["rebuild_s"],
+            "keras_peak_mb": k["build_peak_growth_mb"],
+            "keras_kb_per_file": k["build_peak_growth_mb"] * per,
+            "fcn_peak_mb": f["build_peak_growth_mb"],
+            "fcn_kb_per_file": f["build_peak_growth_mb"] * per,
+            "keras_images_per_s": k["images_per_s"],
+            "fcn_images_per_s": f["images_per_s"],
+            "epoch_ratio": f["images_per_s"] / k["images_per_s"],
+            "bad_skipped": f["skipped"],
+        })
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--counts", default="1000,10000,100000")
@@ -243,7 +274,9 @@ def main():
                         help=argparse.SUPPRESS)
     parser.add_argument("--plain-epoch", action="store_true",
                         help=argparse.SUPPRESS)
+    add_out_argument(parser)
     args = parser.parse_args()
+    provenance = Provenance("dataset_scale.py")
     if args.child:
         child(*args.child, size=args.size, batch=args.batch,
               plain_epoch=args.plain_epoch)
@@ -282,6 +315,8 @@ def main():
             shutil.rmtree(root, ignore_errors=True)
     print()
     print_table(rows)
+    if args.out:
+        write_results(args.out, result_rows(rows), provenance)
 
 
 if __name__ == "__main__":

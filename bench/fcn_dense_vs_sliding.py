@@ -1,6 +1,7 @@
 """Dense FCN evaluation vs sliding the original over crops, side by side.
 
 usage: python bench/fcn_dense_vs_sliding.py [--family VGG16|VGG19] [--repeats N]
+                                            [--out docs/results/fcn_dense_vs_sliding.csv]
 
 One 448x448 image. Dense: `<Name>_fcn(pooling=None)` gives its 8x8 score map
 in one pass. Sliding: the original classifies all 64 crops of 224x224 at
@@ -20,6 +21,7 @@ import argparse
 import math
 import os
 import platform
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,6 +29,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import keras  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results_file import Provenance  # noqa: E402
+from results_file import add_out_argument  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 FAMILIES = {
     "VGG16": (keras.applications.VGG16, keras.applications.VGG16_fcn),
@@ -56,7 +63,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--family", default="VGG16", choices=list(FAMILIES))
     parser.add_argument("--repeats", type=int, default=5)
+    add_out_argument(parser)
     args = parser.parse_args()
+    provenance = Provenance("fcn_dense_vs_sliding.py")
     original_builder, fcn_builder = FAMILIES[args.family]
     original = original_builder(weights=None)
     dense = fcn_builder(weights=None, pooling=None)
@@ -118,6 +127,19 @@ def main():
             f"measured {label:<15} {measured:>9.2f}x, "
             f"{measured / theoretical:.2f} of the theoretical"
         )
+    if args.out:
+        rows = [
+            {
+                "family": args.family,
+                "method": name,
+                "fastest_ms": min(t) * 1000,
+                "median_ms": float(np.median(t)) * 1000,
+                "cpu_ms": cpu[name] * 1000,
+                "theoretical_ratio": theoretical,
+            }
+            for name, t in times.items()
+        ]
+        write_results(args.out, rows, provenance)
 
 
 if __name__ == "__main__":

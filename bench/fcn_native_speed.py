@@ -2,6 +2,7 @@
 
 usage: python bench/fcn_native_speed.py [--families VGG16 ...] [--repeats N]
                                         [--seconds S]
+                                        [--out docs/results/fcn_native_speed.csv]
 
 For each family: Keras' original (`include_top=True`, logits) and its FCN
 twins from `to_fcn` (input shape `(None, None, 3)`, the weights copied),
@@ -27,6 +28,7 @@ function (`-` where they do not: max over positions vs average).
 import argparse
 import os
 import platform
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -36,6 +38,11 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 from keras import ops  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results_file import Provenance  # noqa: E402
+from results_file import add_out_argument  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 FAMILIES = {
     "VGG16": (keras.applications.VGG16, keras.applications.vgg16_fcn, {}),
@@ -144,7 +151,10 @@ def main():
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="least time per model"
     )
+    add_out_argument(parser)
     args = parser.parse_args()
+    provenance = Provenance("fcn_native_speed.py")
+    results = []
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, Keras "
         f"{keras.__version__}, backend {keras.backend.backend()}"
@@ -179,8 +189,23 @@ def main():
                     diff = "-"
                 else:
                     outputs = model.predict_on_batch(batch)
-                    diff = f"{np.max(np.abs(outputs - expected)):.1e}"
+                    diff = float(np.max(np.abs(outputs - expected)))
                 fastest, median, cpu, runs = times[name]
+                label = name.strip()
+                results.append({
+                    # A markdown cell drops leading spaces: the variants
+                    # are indented under VGG16_fcn with &nbsp;.
+                    "model": "&nbsp;" * (len(name) - len(label)) + label,
+                    "batch": batch_size,
+                    "fastest_ms": fastest * 1000,
+                    "median_ms": median * 1000,
+                    "cpu_ms": cpu * 1000,
+                    "runs": runs,
+                    "ratio_fastest": fastest / base[0],
+                    "ratio_cpu": cpu / base[2],
+                    "max_abs_diff": diff,
+                })
+                diff = diff if diff == "-" else f"{diff:.1e}"
                 print(
                     f"{name:<26} {batch_size:>5} {fastest * 1000:>10.1f} "
                     f"{median * 1000:>10.1f} {cpu * 1000:>10.1f} {runs:>5} "
@@ -189,6 +214,8 @@ def main():
                     flush=True,
                 )
         del models, original
+    if args.out:
+        write_results(args.out, results, provenance)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The CPU's matmul ceiling in float32 and bfloat16, measured side by side.
 
 usage: python bench/matmul_peak.py [--size 2048] [--repeats 5] [--rounds 5]
+                                   [--out docs/results/matmul_peak.csv]
 
 Multiplies two `--size`-square matrices with TensorFlow (`tf.linalg.matmul`,
 the kernels Keras' Dense and Conv2D reach), float32 and bfloat16 in
@@ -15,11 +16,17 @@ GMAC/s a training step achieves as a fraction of this ceiling.
 import argparse
 import os
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results_file import Provenance  # noqa: E402
+from results_file import add_out_argument  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 DTYPES = ("float32", "bfloat16")
 
@@ -124,7 +131,9 @@ def main():
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
+    add_out_argument(parser)
     args = parser.parse_args()
+    provenance = Provenance("matmul_peak.py")
     load = os.getloadavg()
     peak = measure_peak(args.size, args.repeats, args.rounds)
     print(
@@ -144,6 +153,18 @@ def main():
         f"(best), {peak['bfloat16']['median'] / peak['float32']['median']:.2f}x "
         "(median)"
     )
+    if args.out:
+        rows = [
+            {
+                "dtype": dtype,
+                "best_gmacs": rate["best"],
+                "median_gmacs": rate["median"],
+                "gmac_per_cpu_s": rate["per_cpu_s"],
+                "size": args.size,
+            }
+            for dtype, rate in peak.items()
+        ]
+        write_results(args.out, rows, provenance)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ usage: python bench/mixed_precision.py [--models VGG16 ...] [--sizes 224 336]
            [--batch-size 8] [--demo-sizes 32 48 64 96] [--demo-batch 32]
            [--warmup 2] [--steps 3] [--rounds 3] [--accuracy-steps 60]
            [--accuracy-seeds 2] [--policy mixed_bfloat16]
+           [--out docs/results/mixed_precision_<name>.csv]
 
 Speed. For each backbone (`--models`, at its native size or at each of
 `--sizes`, batch `--batch-size`, global max head, as the paper profile
@@ -51,6 +52,9 @@ import keras  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from matmul_peak import measure_peak  # noqa: E402
 from matmul_peak import model_macs  # noqa: E402
+from results_file import Provenance  # noqa: E402
+from results_file import add_out_argument  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 FAMILIES = {
     "VGG16": ("vgg16_fcn", "VGG16_fcn", 224),
@@ -215,11 +219,14 @@ def main():
                         help="0: no accuracy check")
     parser.add_argument("--accuracy-seeds", type=int, default=2)
     parser.add_argument("--peak-size", type=int, default=2048)
+    add_out_argument(parser)
     args = parser.parse_args()
     for key in ("steps", "rounds", "batch_size", "demo_batch"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be >= 1. "
                          f"Received: {getattr(args, key)}")
+    provenance = Provenance("mixed_precision.py")
+    results = []
     load_before = os.getloadavg()[0]
     peak = measure_peak(args.peak_size, repeats=3, rounds=3,
                         dtypes=("float32", PEAK_DTYPE[args.policy]))
@@ -255,6 +262,30 @@ def main():
     for family, size, batch, pooling, alpha in cases:
         rates, macs = bench_case(family, size, batch, pooling, alpha, mixed, args)
         f, m = rates["float32"], rates[mixed]
+        mixed_peak = peak[PEAK_DTYPE[mixed]]
+        results.append({
+            "part": "speed",
+            "model": f"{family} {alpha}" if family == "MobileNetV2" else family,
+            "size": size,
+            "batch": batch,
+            "head": pooling,
+            "policy": mixed,
+            "forward_macs": macs,
+            "fp32_best": f["best"],
+            "fp32_median": f["median"],
+            "bf16_best": m["best"],
+            "bf16_median": m["median"],
+            "ratio_wall_best": m["best"] / f["best"],
+            "ratio_wall_median": m["median"] / f["median"],
+            "fp32_cpu": f["cpu"],
+            "bf16_cpu": m["cpu"],
+            "ratio_cpu": m["cpu"] / f["cpu"],
+            "fp32_s_per_step": batch / f["best"],
+            "fp32_pct_ceiling_cpu": _pct(f["cpu"], macs, peak["float32"]["per_cpu_s"]),
+            "bf16_pct_ceiling_cpu": _pct(m["cpu"], macs, mixed_peak["per_cpu_s"]),
+            "fp32_pct_ceiling_wall": _pct(f["best"], macs, peak["float32"]["best"]),
+            "bf16_pct_ceiling_wall": _pct(m["best"], macs, mixed_peak["best"]),
+        })
         label = f"{family} {alpha}" if family == "MobileNetV2" else family
         label += f" ({macs / 1e9:.3g} GMAC fwd)"
         print(
@@ -281,7 +312,18 @@ def main():
                 for p, accs in accuracies.items()
             )
         )
+        for i, seed in enumerate(range(1, args.accuracy_seeds + 1)):
+            results.append({
+                "part": "accuracy",
+                "policy": mixed,
+                "accuracy_steps": args.accuracy_steps,
+                "seed": seed,
+                "fp32_accuracy": accuracies["float32"][i],
+                "bf16_accuracy": accuracies[mixed][i],
+            })
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    if args.out:
+        write_results(args.out, results, provenance)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ interval, and the paired difference to scale 1 with a bootstrap 95%
 interval and the exact McNemar p-value (same images, so paired).
 
     .venv/bin/python bench/predict_multiscale.py snapshots/exp3_fcn_1.5x \\
-        snapshots/data/<dataset>/test --scales 1,1.5 0.75,1,1.5 1,1.5,2
+        snapshots/data/<dataset>/test --scales 1,1.5 0.75,1,1.5 1,1.5,2 \
+        [--out docs/results/predict_multiscale.csv]
 """
 
 import argparse
@@ -19,6 +20,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.results_file import Provenance  # noqa: E402
+from bench.results_file import add_out_argument  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from fcn_experiments.accuracy_statistics import mcnemar_exact  # noqa: E402
 from fcn_experiments.accuracy_statistics import wilson_interval  # noqa: E402
 from fcn_experiments.image_listing import list_class_images  # noqa: E402
@@ -34,7 +38,10 @@ def main():
     parser.add_argument("--scales", nargs="+", default=["1,1.5", "1,1.5,2"])
     parser.add_argument("--experiment", type=int, default=None)
     parser.add_argument("--bootstrap", type=int, default=10000)
+    add_out_argument(parser)
     args = parser.parse_args()
+    provenance = Provenance("predict_multiscale.py")
+    rows = []
     source = resolve_model_source(args.model, experiment=args.experiment)
     files, _ = list_class_images(args.test_dir)
     paths = [path for path, _ in files]
@@ -56,6 +63,14 @@ def main():
         low, high = wilson_interval(int(hits.sum()), n)
         line = (f"scales {text:>12}: accuracy {hits.mean():.4f} "
                 f"({hits.sum()}/{n}; Wilson 95% [{low:.3f}, {high:.3f}])")
+        row = {
+            "scales": ", ".join(text.split(",")),
+            "accuracy": hits.mean(),
+            "correct": int(hits.sum()),
+            "images": n,
+            "wilson_low": low,
+            "wilson_high": high,
+        }
         if text != "1":
             diff = hits.astype(float) - base
             boot = diff[draws].mean(axis=1)
@@ -64,7 +79,13 @@ def main():
             line += (f"; vs scale 1: {diff.mean():+.4f} (bootstrap 95% "
                      f"[{lo:+.3f}, {hi:+.3f}]; {gained} gained, {lost} lost, "
                      f"McNemar p={p_value:.3f})")
+            row.update(difference=diff.mean(), difference_low=lo,
+                       difference_high=hi, gained=gained, lost=lost,
+                       mcnemar_p=p_value)
+        rows.append(row)
         print(line)
+    if args.out:
+        write_results(args.out, rows, provenance)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ and pixels/s per way and round, by wall time and by this process's CPU time
 (b)/(c) in pixels/s, then their medians over the rounds.
 
     .venv/bin/python bench/predict_speed.py [--images 48] [--size 128]
+                                            [--out docs/results/predict_speed.csv]
 """
 
 import argparse
@@ -40,6 +41,9 @@ sys.path.insert(0, ROOT)
 from keras.src.utils import fcn_image_dataset  # noqa: E402
 from keras.src.utils import fcn_image_files  # noqa: E402
 
+from bench.results_file import Provenance  # noqa: E402
+from bench.results_file import add_out_argument  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from fcn_experiments.model_source import STRIDE  # noqa: E402
 from fcn_experiments.model_source import ModelSource  # noqa: E402
 from fcn_experiments.predict import predict_images  # noqa: E402
@@ -95,7 +99,10 @@ def main():
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--alpha", type=float, default=0.35)
+    add_out_argument(parser)
     args = parser.parse_args()
+    provenance = Provenance("predict_speed.py")
+    rows = []
     keras.utils.set_random_seed(0)
     model = keras.applications.mobilenet_v2_fcn.MobileNetV2_fcn(
         weights=None, alpha=args.alpha, classes=2)
@@ -137,6 +144,15 @@ def main():
                           f"{pixel_rate[way] / 1e6:6.3f} Mpixel/s")
                 ratio = (rate["b"] / rate["a"], pixel_rate["b"] / pixel_rate["c"])
                 ratios[clock].append(ratio)
+                rows.append({
+                    "round": round_ + 1,
+                    "clock": "CPU" if clock == "cpu" else clock,
+                    "naive_s": s["a"],
+                    "buckets_s": s["b"],
+                    "squashed_s": s["c"],
+                    "ratio_images_b_a": ratio[0],
+                    "ratio_pixels_b_c": ratio[1],
+                })
                 print(f"round {round_ + 1} {clock:4}: (b)/(a) images/s = "
                       f"{ratio[0]:.2f}x, (b)/(c) pixels/s = {ratio[1]:.2f}x")
         for clock in ("wall", "cpu"):
@@ -144,6 +160,8 @@ def main():
             print(f"median over {args.rounds} rounds, {clock} time: (b)/(a) "
                   f"images/s = {a:.2f}x (goal >= 3), (b)/(c) pixels/s = "
                   f"{c:.2f}x (goal >= 0.8)")
+    if args.out:
+        write_results(args.out, rows, provenance)
 
 
 if __name__ == "__main__":

@@ -6,19 +6,30 @@ block in README.md or BENCHMARKS.md differs from its rendering (run
 `python bench/report.py --write` after committing new results).
 """
 
+import csv
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 
+from bench import bench_tables
+from bench import demo_tables
 from bench import report
+from bench import results_file
+from bench import results_table
 
 ROOT = report.ROOT
-DEMO_BLOCKS = {
-    "README.md": ("demo-table",),
-    "BENCHMARKS.md": ("demo-table", "demo-single-run", "demo-pairwise"),
-}
+# Every generated block but the model table (built from the models: slow,
+# tested on its own below).
+BLOCKS = [
+    (file_name, block)
+    for file_name, blocks in report.renderers().items()
+    for block in blocks
+    if block != "model-table"
+]
 README_MAX_LINES = 250
 
 
@@ -27,11 +38,15 @@ def _read(name):
         return f.read()
 
 
-@pytest.mark.parametrize(
-    "file_name, block",
-    [(f, b) for f, blocks in DEMO_BLOCKS.items() for b in blocks],
-)
-def test_demo_blocks_equal_their_rendering(file_name, block):
+def test_the_generated_blocks_cover_the_bench_tables():
+    names = {block for _, block in BLOCKS}
+    assert {"demo-table", "demo-bf16", "matmul-peak", "mixed-precision-demo",
+            "fcn-native-speed", "dataset-scale"} <= names
+    assert len(names) > 20
+
+
+@pytest.mark.parametrize("file_name, block", BLOCKS)
+def test_blocks_equal_their_rendering(file_name, block):
     rendered = report.renderers()[file_name][block]()
     written = report.block_text(_read(file_name), block)
     assert written is not None, f"{file_name} lacks the block {block!r}"
@@ -64,13 +79,13 @@ def test_rendered_p_values_agree_with_the_framework():
     seed = min(seeds)
     rows = seeds[seed]
     run_dir = os.path.join(report.DEMO_DIR, f"seed{seed}")
-    reference = report.read_predictions(run_dir, rows[1])
+    reference = demo_tables.read_predictions(run_dir, rows[1])
     assert reference is not None, "commit seed 1's test_predictions.csv files"
     for k, row in rows.items():
         if k == 1:
             continue
-        mine = report.read_predictions(run_dir, row)
-        assert report.mcnemar_p(reference, mine) == pytest.approx(
+        mine = demo_tables.read_predictions(run_dir, row)
+        assert demo_tables.mcnemar_p(reference, mine) == pytest.approx(
             float(row["mcnemar_p_vs_1"]), rel=1e-9
         )
 
@@ -199,3 +214,150 @@ def test_relative_links_lead_to_files(name):
 def test_the_link_check_finds_links():
     links = list(_relative_links(_read("README.md")))
     assert "docs/installer.md" in links and "LICENSE" in links
+
+
+# ------------------------------------------------------------------ bench tables
+
+
+def _outside_blocks(text):
+    return re.sub(
+        r"<!-- begin: (\S+) -->\n.*?<!-- end: \1 -->", "", text, flags=re.DOTALL
+    )
+
+
+def test_benchmarks_has_no_table_outside_a_generated_block():
+    # Every table in BENCHMARKS.md presents measurements: none may be
+    # written by hand.
+    rows = [
+        line
+        for line in _outside_blocks(_read("BENCHMARKS.md")).splitlines()
+        if line.lstrip().startswith("|")
+    ]
+    assert rows == [], f"BENCHMARKS.md has tables not rendered by bench/report.py: {rows}"
+
+
+def test_every_results_file_says_where_it_comes_from_and_is_shown():
+    used = {f for t in bench_tables.TABLES.values() for f in t.files}
+    folder = bench_tables.RESULTS_DIR
+    csvs = sorted(f for f in os.listdir(folder) if f.endswith(".csv"))
+    assert sorted(used) == csvs, "a results file no table shows, or a table's file missing"
+    for name in csvs:
+        for row in results_file.read_results(os.path.join(folder, name)):
+            assert row["date"].startswith("20") and row["machine"], name
+            assert row["source"].startswith(
+                ("measured by bench/", "transcribed from BENCHMARKS.md")
+            ), name
+
+
+def test_cells_format_optional_segments_divisors_and_labels():
+    row = {"a": "1500000000", "b": "", "c": "0.4", "d": "-", "e": "87"}
+    assert results_table.format_cell("{a:.3g/1e9}", row) == "1.5"
+    assert results_table.format_cell("{c:.2f}x<< ({b:.2f})>>", row) == "0.40x"
+    assert results_table.format_cell("<<{c:.1f} to {a:.0f}>>", row) == "0.4 to 1500000000"
+    assert results_table.format_cell("{d:.2g}", row) == "-"
+    assert results_table.format_cell("{c:auto} {e:auto} {a:auto}", row) == (
+        "0.40 87.0 1500000000"
+    )
+    assert results_table.format_cell("{b:.2f}", row) == ""
+
+
+def _provenance(date, load, command="python bench/x.py --y"):
+    return {"date": date, "machine": "a machine", "load": load,
+            "command": command, "source": "measured by bench/x.py"}
+
+
+def test_rows_of_two_runs_get_a_run_column(tmp_path):
+    with open(tmp_path / "x.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["v", *results_file.PROVENANCE])
+        writer.writeheader()
+        writer.writerow({"v": "1.25", **_provenance("2026-01-01", "0.5")})
+        writer.writerow({"v": "2", **_provenance("2026-01-02", "9")})
+    table = results_table.Table("x", ("x.csv",), (results_table.col("v", "{v:.1f}"),))
+    text = results_table.render(table, str(tmp_path))
+    assert "(a) measured 2026-01-01 on a machine, load average 0.5" in text
+    assert "(b) measured 2026-01-02 on a machine, load average 9" in text
+    assert "| a | 1.2 |" in text and "| b | 2.0 |" in text
+
+
+def test_a_results_file_without_provenance_is_refused(tmp_path):
+    (tmp_path / "x.csv").write_text("v\n1\n")
+    with pytest.raises(ValueError, match="date"):
+        results_file.read_results(str(tmp_path / "x.csv"))
+
+
+def test_check_detects_an_edited_bench_figure(tmp_path, capsys):
+    for name in ("README.md", "BENCHMARKS.md"):
+        shutil.copy(os.path.join(ROOT, name), tmp_path / name)
+    args = ["--check", "--root", str(tmp_path), "--block", "matmul-peak"]
+    assert report.main(args) == 0
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    block = report.block_text(text, "matmul-peak")
+    edited = re.sub(r"\| float32 \| [\d.]+ \|", "| float32 | 999.9 |", block, count=1)
+    assert edited != block
+    (tmp_path / "BENCHMARKS.md").write_text(text.replace(block, edited))
+    assert report.main(args) == 1
+    assert "999.9" in capsys.readouterr().out
+
+
+def test_precision_table_compares_the_same_seeds(tmp_path):
+    def run(folder, policy, accuracies):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "run.json").write_text(
+            '{"date": "d", "machine": "m", "commit": "0123456789ab", "command": "c"}'
+        )
+        for seed, accuracy in accuracies.items():
+            (tmp_path / folder / f"seed{seed}").mkdir()
+            (tmp_path / folder / f"seed{seed}" / "results.csv").write_text(
+                "experiment,name,title,input_size,test_accuracy,mixed_precision\n"
+                f"4,fcn_2x,FCN at 2x,64,{accuracy},{policy}\n"
+            )
+        return str(tmp_path / folder)
+
+    fp32 = run("fp32", "float32", {1: 0.6, 2: 0.8, 3: 0.5})
+    bf16 = run("bf16", "mixed_bfloat16", {1: 0.7, 2: 0.9})
+    table = demo_tables.precision_table(fp32, bf16)
+    # Seed 3 has no bf16 run: both means are over seeds 1 and 2.
+    assert "| 4 | FCN at 2x | 0.600 / 0.800 | **0.700** | 0.700 / 0.900 | **0.800** |" in table
+    with pytest.raises(ValueError, match="mixed policy"):
+        demo_tables.precision_table(fp32, fp32)
+
+
+def test_the_demo_bf16_runs_are_mixed_bfloat16_runs():
+    seeds = demo_tables.read_demo_seeds(demo_tables.BF16_DIR)
+    assert {row["mixed_precision"] for rows in seeds.values() for row in rows.values()} == {
+        "mixed_bfloat16"
+    }
+
+
+def test_matmul_peak_writes_the_results_file_its_table_reads(tmp_path):
+    out = tmp_path / "matmul_peak.csv"
+    subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bench", "matmul_peak.py"), "--size", "64",
+         "--repeats", "1", "--rounds", "1", "--out", str(out)],
+        check=True, capture_output=True, timeout=300,
+    )
+    rows = results_file.read_results(str(out))
+    assert [r["dtype"] for r in rows] == ["float32", "bfloat16"]
+    assert rows[0]["source"] == "measured by bench/matmul_peak.py"
+    assert f"{os.cpu_count()} cores" in rows[0]["machine"]
+    table = bench_tables.TABLES["matmul-peak"]._replace(files=("matmul_peak.csv",))
+    text = results_table.render(table, str(tmp_path))
+    assert "| float32 | " in text and "bfloat16 / float32" in text
+    assert "--size 64" in text
+
+
+def test_every_bench_with_a_table_can_write_its_results_file():
+    # A table's rows name the bench that measured them; that bench takes
+    # --out, so the next measurement lands in a results file, not in prose.
+    scripts = set()
+    for table in bench_tables.TABLES.values():
+        for name in table.files:
+            for row in results_file.read_results(
+                os.path.join(bench_tables.RESULTS_DIR, name)
+            ):
+                scripts.update(re.findall(r"bench/(\w+\.py)", row["command"]))
+    assert len(scripts) >= 8, scripts
+    for script in sorted(scripts):
+        with open(os.path.join(ROOT, "bench", script)) as f:
+            source = f.read()
+        assert "add_out_argument(parser)" in source and "write_results(" in source, script
