@@ -66,7 +66,7 @@ def headline(result):
         return f"test accuracy {result['test_accuracy']:.4f}"
     return (
         f"test SRCC {float(result['test_srcc']):.4f} "
-        f"({float(result['test_srcc_low']):.3f}-"
+        f"(95% interval {float(result['test_srcc_low']):.3f} to "
         f"{float(result['test_srcc_high']):.3f})"
     )
 

@@ -349,6 +349,32 @@ def test_missing_or_misshapen_table_names_the_file(scored, tmp_path):
         f"p{k}" for k in range(1, BINS + 1)]
 
 
+def test_notebook_runs_a_regression_on_the_bundled_data(tmp_path):
+    import json
+
+    import papermill
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = str(tmp_path)
+    papermill.execute_notebook(
+        os.path.join(root, "FCN_demo.ipynb"),
+        os.path.join(out, "executed.ipynb"),
+        parameters={"PROFILE": "tiny", "TASK": "regression",
+                    "EXPERIMENTS": [1, 3], "OUTPUT_DIR": out},
+        kernel_name="python3",
+        cwd=root,
+        progress_bar=False,
+    )
+    rows = results.read_results(out)
+    assert [row["experiment"] for row in rows] == [1, 3]
+    assert {row["task"] for row in rows} == {"regression"}
+    with open(os.path.join(out, "executed.ipynb")) as f:
+        text = json.dumps(json.load(f)["cells"])
+    # The score table, what its intervals mean, and the two score figures.
+    assert "test SRCC" in text and "paired bootstrap" in text
+    assert text.count("image/png") >= 3
+
+
 def test_cli_takes_the_task_flags():
     args = build_parser().parse_args(
         ["run", "--task", "regression", "--score-range", "1", "10",
