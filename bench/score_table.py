@@ -90,7 +90,7 @@ def regression_table(rows, info):
                     row["title"],
                     _input(row),
                     f"**{_number(row['test_srcc'])}**",
-                    f"{_number(row['test_srcc_low'])}-"
+                    f"{_number(row['test_srcc_low'])} to "
                     f"{_number(row['test_srcc_high'])}",
                     difference,
                     _number(row["test_plcc"]),

@@ -232,7 +232,7 @@ def _range(row, field):
     low, high = row.get(f"{field}_low", ""), row.get(f"{field}_high", "")
     if low == "" or high == "" or _nan(low) or _nan(high):
         return ""
-    return f"{float(low):.3f}-{float(high):.3f}"
+    return f"{float(low):.3f} to {float(high):.3f}"
 
 
 def _signed_interval(row, field, prefix):
