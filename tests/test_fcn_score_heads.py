@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import keras
+
 from fcn_experiments.score_losses import EarthMoversDistance
 from fcn_experiments.score_losses import regression_loss
-
 from fcn_model_helpers import FAMILIES
 from fcn_model_helpers import assert_close
 from fcn_model_helpers import photos

@@ -6,6 +6,8 @@ import pytest
 import scipy.stats
 
 import keras
+
+from fcn_experiments import score_statistics
 from fcn_experiments.score_losses import EarthMoversDistance
 from fcn_experiments.score_losses import regression_loss
 
@@ -58,6 +60,17 @@ def test_matches_the_cdf_formula(r):
     loss = EarthMoversDistance(r=r, reduction=None)
     np.testing.assert_allclose(
         per_sample(loss, p, q), emd_loop(p, q, r), rtol=1e-5, atol=1e-7
+    )
+
+
+@pytest.mark.parametrize("r", [1, 2])
+def test_equals_the_reported_emd_metric(r):
+    """The loss trains on what score_statistics.emd reports."""
+    p, q = distributions(5, seed=15), distributions(5, seed=16)
+    np.testing.assert_allclose(
+        per_sample(EarthMoversDistance(r=r, reduction=None), p, q),
+        score_statistics.emd(p, q, r=r),
+        rtol=1e-5,
     )
 
 
