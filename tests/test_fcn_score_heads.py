@@ -5,7 +5,7 @@ model compiled with `EarthMoversDistance`.
 
 Small models: MobileNetV2 (alpha 0.35) at 64 px or so, and VGG16 built for
 32 px (fc1 then reads a 1x1 map, so it is a 1x1 conv), random weights with
-non-trivial BatchNorm statistics, real photos.
+BatchNorm calibrated on real photos (so that the scores differ by photo).
 """
 
 import numpy as np
@@ -17,8 +17,8 @@ from fcn_experiments.score_losses import EarthMoversDistance
 from fcn_experiments.score_losses import regression_loss
 from fcn_model_helpers import FAMILIES
 from fcn_model_helpers import assert_close
+from fcn_model_helpers import calibrate_batch_norm
 from fcn_model_helpers import photos
-from fcn_model_helpers import randomize_batch_norm
 from fcn_model_helpers import run
 
 # Runs under every backend in `./run.sh backends` (tests/backend_suite.py).
@@ -40,7 +40,7 @@ def original(family, classes, classifier_activation):
         classifier_activation=classifier_activation,
         **family_kwargs,
     )
-    randomize_batch_norm(model)
+    calibrate_batch_norm(model, photos(family, size, size, count=4))
     return model
 
 
@@ -93,6 +93,7 @@ def test_distribution_head_equals_the_original(family):
     images = photos(family, size, size)
     fcn = module(family).to_fcn(model)  # pooling="avg", softmax kept
     expected = run(model, images)
+    assert np.abs(expected[0] - expected[1]).max() > 1e-4  # Photo-dependent.
     actual = run(fcn, images)
     assert actual.shape == (2, BINS)
     assert_close(actual, expected)
@@ -104,7 +105,7 @@ def test_distribution_head_is_the_softmax_of_the_mean_logits():
     fcn = keras.applications.MobileNetV2_fcn(
         weights=None, alpha=0.35, classes=BINS, pooling="avg"
     )
-    randomize_batch_norm(fcn)
+    calibrate_batch_norm(fcn, photos("MobileNetV2", 96, 128, count=4))
     logits = keras.applications.MobileNetV2_fcn(
         weights=None, alpha=0.35, classes=BINS, pooling=None,
         classifier_activation="linear",
@@ -116,8 +117,7 @@ def test_distribution_head_is_the_softmax_of_the_mean_logits():
     assert_close(run(fcn, images), expected)
 
 
-@pytest.mark.parametrize("classifier_activation", [None, "linear"])
-def test_builder_regression_heads(classifier_activation):
+def test_builder_regression_heads():
     """`classes=1` from the builder: no activation layer for None or
     "linear"; "max" is the score map's best position, "avg" its mean."""
     heads = {
@@ -128,15 +128,18 @@ def test_builder_regression_heads(classifier_activation):
             classifier_activation=classifier_activation,
             pooling=pooling,
         )
-        for pooling in ("avg", "max", None)
+        for pooling, classifier_activation in [
+            ("avg", None), ("max", "linear"), (None, None)
+        ]
     }
-    randomize_batch_norm(heads[None])
+    calibrate_batch_norm(heads[None], photos("MobileNetV2", 64, 96, count=4))
     for model in heads.values():
         assert not has_activation_layer(model)
         model.set_weights(heads[None].get_weights())
     images = photos("MobileNetV2", 64, 96)
     score_map = run(heads[None], images)
     assert score_map.shape[1:] == (2, 3, 1)
+    assert np.ptp(score_map.mean(axis=(1, 2))) > 1e-4  # Photo-dependent.
     assert_close(run(heads["max"], images), score_map.max(axis=(1, 2)))
     assert_close(run(heads["avg"], images), score_map.mean(axis=(1, 2)))
 
@@ -161,7 +164,7 @@ def score_fcn(classes):
         classifier_activation="linear" if classes == 1 else "softmax",
         pooling="avg",
     )
-    randomize_batch_norm(model)
+    calibrate_batch_norm(model, photos("MobileNetV2", 40, 56, count=4))
     return model
 
 
@@ -224,3 +227,14 @@ def test_regression_head_outputs_float32_under_mixed_bfloat16(pooling):
     output = model(photos("MobileNetV2", 64, 64), training=False)
     assert keras.backend.standardize_dtype(output.dtype) == "float32"
     assert output.shape == ((2, 1) if pooling else (2, 2, 2, 1))
+
+
+def test_distribution_step_under_mixed_bfloat16():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = score_fcn(BINS)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("Conv1").compute_dtype == "bfloat16"
+    targets = np.random.default_rng(1).dirichlet(np.ones(BINS), 2)
+    fit_one_step(model, EarthMoversDistance(), targets.astype("float32"))
