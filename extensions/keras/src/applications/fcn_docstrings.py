@@ -30,10 +30,15 @@ BUILDER_DOC = """Instantiates {name} as a fully convolutional network{skip}.
             global maximum per class. `None`: the activated score map
             `(batch, rows, cols, classes)`. `"avg"`: the logits averaged
             over the positions, then the activation; this equals the
-            original {avg_note}.
-        classes: number of classes.
+            original {avg_note}. A regression head's score is the mean of
+            the positions' (`"avg"`) or the best position's (`"max"`); a
+            distribution head takes `"avg"` (per-bin maxima do not sum
+            to 1).
+        classes: number of classes; 1 with a linear activation for a
+            regression head (one score, e.g. a mean opinion score), K
+            with `"softmax"` for a score distribution over K bins (NIMA).
         classifier_activation: activation of the scores, e.g. `"softmax"`;
-            `None` for logits.
+            `None` or `"linear"` for logits (a regression head's scores).
         dropout: rate of a Dropout before `predictions` (0: none).{extra_args}
         name: the model's name.
 
@@ -60,7 +65,9 @@ TO_FCN_DOC = """Turns a built `keras.applications.{name}` into its FCN twin.
         model: the original Keras model.
         pooling: `"avg"` (default), `"max"` or `None`, as for `{name}_fcn`.
         classifier_activation: `None` (default) takes the activation of the
-            model's `predictions` layer; pass `"linear"` for logits.
+            model's `predictions` layer (none for an original built with
+            `classifier_activation="linear"`, e.g. a 1-unit regression
+            head: the FCN outputs its scores); pass `"linear"` for logits.
         skip: `True` returns the skip variant, its skip branch freshly
             initialised (it starts equal to the plain FCN).
         dropout: rate of a Dropout before `predictions` (0: none).

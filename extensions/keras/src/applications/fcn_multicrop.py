@@ -7,6 +7,8 @@ image. `MultiCrop(model)` runs `model` on all of them as one batch of
 so a multi-crop model trains and evaluates with plain `fit` / `evaluate`.
 Max pooling (the default) carries the FCN's global max pooling over
 positions on to the crops: a class scores as high as its best crop.
+For quality scores, average pooling gives a regression head's mean score
+over the crops, and keeps a distribution head's output a distribution.
 """
 
 from keras.src import ops
@@ -38,7 +40,9 @@ class MultiCrop(Model):
         pooling: How the crops' predictions are combined: `"max"` (default)
             or `"avg"`. Predictions are pooled as they come out of `model`
             (probabilities stay unnormalized under `"max"`, as after global
-            max pooling; Keras' crossentropy losses normalize them).
+            max pooling; Keras' crossentropy losses normalize them, the
+            Earth Mover's Distance does not: use `"avg"` for score
+            distributions).
 
     Input shape: `(batch, crops, H, W, C)`.
     Output shape: `(batch, ...)`, that of `model`'s predictions.
