@@ -60,10 +60,21 @@ def write_scores_csv(
             writer.writerow(cells + ([row.heatmap] if heatmaps else []))
 
 
-def scores_markdown(scores, class_names, task="classification"):
+def task_of(scores):
+    """The task `predict_images` scored `scores` for, read from them: a
+    score without probabilities is regression's, with them a
+    distribution's; classification where no row has a score."""
+    for row in scores:
+        if row.score is not None:
+            return "regression" if row.probabilities is None else "distribution"
+    return "classification"
+
+
+def scores_markdown(scores, class_names, task=None):
     """A markdown table of `ImageScore`s: file, size, class and
     probabilities (score models: score, and a distribution's std and bin
-    probabilities)."""
+    probabilities). `task` defaults to `task_of(scores)`."""
+    task = task or task_of(scores)
     if task == "regression":
         names = ["score"]
     elif task == "distribution":
