@@ -171,6 +171,14 @@ def _add_model_source_flags(sub):
         help="for a .keras file without its .json: whose preprocess_input "
         "it takes (mobilenet_v2, vgg16, ...)",
     )
+    sub.add_argument(
+        "--task",
+        default=None,
+        choices=TASKS,
+        help="for a .keras file without its .json: what its outputs are "
+        "(default: classification; experiments and their .json files say it "
+        "themselves)",
+    )
 
 
 def _add_model_commands(commands):
@@ -196,8 +204,8 @@ def _add_model_commands(commands):
     predict.add_argument(
         "--scales",
         default="1",
-        help="average the probabilities over these rescalings of the "
-        "shorter side, e.g. 1,1.5,2 (default: 1)",
+        help="average the probabilities (a regression model's scores) over "
+        "these rescalings of the shorter side, e.g. 1,1.5,2 (default: 1)",
     )
     predict.add_argument("--heatmaps", default=None, metavar="DIR",
                          help="write each image's score map as a PNG here")
@@ -210,7 +218,7 @@ def _add_model_commands(commands):
         help="export a trained experiment for serving",
         description="Exports a trained model: a .keras file, a SavedModel "
         "with a dynamic-size serving signature, or ONNX. Writes OUT.json "
-        "beside it (backbone, input size, class names).",
+        "beside it (backbone, input size, class names, task).",
     )
     _add_model_source_flags(export)
     export.add_argument("out", metavar="OUT", help="file or folder to write")
@@ -242,6 +250,7 @@ def _run_model_command(args):
             class_names=args.class_names,
             backbone=args.backbone,
             size=getattr(args, "size", None),
+            task=args.task,
         )
         if args.command == "export":
             from fcn_experiments.export import export_model
@@ -272,6 +281,7 @@ def _run_model_command(args):
         source.class_names,
         scales,
         heatmaps=args.heatmaps is not None,
+        task=source.task,
     )
     if stats["failed"]:
         first = next(row for row in scores if row.error)

@@ -2,6 +2,8 @@
 
 import os
 
+import numpy as np
+
 HEATMAP_MIN_SIDE = 256
 
 
@@ -14,6 +16,45 @@ def heatmap_name(path, used):
         name, k = f"{stem}_{k}.png", k + 1
     used.add(name)
     return name
+
+
+def heatmap_of(task, score_map, outputs, class_names):
+    """What to draw for one image: `(score_map, class_index, title)`.
+
+    - classification: the map of the predicted class, titled with its name
+      and probability;
+    - regression: the map of the one output (the score at each position),
+      titled `score <value>`;
+    - distribution: the per-position mean score (each position's
+      distribution over the bins, normalized, its mean over the bin values
+      1..K), titled `score <mean> ± <std>`. Its average over positions is
+      not exactly the image's score: the FCN averages logits before the
+      softmax.
+
+    Args:
+        task: `tasks.TASKS`.
+        score_map: `(rows, cols, outputs)`, from `score_map.score_map_model`.
+        outputs: the image's outputs averaged over the scales (probabilities
+            for classes and distributions, the raw score for regression).
+        class_names: the names of the outputs.
+    """
+    from fcn_experiments import score_statistics
+
+    if task == "regression":
+        return score_map, 0, f"score {float(outputs[0]):.3f}"
+    if task == "distribution":
+        p = np.asarray(score_map, dtype="float64")
+        p = p / np.maximum(p.sum(axis=-1, keepdims=True), 1e-12)
+        means = score_statistics.distribution_mean(p)[..., None]
+        mean = score_statistics.distribution_mean(outputs)
+        std = score_statistics.distribution_std(outputs)
+        return means, 0, f"score {mean:.2f} ± {std:.2f}"
+    predicted = int(np.argmax(outputs))
+    return (
+        score_map,
+        predicted,
+        f"{class_names[predicted]} {outputs[predicted]:.2f}",
+    )
 
 
 def save_heatmap(path, *, image, score_map, class_index, title):

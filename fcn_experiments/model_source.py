@@ -7,7 +7,14 @@ MODEL is one of:
   names read from `result.json`;
 - a run's output folder, with `experiment=K`;
 - a `.keras` file, with the `<file>.json` written beside it by the
-  experiments and by `export` (backbone, input size, class names).
+  experiments and by `export` (backbone, input size, class names, task).
+
+The task (`tasks.TASKS`) says what the outputs are: class probabilities, a
+score (one linear output) or a score distribution (a softmax over K bins).
+An experiment folder's comes from its `config.json`, a `.keras` file's from
+its `.json` (`"task"`; a file written before tasks existed is
+classification). Nothing is inferred from the model: a `.keras` file
+without its `.json` is classification unless `--task` says otherwise.
 """
 
 import dataclasses
@@ -17,6 +24,7 @@ import os
 from fcn_experiments.backbones import BACKBONES
 from fcn_experiments.backbones import get_backbone
 from fcn_experiments.config import Config
+from fcn_experiments.tasks import TASKS
 
 INFO_SUFFIX = ".json"
 # The total stride of every Keras backbone here.
@@ -31,9 +39,11 @@ class ModelSourceError(ValueError):
 class ModelSource:
     """A trained model and what is needed to feed it.
 
-    `model` maps preprocessed `(batch, H, W, 3)` images to class scores; for
-    an FCN `fixed_size` is None and any H, W of at least `min_size` work,
-    for experiment #1 (Keras' original model) it is the one size it takes.
+    `model` maps preprocessed `(batch, H, W, 3)` images to its outputs
+    (`task`: class scores, one score, or a distribution over the bins named
+    by `class_names`); for an FCN `fixed_size` is None and any H, W of at
+    least `min_size` work, for experiment #1 (Keras' original model) it is
+    the one size it takes.
     """
 
     model: object
@@ -42,6 +52,7 @@ class ModelSource:
     class_names: list
     name: str
     fixed_size: int | None = None
+    task: str = "classification"
 
     @property
     def min_size(self):
@@ -58,6 +69,7 @@ class ModelSource:
             "class_names": list(self.class_names),
             "fixed_size": self.fixed_size,
             "name": self.name,
+            "task": self.task,
         }
 
 
@@ -113,7 +125,7 @@ def config_of_folder(folder):
     return Config(**values)
 
 
-def load_experiment(folder, class_names=None):
+def load_experiment(folder, class_names=None, task=None):
     """A `ModelSource` rebuilt from an experiment folder's best epoch."""
     from fcn_experiments import training
     from fcn_experiments.experiments import build_model
@@ -122,6 +134,7 @@ def load_experiment(folder, class_names=None):
 
     experiment = _experiment_of_folder(folder)
     config = config_of_folder(folder)
+    task = _task(task, config.task, folder)
     best = training.read_best(folder)
     if best is None:
         raise ModelSourceError(
@@ -140,12 +153,56 @@ def load_experiment(folder, class_names=None):
     name = experiment.folder
     size = experiment.input_size(config)
     if not experiment.fcn:
-        return ModelSource(model, config.model, size, names, name, size)
+        return ModelSource(model, config.model, size, names, name, size, task)
     # Multi-crop models score whole images at their own size, as FCNs.
-    return ModelSource(inner_fcn(model), config.model, size, names, name)
+    return ModelSource(
+        inner_fcn(model), config.model, size, names, name, task=task
+    )
 
 
-def _class_names(given, saved, where, count=None):
+def _task(given, saved, where):
+    """The task of MODEL: the saved one; `--task` only where none is saved
+    (or the same one)."""
+    if given is not None and given not in TASKS:
+        raise ModelSourceError(
+            f"--task must be one of {TASKS}. Received: task={given!r}"
+        )
+    if given is not None and saved is not None and given != saved:
+        raise ModelSourceError(
+            f"{where} was trained with task={saved!r}, but --task says "
+            f"{given!r}. Leave --task out: it is for a .keras file without "
+            f"its .json. Received: task={given!r}"
+        )
+    return given or saved or "classification"
+
+
+def _check_outputs(task, count, where):
+    """A regression model has one output, a distribution model two or more."""
+    if task == "regression" and count != 1:
+        raise ModelSourceError(
+            f"{where} has {count} outputs; a regression model has one (its "
+            "score). Pass the --task it was trained for (classification or "
+            f"distribution). Received: task={task!r}"
+        )
+    if task == "distribution" and count < 2:
+        raise ModelSourceError(
+            f"{where} has {count} output; a distribution model has one per "
+            "bin (two or more). Pass the --task it was trained for "
+            f"(regression). Received: task={task!r}"
+        )
+
+
+def _default_names(task, count):
+    """Output names where none were saved: `score`, the bins 1..K, or
+    `class_i`."""
+    if task == "regression":
+        return ["score"]
+    if task == "distribution":
+        return [str(k) for k in range(1, count + 1)]
+    return [f"class_{i}" for i in range(count)]
+
+
+def _class_names(given, saved, where, count=None, task="classification"):
     if given is not None and saved is not None and len(given) != len(saved):
         raise ModelSourceError(
             f"{where} was trained on {len(saved)} classes {saved}; "
@@ -161,10 +218,10 @@ def _class_names(given, saved, where, count=None):
             f"{where} has no result.json naming its classes (unfinished "
             "experiment). Pass --class-names."
         )
-    return [f"class_{i}" for i in range(count)]
+    return _default_names(task, count)
 
 
-def load_keras_file(path, class_names=None, backbone=None, size=None):
+def load_keras_file(path, class_names=None, backbone=None, size=None, task=None):
     """A `ModelSource` from a `.keras` file and its `<file>.json`."""
     import keras
 
@@ -195,18 +252,31 @@ def load_keras_file(path, class_names=None, backbone=None, size=None):
     if isinstance(model, keras.applications.MultiCrop):
         model = model.model  # Score whole images, as an FCN.
     fixed = model.input_shape[1] if model.input_shape[1] is not None else None
+    # A .json written before tasks existed has no "task": classification.
+    saved_task = info.get("task", "classification" if info else None)
+    task = _task(task, saved_task, path)
+    _check_outputs(task, model.output_shape[-1], path)
     names = _class_names(
         class_names,
         info.get("class_names"),
         path,
         count=model.output_shape[-1],
+        task=task,
     )
     name = info.get("name") or os.path.splitext(os.path.basename(path))[0]
-    return ModelSource(model, backbone, int(input_size), names, name, fixed)
+    return ModelSource(
+        model, backbone, int(input_size), names, name, fixed, task
+    )
 
 
 def resolve_model_source(
-    model, *, experiment=None, class_names=None, backbone=None, size=None
+    model,
+    *,
+    experiment=None,
+    class_names=None,
+    backbone=None,
+    size=None,
+    task=None,
 ):
     """The `ModelSource` of MODEL as `predict` and `export` take it.
 
@@ -219,6 +289,9 @@ def resolve_model_source(
         backbone: for a `.keras` file without its `.json`: whose
             `preprocess_input` it takes.
         size: for a `.keras` file without its `.json`: its input size.
+        task: for a `.keras` file without its `.json`: what its outputs
+            are (`tasks.TASKS`; default "classification"). Where a task was
+            saved, it must be the same.
 
     Raises:
         ModelSourceError: MODEL cannot be used, with what to do instead.
@@ -232,7 +305,7 @@ def resolve_model_source(
                 f"folder, not in a .keras file. Received: MODEL={model!r}, "
                 f"experiment={experiment}"
             )
-        return load_keras_file(model, class_names, backbone, size)
+        return load_keras_file(model, class_names, backbone, size, task)
     if not os.path.isdir(model):
         raise ModelSourceError(
             "MODEL must be an experiment folder, a run's output folder (with "
@@ -254,4 +327,4 @@ def resolve_model_source(
                 f"Received: MODEL={model!r}, experiment={experiment}"
             )
         model = folder
-    return load_experiment(model, class_names)
+    return load_experiment(model, class_names, task)

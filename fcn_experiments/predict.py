@@ -14,6 +14,14 @@ softmax map; those scores are normalized to sum to 1, as Keras'
 crossentropy normalizes them in training. With several `scales`, the
 normalized probabilities are averaged.
 
+Score models (`ModelSource.task`, see `tasks`): a regression model's one
+linear output is the image's `score`, not normalized (with several
+`scales`, the raw scores are averaged); a distribution model's softmax over
+K bins is normalized and averaged as above, and its `score` and `std` are
+the mean and standard deviation of that distribution over the bin values
+1..K (the mean of the averaged distribution is the average of the scales'
+means).
+
 The heatmaps are drawn by `heatmaps`, from `score_map`'s map; the CSV and
 markdown of the scores are written by `score_reports`.
 """
@@ -26,16 +34,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from fcn_experiments import score_statistics
 from fcn_experiments.heatmaps import heatmap_name
+from fcn_experiments.heatmaps import heatmap_of
 from fcn_experiments.heatmaps import save_heatmap
 from fcn_experiments.model_source import STRIDE
 from fcn_experiments.model_source import ModelSourceError
 from fcn_experiments.score_map import score_map_model
+from fcn_experiments.tasks import TASKS
 
 
 @dataclasses.dataclass
 class ImageScore:
-    """One row of the scores CSV."""
+    """One row of the scores CSV: the class (or bin) probabilities, and for
+    score models the score (and a distribution's standard deviation)."""
 
     path: str
     width: int | None = None
@@ -43,6 +55,12 @@ class ImageScore:
     probabilities: np.ndarray | None = None
     error: str = ""
     heatmap: str = ""
+    score: float | None = None
+    std: float | None = None
+
+    @property
+    def scored(self):
+        return self.probabilities is not None or self.score is not None
 
 
 def parse_scales(text):
@@ -119,11 +137,13 @@ def predict_images(
         source: a `ModelSource` (`model_source.resolve_model_source`).
         paths: image files; a bad one gets an error, the rest are scored.
         size: the shorter side at scale 1 (default: the model's input size).
-        scales: aspect-preserving rescalings whose probabilities are
-            averaged; the shorter side is `round(size * scale)`.
+        scales: aspect-preserving rescalings whose probabilities (a
+            regression model's raw scores) are averaged; the shorter side is
+            `round(size * scale)`.
         batch_size: images per batch (of one shape).
-        heatmaps: a folder for one PNG per image: the score map of its
-            predicted class over it, at the first scale.
+        heatmaps: a folder for one PNG per image, at the first scale: the
+            score map of its predicted class over it (for score models, see
+            `heatmaps.heatmap_of`).
         verbose: 1 for a progress bar and a closing line with images/s.
 
     Returns:
@@ -134,6 +154,11 @@ def predict_images(
     import keras
     from keras.src.utils import fcn_image_dataset
 
+    if source.task not in TASKS:
+        raise ModelSourceError(
+            f"`source.task` must be one of {TASKS}. Received: "
+            f"task={source.task!r}"
+        )
     size = int(size or source.input_size)
     scales = tuple(float(s) for s in scales)
     sides = [int(round(size * s)) for s in scales]
@@ -173,6 +198,8 @@ def predict_images(
         os.makedirs(heatmaps, exist_ok=True)
     # The heatmap scale runs last, when the final prediction is known.
     runs = list(zip(scales, sides))[1:] + list(zip(scales, sides))[:1]
+    # A regression model's output is its score: nothing to normalize.
+    normalize = source.task != "regression"
     totals = np.zeros((len(paths), len(source.class_names)))
     done = np.zeros((len(paths),), dtype=int)
     progress = (
@@ -200,10 +227,10 @@ def predict_images(
         order = sorted(range(len(good)), key=lambda k: tuple(shapes[k]))
         for batch, images in _decoded_batches(loader, order, batch_size):
             outputs = score(images)
-            probabilities = outputs[0] if draw else outputs
-            probabilities = _normalized(probabilities.numpy())
+            values = (outputs[0] if draw else outputs).numpy()
+            values = _normalized(values) if normalize else values
             shapes_seen.add(images.shape[1:3])
-            for k, p in zip(batch, probabilities):
+            for k, p in zip(batch, values):
                 totals[good[k]] += p
                 done[good[k]] += 1
             if draw:
@@ -211,22 +238,23 @@ def predict_images(
                 for j, k in enumerate(batch):
                     row = scores[good[k]]
                     mean = totals[good[k]] / done[good[k]]
-                    predicted = int(np.argmax(mean))
+                    score_map, index, title = heatmap_of(
+                        source.task, maps[j], mean, source.class_names
+                    )
                     name = heatmap_name(row.path, used_names)
                     row.heatmap = os.path.join(heatmaps, name)
                     save_heatmap(
                         row.heatmap,
                         image=images[j],
-                        score_map=maps[j],
-                        class_index=predicted,
-                        title=f"{source.class_names[predicted]} "
-                        f"{mean[predicted]:.2f}",
+                        score_map=score_map,
+                        class_index=index,
+                        title=title,
                     )
             if progress is not None:
                 progress.add(len(batch))
     for i in good:
         if done[i] == len(scales):
-            scores[i].probabilities = totals[i] / len(scales)
+            _set_outputs(scores[i], source.task, totals[i] / len(scales))
         else:
             scores[i].error = (
                 f"{paths[i]} passed the file check but failed to decode. "
@@ -234,7 +262,7 @@ def predict_images(
             )
             scores[i].heatmap = ""
     seconds = time.perf_counter() - began
-    scored = sum(row.probabilities is not None for row in scores)
+    scored = sum(row.scored for row in scores)
     stats = {
         "images_per_s": scored / seconds if seconds > 0 else 0.0,
         "seconds": seconds,
@@ -250,6 +278,17 @@ def predict_images(
             f"shapes, {stats['traces']} trace(s)); {stats['failed']} failed."
         )
     return scores, stats
+
+
+def _set_outputs(row, task, mean):
+    """`row`'s results from its outputs averaged over the scales."""
+    if task == "regression":
+        row.score = float(mean[0])
+        return
+    row.probabilities = mean
+    if task == "distribution":
+        row.score = score_statistics.distribution_mean(mean)
+        row.std = score_statistics.distribution_std(mean)
 
 
 def _decoded_batches(loader, order, batch_size):

@@ -192,7 +192,7 @@ BEST_MODEL_FILE = "best.keras"
 
 def save_best_model(model, experiment, config, class_names, folder):
     """Saves the best epoch's model as `best.keras`, with `best.keras.json`
-    (backbone, input size, class names) for `predict` and `export`."""
+    (backbone, input size, class names, task) for `predict` and `export`."""
     from fcn_experiments.model_source import ModelSource
     from fcn_experiments.model_source import write_info
 
@@ -206,6 +206,7 @@ def save_best_model(model, experiment, config, class_names, folder):
         list(class_names),
         experiment.folder,
         fixed_size=None if experiment.fcn else size,
+        task=config.task,
     )
     write_info(path, source)
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Export to .keras, SavedModel and ONNX, each checked against Keras
-# (tests/test_export.py; ONNX conversion is slow on a 2-core CPU).
+# (tests/test_export.py, and the score models' exports in
+# tests/test_predict_scores.py; ONNX conversion is slow on a 2-core CPU).
 set -euo pipefail
-./run.sh test tests/test_export.py -m export -q
+./run.sh test tests/test_export.py tests/test_predict_scores.py -m export -q
