@@ -199,7 +199,11 @@ def is_scored(rows):
 
 def columns_of(rows):
     """The table columns of these rows' task."""
-    return SCORE_COLUMNS if is_scored(rows) else COLUMNS
+    if not is_scored(rows):
+        return COLUMNS
+    if rows[0].get("task") == "distribution":
+        return SCORE_COLUMNS[:-2] + (("test_emd", "EMD"),) + SCORE_COLUMNS[-2:]
+    return SCORE_COLUMNS
 
 
 def _cells(row, columns=COLUMNS):

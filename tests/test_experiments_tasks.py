@@ -240,6 +240,8 @@ def test_distribution_run_uses_emd_and_reports_mean_scores(scored, tmp_path):
         assert row["test_emd"] == pytest.approx(per_image.mean(), abs=1e-5)
         # The test loss is Keras' EMD of the same predictions.
         assert row["test_loss"] == pytest.approx(per_image.mean(), abs=1e-4)
+    with open(os.path.join(tmp_path, "results.md")) as f:
+        assert "| EMD |" in f.read()
 
 
 def test_score_tasks_leave_classification_fingerprints_unchanged(tmp_path):
