@@ -25,7 +25,14 @@ from fcn_model_helpers import run
 
 pytestmark = pytest.mark.backend_suite
 
-TOLERANCE = {"mixed_float16": 4e-3, "mixed_bfloat16": 3e-2}
+# Half precision against float32, on models whose BatchNorm statistics come
+# from real photos (their outputs differ by photo): the max difference
+# relative to the output scale, and the least correlation of the outputs.
+# Measured on MobileNetV2 (random weights, 2026-12-03): mixed_float16 0.02-0.03
+# and 0.9998; mixed_bfloat16 0.17-0.19 and 0.986 (bf16 keeps 8 bits of
+# mantissa, and ~50 random-gain layers compound its rounding).
+TOLERANCE = {"mixed_float16": 0.1, "mixed_bfloat16": 0.5}
+MIN_CORRELATION = {"mixed_float16": 0.999, "mixed_bfloat16": 0.95}
 CUSTOM_LAYERS = ("MinSizeZeroPadding2D", "SamePadding2D", "AdaptiveAveragePooling2D")
 # `./run.sh test` checks MobileNetV2 (small); the backend suite all five.
 CASES = [
@@ -83,6 +90,8 @@ def test_builders_and_to_fcn_under_mixed_policy(family, policy, global_policy):
     actual = run(score_map, images)
     assert actual.dtype == np.float32
     assert_close(actual, reference, TOLERANCE[policy])
+    correlation = np.corrcoef(actual.ravel(), reference.ravel())[0, 1]
+    assert correlation >= MIN_CORRELATION[policy]
     scores = run(built_skip, images)
     assert scores.shape == (2, 3) and scores.dtype == np.float32
     assert np.all(np.isfinite(scores))
