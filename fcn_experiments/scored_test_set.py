@@ -73,7 +73,9 @@ def _forward_function(model):
     eager call costs about 10x a traced one for MobileNetV2. A plain call,
     not `predict_on_batch`: that returns more rows than the batch has under
     a MirroredStrategy."""
-    if keras.backend.backend() != "tensorflow":
+    # A model compiled to run eagerly (a few tiny steps) scores a few tiny
+    # batches too: tracing would cost more than it saves.
+    if keras.backend.backend() != "tensorflow" or model.run_eagerly:
         return lambda images: model(images, training=False)
     import tensorflow as tf
 
