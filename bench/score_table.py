@@ -9,7 +9,6 @@ block; `python bench/report.py --import-regression DIR` copies a finished
 run's results.csv here first.
 """
 
-import json
 import math
 import os
 import shutil
@@ -22,15 +21,9 @@ def read_regression_run(regression_dir=REGRESSION_DIR):
     """`(rows, info)`: the run's result rows (by experiment) and run.json."""
     import csv
 
-    info_path = os.path.join(regression_dir, "run.json")
-    with open(info_path) as f:
-        info = json.load(f)
-    missing = {"date", "machine", "commit", "command"} - set(info)
-    if missing:
-        raise ValueError(
-            f"{info_path} lacks {sorted(missing)}: add them (see "
-            "docs/results/README.md)."
-        )
+    from bench.demo_tables import read_run_info
+
+    info = read_run_info(regression_dir)
     path = os.path.join(regression_dir, "results.csv")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))

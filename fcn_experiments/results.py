@@ -39,14 +39,7 @@ EXTRA_FIELDS = (
 )
 # The tables of a regression or distribution run: (field, title); a
 # `*_ci` field is shown from its `_low`/`_high` fields.
-SCORE_COLUMNS = (
-    ("experiment", "#"),
-    ("name", "experiment"),
-    ("model", "model"),
-    ("input_size", "input size"),
-    ("resize_mode", "resize mode"),
-    ("epochs", "epochs"),
-    ("best_epoch", "best epoch"),
+SCORE_COLUMNS = COLUMNS[:7] + (
     ("val_loss", "val loss"),
     ("test_srcc", "test SRCC"),
     ("test_srcc_ci", "95% interval"),

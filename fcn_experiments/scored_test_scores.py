@@ -24,6 +24,7 @@ from fcn_experiments import score_statistics
 from fcn_experiments import tasks
 from fcn_experiments.scored_test_set import PREDICTIONS_FILE
 from fcn_experiments.scored_test_set import predict_with_labels
+from fcn_experiments.scored_test_set import scored_paths
 
 METRICS = ("srcc", "plcc", "krcc", "rmse", "accuracy")
 RESAMPLES = 2000
@@ -58,22 +59,7 @@ def score_and_write(model, split, batch_size, folder, config, threshold, loss):
         `{"loss", "images", "threshold", <metric fields>, "emd"}`.
     """
     outputs, labels = predict_with_labels(model, split.dataset, batch_size)
-    dropped = set(split.undecodable_paths)
-    paths = [path for path in split.file_paths if path not in dropped]
-    if len(labels) != len(paths):
-        raise RuntimeError(
-            f"Predicted {len(labels)} test images, but the test split lists "
-            f"{len(split.file_paths)} files, {len(dropped)} of which failed "
-            "to decode."
-        )
-    if dropped:
-        warnings.warn(
-            f"{len(dropped)} of the {len(split.file_paths)} test files failed "
-            f"to decode and are left out of {PREDICTIONS_FILE} and the test "
-            f"metrics, which cover the {len(paths)} images scored: "
-            f"{', '.join(sorted(dropped))}. Replace or remove them.",
-            stacklevel=2,
-        )
+    paths = scored_paths(split, len(labels))
     task = config.task
     true = tasks.mean_scores(task, labels)
     predicted = tasks.mean_scores(task, outputs)

@@ -106,23 +106,7 @@ def score_and_write(model, split, batch_size, folder):
     probabilities, labels = predict_in_file_order(
         model, split.dataset, batch_size
     )
-    # The dataset skipped these files, keeping the others in order.
-    dropped = set(split.undecodable_paths)
-    paths = [path for path in split.file_paths if path not in dropped]
-    if len(labels) != len(paths):
-        raise RuntimeError(
-            f"Predicted {len(labels)} test images, but the test split lists "
-            f"{len(split.file_paths)} files, {len(dropped)} of which failed "
-            "to decode."
-        )
-    if dropped:
-        warnings.warn(
-            f"{len(dropped)} of the {len(split.file_paths)} test files failed "
-            f"to decode and are left out of {PREDICTIONS_FILE} and the test "
-            f"metrics, which cover the {len(paths)} images scored: "
-            f"{', '.join(sorted(dropped))}. Replace or remove them.",
-            stacklevel=2,
-        )
+    paths = scored_paths(split, len(labels))
     predicted = probabilities.argmax(axis=1)
     write_predictions(
         os.path.join(folder, PREDICTIONS_FILE),
@@ -143,6 +127,33 @@ def score_and_write(model, split, batch_size, folder):
         "images": len(labels),
         "per_class": per_class_accuracy(labels, predicted, split.class_names),
     }
+
+
+def scored_paths(split, count):
+    """The test files that were scored: the split's, less those that failed
+    to decode (the dataset skipped them, keeping the others in order), with
+    a warning naming them.
+
+    Raises:
+        RuntimeError: `count` predictions do not match those files.
+    """
+    dropped = set(split.undecodable_paths)
+    paths = [path for path in split.file_paths if path not in dropped]
+    if count != len(paths):
+        raise RuntimeError(
+            f"Predicted {count} test images, but the test split lists "
+            f"{len(split.file_paths)} files, {len(dropped)} of which failed "
+            "to decode."
+        )
+    if dropped:
+        warnings.warn(
+            f"{len(dropped)} of the {len(split.file_paths)} test files failed "
+            f"to decode and are left out of {PREDICTIONS_FILE} and the test "
+            f"metrics, which cover the {len(paths)} images scored: "
+            f"{', '.join(sorted(dropped))}. Replace or remove them.",
+            stacklevel=3,
+        )
+    return paths
 
 
 def write_predictions(
