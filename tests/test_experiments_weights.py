@@ -162,6 +162,13 @@ def test_offline_run_touches_no_network(keras_home, tmp_path):
     assert [row["weights"] for row in rows] == ["random"]
 
 
+# The run stops at its starting weights, before anything trains. A graph-mode
+# run would first time a few training steps of its model in float32 and bf16
+# (`precision.resolve`'s probe, about a minute of this suite on 2 cores); an
+# eager run times nothing, and reaches the weights the same way.
+EAGER = ("--run-eagerly",)
+
+
 def test_missing_file_with_weights_imagenet_offline(
     keras_home, network_guard, folders, capsys
 ):
@@ -176,7 +183,7 @@ def test_cached_file_failing_its_hash_offline(
 ):
     (keras_home / "models").mkdir()
     (keras_home / "models" / VGG16).write_bytes(b"half a download")
-    code = cli.main(["run", "--model", "vgg16", "--offline", *folders])
+    code = cli.main(["run", "--model", "vgg16", "--offline", *EAGER, *folders])
     assert code == 1  # weights=auto too: a broken file is not trained around.
     line = one_error_line(capsys.readouterr().err)
     assert VGG16 in line and "broken download" in line and "Delete it" in line
@@ -186,7 +193,7 @@ def test_unreadable_cached_file(keras_home, network_guard, folders, capsys):
     # Keras publishes no hash for MobileNetV2: the broken file shows on load.
     (keras_home / "models").mkdir()
     (keras_home / "models" / MOBILENET).write_bytes(b"half a download")
-    code = cli.main(["run", "--offline", *folders])
+    code = cli.main(["run", "--offline", *EAGER, *folders])
     assert code == 1
     line = one_error_line(capsys.readouterr().err)
     assert f"Cannot read the ImageNet weights file {keras_home}" in line
