@@ -357,12 +357,16 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
             )
         else:
             if start is None:
-                # Before anything is built: the policy applies to all models.
+                # The starting weights first: a broken weights file stops
+                # the run before the precision probe's timed steps. They are
+                # float32 variables under any policy, so the file is the same.
+                start = prepare_starting_weights(config, len(class_names))
+                # Before the experiments' models are built: the policy
+                # applies to all of them.
                 precision = run_precision.resolve(
                     config, len(class_names), strategy, say
                 )
                 keras.mixed_precision.set_global_policy(precision.policy)
-                start = prepare_starting_weights(config, len(class_names))
             result = _run_one(
                 experiment,
                 config,
