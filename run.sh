@@ -2,8 +2,9 @@
 # Sets up .venv (pinned requirements, FCN extensions installed into its Keras),
 # then runs one job:
 #   ./run.sh demo [args]   the nine-experiment demo on the bundled data
-#   ./run.sh test [args]   the test suite (extra args go to pytest); with
-#                          FCN_TEST_WORKERS=N over N processes (pytest-xdist)
+#   ./run.sh test [args]   the test suite (extra args go to pytest), over 2
+#                          processes where there are 2+ cores (pytest-xdist;
+#                          FCN_TEST_WORKERS=N: N of them, 0: serial)
 #   ./run.sh notebook [args]  JupyterLab on 127.0.0.1 with this venv's kernel
 #                             "FCN in Keras (.venv)" (extra args go to jupyter lab)
 #   ./run.sh backends [args]  the backend suite under TensorFlow, JAX and
@@ -66,12 +67,21 @@ export TF_CPU_ALLOCATOR_USE_BFC="${TF_CPU_ALLOCATOR_USE_BFC:-true}"
 case "$job" in
     demo) exec .venv/bin/python -m fcn_experiments demo "$@" ;;
     test)
-        # FCN_TEST_WORKERS=N|auto: over N pytest-xdist workers, each test file
-        # on one worker, longest first (tests/conftest.py). Off by default
-        # (.ci/steps/README.md has the measurements).
+        # Over pytest-xdist workers, each test file on one worker, longest
+        # first (tests/conftest.py): 2 where the machine has 2 or more cores
+        # (on 2 cores, 7:47 against 17:18 serial: .ci/steps/README.md);
+        # FCN_TEST_WORKERS=N sets N (auto: one per core), 0 or 1 runs serially.
+        workers=${FCN_TEST_WORKERS:-}
+        if [ -z "$workers" ]; then
+            cores=$(.venv/bin/python -c 'import os; print(os.cpu_count() or 1)')
+            workers=1
+            [ "$cores" -ge 2 ] && workers=2
+        fi
         parallel=()
-        [ -n "${FCN_TEST_WORKERS:-}" ] &&
-            parallel=(-n "$FCN_TEST_WORKERS" --dist loadfile --no-loadscope-reorder)
+        case "$workers" in
+            0|1) ;;
+            *) parallel=(-n "$workers" --dist loadfile --no-loadscope-reorder) ;;
+        esac
         exec .venv/bin/python -m pytest ${parallel[@]+"${parallel[@]}"} "$@" ;;
     notebook)
         # The kernel FCN_demo.ipynb names, in the venv (not the user's Jupyter

@@ -2,8 +2,9 @@
 read a trained experiment, and the set-up for runs over several pytest-xdist
 workers.
 
-`FCN_TEST_WORKERS=N ./run.sh test` runs the default suite in N workers
-(`-n N --dist loadfile --no-loadscope-reorder`): each test file runs on
+`./run.sh test` runs the default suite in 2 workers where the machine has
+2 or more cores, `FCN_TEST_WORKERS=N ./run.sh test` in N (`-n N --dist
+loadfile --no-loadscope-reorder`): each test file runs on
 one worker, so its module fixtures (the notebook run, the trained
 experiment, the pristine Keras copy) are built once, as in a serial run.
 Here, only in an xdist worker:
@@ -44,6 +45,7 @@ LONGEST_FIRST = (
     "test_experiments_end_to_end.py",  # the notebook's nine experiments
     "test_fcn_models.py",  # five families, VGG-sized models
     "test_experiments_distribute.py",
+    "test_experiments_tasks.py",  # a regression, a distribution, a notebook
     "test_experiments_splits.py",
     "test_experiments_backends.py",
     "test_experiments_resume.py",

@@ -9,4 +9,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine"
-./run.sh test -m "backends_only and not cli_all_nine" -q -p no:cacheprovider
+FCN_TEST_WORKERS=0 ./run.sh test -m "backends_only and not cli_all_nine" -q -p no:cacheprovider

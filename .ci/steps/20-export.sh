@@ -3,4 +3,4 @@
 # (tests/test_export.py, and the score models' exports in
 # tests/test_predict_scores.py; ONNX conversion is slow on a 2-core CPU).
 set -euo pipefail
-./run.sh test tests/test_export.py tests/test_predict_scores.py -m export -q
+FCN_TEST_WORKERS=0 ./run.sh test tests/test_export.py tests/test_predict_scores.py -m export -q

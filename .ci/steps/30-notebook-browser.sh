@@ -15,6 +15,6 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 installed=$SECONDS
 export FCN_NOTEBOOK_SCREENSHOT="${FCN_NOTEBOOK_SCREENSHOT:-$PWD/outputs/notebook_browser.png}"
-./run.sh test tests/test_notebook_browser.py -m browser -p no:cacheprovider
+FCN_TEST_WORKERS=0 ./run.sh test tests/test_notebook_browser.py -m browser -p no:cacheprovider
 echo "[30-notebook-browser] chromium install $((installed - start)) s," \
     "browser test $((SECONDS - installed)) s; screenshot: $FCN_NOTEBOOK_SCREENSHOT"

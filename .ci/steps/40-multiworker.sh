@@ -4,4 +4,4 @@
 # re-run. Minutes of CPU, hence outside the default suite.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-./run.sh test -m multi_worker tests/test_experiments_multi_worker.py
+FCN_TEST_WORKERS=0 ./run.sh test -m multi_worker tests/test_experiments_multi_worker.py
