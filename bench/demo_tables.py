@@ -110,7 +110,8 @@ def t_interval(values, confidence=CONFIDENCE):
 # ------------------------------------------------------------------ tables
 
 
-def _input(row):
+def input_cell(row):
+    """The "input" cell: size (x 3 for multi-crop) and resize mode."""
     size = f"{row['input_size']} px"
     if row["resize_mode"] == "multicrop":
         size = f"3 x {size}"
@@ -165,7 +166,7 @@ def demo_table(seeds, info):
     for k in experiments:
         rows = [seeds[s].get(k) for s in names]
         ref = next(r for r in rows if r is not None)
-        cells = [str(k), ref["title"], _input(ref)]
+        cells = [str(k), ref["title"], input_cell(ref)]
         if len(names) == 1:
             low, high = wilson_interval(*correct_count(ref))
             cells += [f"{float(ref['test_accuracy']):.3f}", f"{low:.3f}-{high:.3f}"]
@@ -204,7 +205,7 @@ def single_run_table(seed, rows, run_dir, info):
         if k != 1 and predictions.get(1) and predictions[k]:
             p = _format_p(mcnemar_p(predictions[1], predictions[k]))
         lines.append(
-            f"| {k} | {row['title']} | {_input(row)} | {row['best_epoch']} | "
+            f"| {k} | {row['title']} | {input_cell(row)} | {row['best_epoch']} | "
             f"{float(row['val_accuracy']):.3f} | "
             f"**{float(row['test_accuracy']):.3f}** | {low:.3f}-{high:.3f} | "
             f"{'-' if k == 1 else p} |"

@@ -13,6 +13,8 @@ import math
 import os
 import shutil
 
+from bench.demo_tables import input_cell
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGRESSION_DIR = os.path.join(ROOT, "docs", "results", "regression")
 
@@ -39,13 +41,6 @@ def _number(text, digits=3, signed=False):
     if text in ("", None) or math.isnan(float(text)):
         return "n/a"
     return f"{float(text):{'+' if signed else ''}.{digits}f}"
-
-
-def _input(row):
-    size = f"{row['input_size']} px"
-    if row["resize_mode"] == "multicrop":
-        size = f"3 x {size}"
-    return f"{size}, {row['resize_mode']}"
 
 
 def regression_table(rows, info):
@@ -81,7 +76,7 @@ def regression_table(rows, info):
                 [
                     row["experiment"],
                     row["title"],
-                    _input(row),
+                    input_cell(row),
                     f"**{_number(row['test_srcc'])}**",
                     f"{_number(row['test_srcc_low'])} to "
                     f"{_number(row['test_srcc_high'])}",

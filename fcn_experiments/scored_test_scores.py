@@ -24,6 +24,7 @@ from fcn_experiments import score_statistics
 from fcn_experiments import tasks
 from fcn_experiments.scored_test_set import PREDICTIONS_FILE
 from fcn_experiments.scored_test_set import predict_with_labels
+from fcn_experiments.scored_test_set import read_each
 from fcn_experiments.scored_test_set import scored_paths
 
 METRICS = ("srcc", "plcc", "krcc", "rmse", "accuracy")
@@ -159,13 +160,7 @@ def add_statistics(rows, output_dir, experiment_folder):
     Returns:
         `rows`, updated in place.
     """
-    scores = {}
-    for row in rows:
-        path = os.path.join(
-            output_dir, experiment_folder(row["experiment"]), PREDICTIONS_FILE
-        )
-        if os.path.isfile(path):
-            scores[row["experiment"]] = read_scores(path)
+    scores = read_each(rows, output_dir, experiment_folder, read_scores)
     reference = scores.get(1)
     for row in rows:
         row["srcc_diff_vs_1"] = row["srcc_diff_low"] = row["srcc_diff_high"] = ""

@@ -186,6 +186,19 @@ def read_predictions(path):
         }
 
 
+def read_each(rows, output_dir, experiment_folder, read):
+    """`{experiment: read(its test_predictions.csv)}` for the rows whose
+    experiment folder has one."""
+    found = {}
+    for row in rows:
+        path = os.path.join(
+            output_dir, experiment_folder(row["experiment"]), PREDICTIONS_FILE
+        )
+        if os.path.isfile(path):
+            found[row["experiment"]] = read(path)
+    return found
+
+
 def add_statistics(rows, output_dir, experiment_folder):
     """Adds to each result row the 95% Wilson interval of its test accuracy
     (`test_ci_low`, `test_ci_high`) and the exact McNemar p-value against
@@ -201,13 +214,7 @@ def add_statistics(rows, output_dir, experiment_folder):
     Returns:
         `rows`, updated in place.
     """
-    outcomes = {}
-    for row in rows:
-        path = os.path.join(
-            output_dir, experiment_folder(row["experiment"]), PREDICTIONS_FILE
-        )
-        if os.path.isfile(path):
-            outcomes[row["experiment"]] = read_predictions(path)
+    outcomes = read_each(rows, output_dir, experiment_folder, read_predictions)
     reference = outcomes.get(1)
     for row in rows:
         n = int(row["test_images"])

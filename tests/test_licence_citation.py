@@ -8,6 +8,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# The original distribution's address, as the credits cite it. Only
+# compared as text: no test fetches it (tests never leave 127.0.0.1).
+ORIGINAL_REPOSITORY = "https://github.com/bmezaris/fully_convolutional_networks"
 
 # From the CFF 1.2.0 schema (citation-file-format.github.io/1.2.0/schema).
 CFF_REQUIRED = {"cff-version", "message", "title", "authors"}
@@ -78,8 +81,7 @@ def test_citation_cff_cites_both_papers():
     assert [a["family-names"] for a in long["authors"]] == ["Long", "Shelhamer", "Darrell"]
     assert (long["year"], long["start"], long["end"]) == (2015, 3431, 3440)
     original = [r for r in cff["references"] if r["type"] == "software"]
-    assert [r["repository-code"] for r in original] == [
-        "https://github.com/bmezaris/fully_convolutional_networks"]
+    assert [r["repository-code"] for r in original] == [ORIGINAL_REPOSITORY]
 
 
 def test_licence_is_keras_apache_2_0_text():
@@ -94,7 +96,7 @@ def test_licence_is_keras_apache_2_0_text():
 
 def test_credits_page_names_the_original_and_the_papers():
     text = (REPO / "docs" / "credits.md").read_text(encoding="utf-8")
-    assert "https://github.com/bmezaris/fully_convolutional_networks" in text
+    assert ORIGINAL_REPOSITORY in text
     assert "independent reimplementation" in text
     assert "none of the original distribution's code" in text
     for doi in ("10.1007/978-3-030-05710-7_30", "10.1109/CVPR.2015.7298965"):
