@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up .venv (pinned requirements, FCN extensions installed into its Keras),
-# then runs one job:
+# Sets up .venv (this checkout installed editable with the extras of
+# requirements.txt, every version pinned by constraints.txt; FCN extensions
+# installed into its Keras), then runs one job:
 #   ./run.sh demo [args]   the nine-experiment demo on the bundled data
 #   ./run.sh test [args]   the test suite (extra args go to pytest), over 2
 #                          processes where there are 2+ cores (pytest-xdist;
@@ -8,10 +9,11 @@
 #   ./run.sh notebook [args]  JupyterLab on 127.0.0.1 with this venv's kernel
 #                             "FCN in Keras (.venv)" (extra args go to jupyter lab)
 #   ./run.sh backends [args]  the backend suite under TensorFlow, JAX and
-#                          PyTorch, in its own .venv-backends (requirements.txt
-#                          + requirements-backends.txt); args go to
+#                          PyTorch, in its own .venv-backends
+#                          (requirements-backends.txt); args go to
 #                          tests/backend_suite.py (--help)
-# A second run reinstalls nothing unless requirements.txt or extensions/ changed.
+# A second run reinstalls nothing unless the requirements, constraints.txt,
+# pyproject.toml, setup.py or extensions/ changed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -31,10 +33,11 @@ find_python() {
     return 1
 }
 
-# sync_venv VENV REQUIREMENTS...: creates VENV, installs the pinned files
-# (again only when they change), then the FCN extensions into its Keras.
+# sync_venv VENV REQUIREMENTS: creates VENV, installs REQUIREMENTS (again only
+# when it, the constraints or the package's metadata change), then the FCN
+# extensions into its Keras.
 sync_venv() {
-    local venv=$1; shift
+    local venv=$1 requirements=$2
     if [ ! -x "$venv/bin/python" ]; then
         python=$(find_python) || {
             echo "error: Python 3.11 not found; install it or set PYTHON=/path/to/python3.11" >&2
@@ -44,10 +47,16 @@ sync_venv() {
         "$python" -m venv "$venv"
     fi
     local stamp="$venv/.requirements.sha256" wanted
-    wanted=$(cat "$@" | "$venv/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
+    wanted=$(cat "$requirements" constraints.txt pyproject.toml setup.py |
+        "$venv/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
     if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-        echo "[run.sh] installing pinned $* into $venv (a few minutes the first time)"
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${@/#/-r}"
+        echo "[run.sh] installing $requirements into $venv (a few minutes the first time)"
+        # A venv made before the package existed has tensorflow-cpu, which
+        # shares its files with the `tensorflow` the package requires.
+        if "$venv/bin/python" -m pip show -q tensorflow-cpu >/dev/null 2>&1; then
+            "$venv/bin/python" -m pip uninstall -q -y tensorflow-cpu tensorflow
+        fi
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
         echo "$wanted" > "$stamp"
     fi
     # Idempotent: reports "up to date" and writes nothing when extensions/ is unchanged.
@@ -55,7 +64,7 @@ sync_venv() {
 }
 
 if [ "$job" = backends ]; then
-    sync_venv .venv-backends requirements.txt requirements-backends.txt
+    sync_venv .venv-backends requirements-backends.txt
 else
     sync_venv .venv requirements.txt
 fi
@@ -88,8 +97,6 @@ case "$job" in
         # dirs); re-registered each time, as it holds this venv's absolute path.
         .venv/bin/python -m ipykernel install --sys-prefix --name fcn-keras \
             --display-name "FCN in Keras (.venv)" >/dev/null
-        # fcn_experiments importable from notebooks in any folder of the tree.
-        export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
         # Serves this folder (the working directory). `python -m`: the venv's
         # console scripts may name another venv's python.
         exec .venv/bin/python -m jupyterlab --ip=127.0.0.1 "$@" ;;

@@ -63,11 +63,11 @@ FLAG_OPTIONS = {
 }
 
 
-def build_parser():
+def build_parser(prog="python -m fcn_experiments"):
     """The command line's `argparse` parser (`demo`, `run`, `predict`,
     `export`)."""
     parser = argparse.ArgumentParser(
-        prog="python -m fcn_experiments",
+        prog=prog,
         description=__doc__.split("\n\n")[0],
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -296,8 +296,8 @@ def _run_model_command(args):
     return 0
 
 
-def main(argv=None):
-    parsed = build_parser().parse_args(argv)
+def main(argv=None, prog="python -m fcn_experiments"):
+    parsed = build_parser(prog).parse_args(argv)
     if parsed.command in ("predict", "export"):
         return _run_model_command(parsed)
     args = vars(parsed)
@@ -336,3 +336,8 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def console_main():
+    """Entry point of the `fcn-experiments` console script."""
+    sys.exit(main(prog="fcn-experiments"))

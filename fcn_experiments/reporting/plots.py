@@ -18,6 +18,8 @@ from fcn_experiments.models.experiments import inner_fcn
 from fcn_experiments.models.experiments import preprocess_function
 from fcn_experiments.models.score_map import score_map_model
 from fcn_experiments.models.starting_weights import starting_weights_path
+from fcn_experiments.package_files import TEST_IMAGE_NAME
+from fcn_experiments.package_files import package_file
 from fcn_experiments.reporting import score_plots
 from fcn_experiments.tasks import base as tasks
 from fcn_experiments.training import loop as training
@@ -25,9 +27,7 @@ from fcn_experiments.training import loop as training
 ACCURACY_PNG = "accuracy_by_experiment.png"
 CURVES_PNG = "training_curves.png"
 SCORE_MAP_PNG = "score_map.png"
-TEST_IMAGE = os.path.join(
-    os.path.dirname(os.path.dirname(__file__)), "test_image.jpg"
-)
+TEST_IMAGE = package_file(TEST_IMAGE_NAME)
 
 
 def _label(row):

@@ -4,6 +4,7 @@ Each experiment owns a folder `<output_dir>/exp<k>_<name>/`:
 
 - `config.json`: the settings fingerprint it was trained with;
 - `training_log.csv`: Keras' CSVLogger, one row per epoch;
+- `tensorboard/`: Keras' TensorBoard logs (`tensorboard --logdir <output_dir>`);
 - `best_e<epoch>.weights.h5` + `best.json`: the best epoch on validation;
 - `backup/`: Keras' BackupAndRestore state after the last finished epoch;
 - `result.json`: written last, once the test set has been evaluated. Its
@@ -33,6 +34,7 @@ from fcn_experiments.tasks import base as tasks
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.json"
 LOG_FILE = "training_log.csv"
+TENSORBOARD_DIR = "tensorboard"
 BEST_FILE = "best.json"
 BACKUP_DIR = "backup"
 
@@ -267,6 +269,10 @@ def train_and_test(
     callbacks = [
         EpochTimer(),
         keras.callbacks.CSVLogger(os.path.join(folder, LOG_FILE), append=True),
+        # Per epoch, no graph or histograms: a few KB and milliseconds.
+        keras.callbacks.TensorBoard(
+            os.path.join(folder, TENSORBOARD_DIR), write_graph=False
+        ),
         best,
         # As in the original: drop the rate 5x when training accuracy (score
         # tasks: loss) stalls.
