@@ -118,11 +118,17 @@ def input_cell(row):
     return f"{size}, {row['resize_mode']}"
 
 
+def reproduce(info):
+    """run.json's `reproduce`: the command that gives the same figures on
+    any machine (e.g. `--weights random` where the run had no ImageNet file)."""
+    return f"; reproduce: `{info['reproduce']}`" if info.get("reproduce") else ""
+
+
 def _header(info, what):
     return (
         f"*{what}: measured {info['date']} on {info['machine']}, commit "
-        f"`{info['commit'][:10]}`, `{info['command']}`; rendered by "
-        "`bench/report.py` from `docs/results/demo/`.*"
+        f"`{info['commit'][:10]}`, `{info['command']}`{reproduce(info)}; "
+        "rendered by `bench/report.py` from `docs/results/demo/`.*"
     )
 
 
@@ -303,7 +309,8 @@ def precision_table(fp32_dir=DEMO_DIR, mixed_dir=BF16_DIR):
     folder = os.path.relpath(mixed_dir, ROOT)
     lines = [
         f"*{policy}: measured {mixed_info['date']} on {mixed_info['machine']}, "
-        f"commit `{mixed_info['commit'][:10]}`, `{mixed_info['command']}`; "
+        f"commit `{mixed_info['commit'][:10]}`, `{mixed_info['command']}`"
+        f"{reproduce(mixed_info)}; "
         f"float32: the runs of the first table (commit "
         f"`{fp32_info['commit'][:10]}`). Rendered by `bench/report.py` from "
         f"`{folder}/` and `{os.path.relpath(fp32_dir, ROOT)}/`.*",

@@ -14,6 +14,7 @@ import os
 import shutil
 
 from bench.demo_tables import input_cell
+from bench.demo_tables import reproduce
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGRESSION_DIR = os.path.join(ROOT, "docs", "results", "regression")
@@ -50,7 +51,8 @@ def regression_table(rows, info):
     threshold = float(rows[0]["score_threshold"])
     lines = [
         f"*`{info['command']}`: measured {info['date']} on {info['machine']}, "
-        f"commit `{info['commit'][:10]}`; one run, {rows[0]['test_images']} "
+        f"commit `{info['commit'][:10]}`{reproduce(info)}; one run, "
+        f"{rows[0]['test_images']} "
         "test images; intervals: percentile bootstrap, 95%, 2000 resamples; "
         "rendered by `bench/report.py` from `docs/results/regression/`.*",
         "",

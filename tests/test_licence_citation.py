@@ -1,8 +1,10 @@
 """LICENSE is Apache-2.0 (Keras' own text) and CITATION.cff is valid CFF 1.2.0
 citing the two papers."""
 
+import datetime
 import importlib.metadata
 import re
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -64,6 +66,15 @@ def test_citation_cff_is_valid_cff_1_2_0():
     check_reference(cff["preferred-citation"])
     for ref in cff["references"]:
         check_reference(ref)
+
+
+def test_citation_cff_names_the_package_version_and_its_release_date():
+    cff = load_cff()
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert cff["version"] == version
+    assert datetime.date.fromisoformat(str(cff["date-released"])) <= datetime.date.today()
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"version = {{{version}}}" in readme  # the BibTeX block
 
 
 def test_citation_cff_cites_both_papers():
