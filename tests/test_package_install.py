@@ -189,7 +189,7 @@ def test_fcn_setup_install_then_every_import_form(user):
     lines = user.python("-c", script).stdout.strip().splitlines()
     assert len(lines) == 4
     for line, form in zip(lines, forms):
-        assert line == f"{form!r} keras.src.applications.{FCN_MODULE} to_fcn"
+        assert line == f"{form} keras.src.applications.{FCN_MODULE} to_fcn"
 
 
 @pytest.fixture(scope="module")
