@@ -78,7 +78,7 @@ case "$job" in
     test)
         # Over pytest-xdist workers, each test file on one worker, longest
         # first (tests/conftest.py): 2 where the machine has 2 or more cores
-        # (on 2 cores, 7:47 against 17:18 serial: .ci/steps/README.md);
+        # (docs/testing.md);
         # FCN_TEST_WORKERS=N sets N (auto: one per core), 0 or 1 runs serially.
         workers=${FCN_TEST_WORKERS:-}
         if [ -z "$workers" ]; then

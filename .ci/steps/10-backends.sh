@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The backend suite under JAX and PyTorch, one process each, in .venv-backends
-# (requirements.txt + requirements-backends.txt); TensorFlow's share is the
+# (requirements-backends.txt); TensorFlow's share is the
 # README's test command, which CI has just run, plus the `backends_only`
 # tests it leaves out. Together: every backend, and the framework's CLI on
 # each (tiny profile, experiments 1, 3 and 8: Keras' own model, an FCN at
-# 1.5x, multi-crop). The CLI's all-nine run (marker `cli_all_nine`: 27 min
-# under JAX, about 3 min an experiment) stays in `./run.sh backends`.
+# 1.5x, multi-crop). The CLI's all-nine run (marker `cli_all_nine`: minutes per
+# experiment under JAX) stays in `./run.sh backends`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine"

@@ -1,4 +1,4 @@
-"""Two-class AVA (the seed's and the paper's dataset) as class folders.
+"""Two-class AVA (the paper's dataset) as class folders.
 
 AVA (Murray et al., CVPR 2012) rates about 255,000 photos from 1 to 10; its
 `AVA.txt` has one line per photo:

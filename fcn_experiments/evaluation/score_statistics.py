@@ -1,5 +1,5 @@
 """Metrics of predicted quality scores, with bootstrap intervals: SRCC, PLCC,
-KRCC, RMSE, accuracy at a threshold, and score-distribution helpers (EMD).
+KRCC, RMSE, accuracy at a threshold, and score-distribution functions (EMD).
 
 Every metric is computed on *counts*: row r of a `(resamples, images)` array
 says how many times each test image was drawn in bootstrap resample r (the
