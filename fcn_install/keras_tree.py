@@ -35,8 +35,8 @@ def find_keras():
     spec = importlib.util.find_spec("keras")
     if spec is None or not spec.submodule_search_locations:
         raise SetupError(
-            f"Keras is not installed for {sys.executable}; install the pinned "
-            "requirements first: pip install -r requirements.txt"
+            f"Keras is not installed for {sys.executable}; install the package "
+            "first: pip install . (in this project's folder)"
         )
     return Path(list(spec.submodule_search_locations)[0]).resolve()
 
@@ -53,7 +53,7 @@ def keras_version(keras_dir):
         raise SetupError(
             f"{keras_dir} is not a Keras 3 package (no version in "
             f"{version_file}); nothing was changed. Install keras==3.15.1 "
-            "(pip install -r requirements.txt)"
+            "(pip install --force-reinstall keras==3.15.1)"
         )
     return match.group(1)
 
@@ -68,7 +68,7 @@ def check_version(version, keras_dir):
         raise SetupError(
             f"Keras {version} at {keras_dir} is {kind} the tested range "
             f"{TESTED_KERAS_TEXT}; nothing was changed. Install keras==3.15.1 "
-            "(pip install -r requirements.txt), ideally in a virtual environment."
+            "(pip install keras==3.15.1), ideally in a virtual environment."
         )
 
 

@@ -5,8 +5,8 @@ directory itself: it needs no file (so an uninstall leaves no debris), it is
 released when the process dies, and it stays valid while `uninstall` removes
 the state folder.
 
-Where `fcntl` is missing (Windows) it is the `filelock` package (pinned in
-requirements.txt) on `<keras>/.fcn_extensions.lock`. Windows cannot lock a
+Where `fcntl` is missing (Windows) it is the `filelock` package (a dependency
+of the package on Windows) on `<keras>/.fcn_extensions.lock`. Windows cannot lock a
 directory, so a file is needed; it sits beside the state folder, not in it,
 because `uninstall` removes that folder while holding the lock. On Windows
 `filelock` takes `LockFileEx` on it, which the OS releases when the process
@@ -91,8 +91,7 @@ class _FileLock:
             raise SetupError(
                 "this Python has no fcntl (Windows), so FCN_setup.py locks Keras "
                 "with the filelock package, which is not installed; nothing was "
-                "changed. Install it: pip install -r requirements.txt (or "
-                "pip install filelock==4.3.1)"
+                "changed. Install it: pip install filelock"
             ) from None
         self.timeout_error = filelock.Timeout
         self.path = os.path.join(keras_dir, LOCK_FILE_NAME)
