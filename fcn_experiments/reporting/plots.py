@@ -26,7 +26,7 @@ ACCURACY_PNG = "accuracy_by_experiment.png"
 CURVES_PNG = "training_curves.png"
 SCORE_MAP_PNG = "score_map.png"
 TEST_IMAGE = os.path.join(
-    os.path.dirname(os.path.dirname(__file__)), "test_image.jpg"
+    os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "test_image.jpg"
 )
 
 
