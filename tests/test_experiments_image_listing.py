@@ -9,7 +9,7 @@ import keras
 
 from fcn_experiments.data.listing import list_class_images
 from fcn_experiments.data.listing import list_images
-from fcn_experiments.predict.model_source import ModelSourceError
+from fcn_experiments.errors import UsageError
 
 
 def _touch(root, names):
@@ -42,5 +42,5 @@ def test_predict_inputs_skip_hidden_files_and_count_the_rest(tmp_path):
         "single.png", "d/1.jpg", "d/sub/3.gif"
     ]
     assert left_out == 2  # notes.txt and the hidden ._1.jpg
-    with pytest.raises(ModelSourceError, match="INPUT="):
+    with pytest.raises(UsageError, match="INPUT="):
         list_images([str(tmp_path / "missing")])

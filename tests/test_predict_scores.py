@@ -24,9 +24,9 @@ from fcn_experiments.predict.images import predict_images
 from fcn_experiments.predict.model_source import ModelSource
 from fcn_experiments.predict.model_source import ModelSourceError
 from fcn_experiments.predict.model_source import resolve_model_source
+from fcn_experiments.predict.model_source import save_best_model
 from fcn_experiments.predict.model_source import write_info
 from fcn_experiments.predict.reports import scores_markdown
-from fcn_experiments.runner import save_best_model
 from fcn_model_helpers import photos
 from loader_test_images import photo
 

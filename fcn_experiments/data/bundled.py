@@ -477,3 +477,20 @@ def read_manifest(folder):
         row["box"] = tuple(int(v) for v in row["box"].split())
         row["score"] = float(row["score"])
     return rows
+
+
+def example_panels(image, class_names):
+    """More panels of the score map figure for the bundled data: the image
+    with its right half degraded as the dataset's `degraded` class (at the
+    factors at both ends of its range), to show where the FCN sees it;
+    none for other outputs (a score task's)."""
+    if tuple(sorted(class_names)) != tuple(sorted(CLASS_NAMES)):
+        return []
+    panels = []
+    half = image.shape[1] // 2
+    for kind in DEGRADATIONS:
+        for strength in STRENGTHS[kind]:
+            pixels = image.copy()
+            pixels[:, half:] = degrade(image[:, half:], kind, strength)
+            panels.append((f"right half: {kind} {strength}", pixels))
+    return panels

@@ -173,17 +173,12 @@ def make_probe(config, num_classes):
     from fcn_experiments.models.experiments import build_model
     from fcn_experiments.models.experiments import get_experiment
     from fcn_experiments.models.starting_weights import build_original
-    from fcn_experiments.tasks import base as tasks
     from fcn_experiments.training.loop import make_optimizer
 
     size, batch = config.input_size, config.batch_size
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, (batch, size, size, 3)).astype("float32")
-    y = keras.utils.to_categorical(np.arange(batch) % num_classes, num_classes)
-    if config.task == "regression":
-        y = rng.uniform(1.0, 4.0, (batch, 1)).astype("float32")
-    elif config.task == "distribution":
-        y = rng.dirichlet(np.ones(num_classes), batch).astype("float32")
+    y = config.task_spec.probe_labels(rng, batch, num_classes)
 
     def build(policy):
         previous = keras.mixed_precision.global_policy()
@@ -193,7 +188,7 @@ def make_probe(config, num_classes):
             model = build_model(get_experiment(2), original, config)
             model.compile(
                 optimizer=make_optimizer(config),
-                loss=tasks.loss(config),
+                loss=config.task_spec.loss(config),
                 jit_compile=False,
             )
         finally:

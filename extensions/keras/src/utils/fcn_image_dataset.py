@@ -196,7 +196,7 @@ def fcn_image_dataset_from_directory(
     # A build allocates a few tuples per file; with TF loaded, the cyclic
     # GC walked its ~300k objects again and again meanwhile (0.4 s per
     # 100k files), and in the forked scan workers it copied every page.
-    with _gc_paused():
+    with gc_paused():
         image_paths, labels, class_names, unlisted = fcn_image_index.index_directory(
             directory,
             # A copy: Keras shuffles a list of labels in place.
@@ -383,7 +383,7 @@ def datasets_from_paths(
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def gc_paused():
     """Pauses Python's cyclic garbage collector (if on) for a block."""
     enabled = gc.isenabled()
     gc.disable()

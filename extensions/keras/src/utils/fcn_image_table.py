@@ -146,7 +146,7 @@ def fcn_image_dataset_from_table(
         order = np.random.default_rng(seed).permutation(len(paths))
         paths = [paths[i] for i in order]
         scores = scores[order]
-    with fcn_image_dataset._gc_paused():
+    with fcn_image_dataset.gc_paused():
         datasets = fcn_image_dataset.datasets_from_paths(
             paths,
             scores,
