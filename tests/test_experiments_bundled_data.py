@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from fcn_experiments.data import bundled as bundled_data
+from fcn_experiments.errors import UsageError
 
 # Small settings so that a build takes about a second.
 SMALL = dict(cell_size=384, crops_per_cell=(1, 1, 1), seed=0)
@@ -269,3 +270,12 @@ def test_bad_resample_range_is_refused(resample_range, tmp_path):
             tmp_path, verbose=False, resample_range=resample_range, **SMALL
         )
     assert not os.listdir(tmp_path)
+
+
+def test_without_scikit_image_one_line_names_the_data_extra(monkeypatch):
+    # The runtime layer (`pip install .`) has no scikit-image.
+    monkeypatch.setattr(bundled_data.importlib_util, "find_spec", lambda name: None)
+    with pytest.raises(UsageError) as raised:
+        bundled_data.skimage_data_dir()
+    message = str(raised.value)
+    assert "\n" not in message and "fcn-in-keras[data]" in message

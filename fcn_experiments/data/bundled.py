@@ -44,6 +44,8 @@ import numpy as np
 from PIL import Image
 from PIL import ImageFilter
 
+from fcn_experiments.errors import UsageError
+
 CLASS_NAMES = ("degraded", "pristine")
 SPLITS = ("train", "validation", "test")
 # 5: each split's scores.csv and the manifest's score column (the images
@@ -104,10 +106,11 @@ def skimage_data_dir():
     """The folder holding scikit-image's bundled photos."""
     spec = importlib_util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
+        raise UsageError(
             "The bundled dataset is built from scikit-image's sample photos, "
-            "but scikit-image is not installed. Install it with "
-            "`pip install scikit-image`, or pass your own train/test folders."
+            "but scikit-image is not installed. Install the package's `data` "
+            "extra (pip install \"fcn-in-keras[data]\", or pip install "
+            "scikit-image), or pass your own train/test folders."
         )
     return os.path.join(spec.submodule_search_locations[0], "data")
 
