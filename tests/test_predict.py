@@ -13,6 +13,8 @@ import keras
 
 from fcn_experiments import cli
 from fcn_experiments import run_experiments
+from fcn_experiments.errors import UsageError
+from fcn_experiments.predict import export
 from fcn_experiments.predict.images import predict_images
 from fcn_experiments.predict.model_source import ModelSourceError
 from fcn_experiments.predict.model_source import resolve_model_source
@@ -245,3 +247,15 @@ def test_predict_exit_codes_and_usage_errors(experiment_dir, images, tmp_path, c
     assert exit_info.value.code == 2
     with pytest.raises(ModelSourceError, match="experiment=12"):
         resolve_model_source(os.path.dirname(experiment_dir), experiment=12)
+
+
+def test_onnx_export_without_tf2onnx_names_the_onnx_extra(tmp_path, monkeypatch):
+    # The runtime layer (`pip install .`) has no tf2onnx.
+    find_spec = export.importlib.util.find_spec
+    monkeypatch.setattr(export.importlib.util, "find_spec",
+                        lambda name: None if name == "tf2onnx" else find_spec(name))
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="scores")(inputs))
+    with pytest.raises(UsageError, match=r"fcn-in-keras\[onnx\]"):
+        export.export_keras_model(model, str(tmp_path / "m.onnx"), "onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -10,6 +10,7 @@ Keras serializables). SavedModel and ONNX go through Keras' own
 serving time.
 """
 
+import importlib.util
 import os
 
 import numpy as np
@@ -60,6 +61,12 @@ def export_keras_model(model, out, format):
     if format == "onnx" and not out.endswith(".onnx"):
         raise UsageError(
             f"An ONNX file must end in .onnx. Received: OUT={out!r}"
+        )
+    if format == "onnx" and importlib.util.find_spec("tf2onnx") is None:
+        raise UsageError(
+            "ONNX export needs tf2onnx, which is not installed: install the "
+            "package's `onnx` extra (pip install \"fcn-in-keras[onnx]\"). "
+            f"Received: format={format!r}"
         )
     if format == "onnx":
         # Keras' ONNX export refuses a model that was never called.
