@@ -79,7 +79,8 @@ class _Run:
         # Before the experiments' models are built: the policy applies to
         # all of them.
         self.precision = run_precision.resolve(
-            self.config, len(self.class_names), self.strategy, self.say
+            self.config, len(self.class_names), strategy=self.strategy,
+            say=self.say,
         )
         keras.mixed_precision.set_global_policy(self.precision.policy)
 
@@ -165,7 +166,9 @@ def _run_one(run, experiment, folder):
         "mixed_precision": run.precision.policy,
         "precision_reason": run.precision.reason,
     }
-    save_best_model(model, experiment, config, run.class_names, folder)
+    save_best_model(
+        model, experiment, config, class_names=run.class_names, folder=folder
+    )
     records.finish(folder, result)
     return result
 
@@ -229,13 +232,14 @@ def run_experiments(
     previous_policy = keras.mixed_precision.global_policy()
     try:
         return _run_configured(
-            config, strategy, callbacks, plots_to_make, verbose
+            config, strategy, callbacks=callbacks, plots_to_make=plots_to_make,
+            verbose=verbose,
         )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _run_configured(config, strategy, callbacks, plots_to_make, verbose):
+def _run_configured(config, strategy, *, callbacks, plots_to_make, verbose):
     strategy = resolve_strategy(strategy)
     worker = worker_id(strategy)
     chief_dir = config.output_dir
