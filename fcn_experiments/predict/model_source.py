@@ -24,13 +24,11 @@ import os
 
 from fcn_experiments import tasks
 from fcn_experiments.config import Config
-from fcn_experiments.errors import ModelSourceError
+from fcn_experiments.errors import ModelSourceError  # Raised, and kept here.
 from fcn_experiments.models.backbones import BACKBONES
 from fcn_experiments.models.backbones import get_backbone
 from fcn_experiments.tasks import TASKS
 from fcn_experiments.training import records
-
-__all__ = ["ModelSource", "ModelSourceError", "resolve_model_source"]
 
 INFO_SUFFIX = ".json"
 BEST_MODEL_FILE = "best.keras"

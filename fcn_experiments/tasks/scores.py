@@ -139,10 +139,11 @@ class ScoreTask(Task):
         import keras
 
         # Checked and normalised once: the loader takes the rows as they are.
+        table = self.read(folder, config)
         return keras.utils.fcn_image_dataset_from_table, dict(
-            table=self.read(folder, config),
+            table=table,
             image_dir=folder,
-            label_columns=self.read(folder, config).label_columns,
+            label_columns=table.label_columns,
             distribution=None,
         )
 
