@@ -49,7 +49,7 @@ def model_label(config):
     return get_backbone(config.model).label(config.alpha)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class _Run:
     """What every experiment of one run shares."""
 
@@ -304,9 +304,17 @@ def _plan_run(config, strategy, *, callbacks, verbose, say):
     run_splits.record(split, config.output_dir, folders.train)
     say(run_splits.summary(split))
     return _Run(
-        config, strategy, folders, class_names,
-        task.threshold(config, folders), split, fingerprint, callbacks,
-        verbose, say, began,
+        config=config,
+        strategy=strategy,
+        folders=folders,
+        class_names=class_names,
+        threshold=task.threshold(config, folders),
+        split=split,
+        fingerprint=fingerprint,
+        callbacks=callbacks,
+        verbose=verbose,
+        say=say,
+        began=began,
     )
 
 
