@@ -49,7 +49,7 @@ def model_label(config):
     return get_backbone(config.model).label(config.alpha)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class _Run:
     """What every experiment of one run shares."""
 
@@ -79,7 +79,8 @@ class _Run:
         # Before the experiments' models are built: the policy applies to
         # all of them.
         self.precision = run_precision.resolve(
-            self.config, len(self.class_names), self.strategy, self.say
+            self.config, len(self.class_names), strategy=self.strategy,
+            say=self.say,
         )
         keras.mixed_precision.set_global_policy(self.precision.policy)
 
@@ -165,7 +166,9 @@ def _run_one(run, experiment, folder):
         "mixed_precision": run.precision.policy,
         "precision_reason": run.precision.reason,
     }
-    save_best_model(model, experiment, config, run.class_names, folder)
+    save_best_model(
+        model, experiment, config, class_names=run.class_names, folder=folder
+    )
     records.finish(folder, result)
     return result
 
@@ -229,13 +232,14 @@ def run_experiments(
     previous_policy = keras.mixed_precision.global_policy()
     try:
         return _run_configured(
-            config, strategy, callbacks, plots_to_make, verbose
+            config, strategy, callbacks=callbacks, plots_to_make=plots_to_make,
+            verbose=verbose,
         )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _run_configured(config, strategy, callbacks, plots_to_make, verbose):
+def _run_configured(config, strategy, *, callbacks, plots_to_make, verbose):
     strategy = resolve_strategy(strategy)
     worker = worker_id(strategy)
     chief_dir = config.output_dir
@@ -300,9 +304,17 @@ def _plan_run(config, strategy, *, callbacks, verbose, say):
     run_splits.record(split, config.output_dir, folders.train)
     say(run_splits.summary(split))
     return _Run(
-        config, strategy, folders, class_names,
-        task.threshold(config, folders), split, fingerprint, callbacks,
-        verbose, say, began,
+        config=config,
+        strategy=strategy,
+        folders=folders,
+        class_names=class_names,
+        threshold=task.threshold(config, folders),
+        split=split,
+        fingerprint=fingerprint,
+        callbacks=callbacks,
+        verbose=verbose,
+        say=say,
+        began=began,
     )
 
 

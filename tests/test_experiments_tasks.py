@@ -388,3 +388,23 @@ def test_cli_takes_the_task_flags():
     assert args.regression_loss == "huber"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--task", "ranking"])
+
+
+def test_a_bad_table_is_one_line_from_the_command_line(scored, tmp_path, capsys):
+    """The table is checked before anything reads it (the threshold is the
+    median of the training scores here): one line, no traceback."""
+    from fcn_experiments import cli
+
+    root, _ = scored
+    data = _copy_tree(root, tmp_path)
+    _edit_table(str(data / "train"), _set(3, score="nan"))
+    status = cli.main(
+        ["run", "--profile", "tiny", "--task", "regression",
+         "--train-dir", str(data / "train"), "--test-dir", str(data / "test"),
+         "--output-dir", str(tmp_path / "out"), "--experiments", "2",
+         "--fcn-pooling", "avg", "--quiet"]
+    )
+    err = capsys.readouterr().err.strip()
+    assert status == 1
+    assert err.startswith("error: ") and "not a finite number" in err
+    assert "\n" not in err and "Traceback" not in err

@@ -158,3 +158,25 @@ def test_only_tasks_know_the_task_names(sources):
             ):
                 wrong.append(f"{where}:{node.lineno} is_scored()")
     assert not wrong, "task names outside tasks/:\n" + "\n".join(wrong)
+
+
+def test_each_tasks_columns_are_stored_in_results_csv():
+    """results.md shows what results.csv stores (an interval `*_ci` from
+    its `_low`/`_high` fields), and every row says its task."""
+    from fcn_experiments import tasks
+    from fcn_experiments.reporting import results
+
+    assert "task" in results.FIELDS
+    for name in tasks.TASKS:
+        task = tasks.get(name)
+        assert task.name == name
+        for field, _ in task.result_columns:
+            stored = [field]
+            if field.endswith("_ci"):
+                base = field[: -len("_ci")]
+                stored = [f"{base}_low", f"{base}_high"]
+                if base == "test":
+                    stored = ["test_ci_low", "test_ci_high"]
+                elif base == "srcc_diff_vs_1":
+                    stored = ["srcc_diff_low", "srcc_diff_high"]
+            assert set(stored) <= set(results.FIELDS), (name, field)

@@ -228,6 +228,7 @@ def _random_box(cell, rng, min_fraction):
 
 def plan_crops(
     cell_size=256,
+    *,
     crops_per_cell=(3, 3, 3),
     min_fraction=0.55,
     seed=0,
@@ -349,7 +350,8 @@ def build_bundled_dataset(
         return folder
 
     crops = plan_crops(
-        cell_size, crops_per_cell, min_fraction, seed, resample_range
+        cell_size, crops_per_cell=crops_per_cell, min_fraction=min_fraction,
+        seed=seed, resample_range=resample_range,
     )
     if verbose:
         print(

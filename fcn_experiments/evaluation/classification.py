@@ -27,7 +27,7 @@ def score_and_write(model, split, batch_size, folder):
     per class; the scores of a max-pooled head need not sum to 1), and
     returns `{"accuracy", "loss", "correct", "images", "per_class"}`
     computed from those very predictions (loss as Keras' categorical
-    crossentropy; `per_class` as `class_report.per_class_accuracy`).
+    crossentropy; `per_class` as `per_class.per_class_accuracy`).
 
     A file that failed to decode (`split.undecodable_paths`) has no
     prediction: it is left out of the file and the metrics, with a warning

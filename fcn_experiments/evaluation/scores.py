@@ -37,7 +37,7 @@ def metric_fields(metric):
     return f"test_{name}", f"test_{name}_low", f"test_{name}_high"
 
 
-def score_and_write(model, split, batch_size, folder, task, threshold, loss):
+def score_and_write(model, split, *, batch_size, folder, task, threshold, loss):
     """Predicts the test split, writes `folder/test_predictions.csv` and
     returns the test metrics computed from those very predictions.
 

@@ -177,7 +177,7 @@ def predict_images(
     if heatmaps is not None:
         os.makedirs(heatmaps, exist_ok=True)
     totals, done, shapes_seen = _score_scales(
-        source, task, score, scores, infos, good,
+        source, task, score=score, scores=scores, infos=infos, good=good,
         scales=list(zip(scales, sides)), batch_size=batch_size,
         heatmaps=heatmaps, verbose=verbose,
     )
@@ -237,7 +237,7 @@ def _check_request(source, *, size, scales, batch_size, heatmaps):
     return size, scales, sides
 
 
-def _score_scales(source, task, score, scores, infos, good, *, scales,
+def _score_scales(source, task, *, score, scores, infos, good, scales,
                   batch_size, heatmaps, verbose):
     """Runs the model at every scale; returns the outputs summed per image,
     the scales each image was scored at, and the input shapes seen."""
@@ -271,8 +271,9 @@ def _score_scales(source, task, score, scores, infos, good, *, scales,
             if draw:
                 maps = outputs[1].numpy()
                 for j, k in enumerate(batch):
-                    _draw(task, source, scores[good[k]], images[j], maps[j],
-                          totals[good[k]] / done[good[k]],
+                    _draw(task, source, scores[good[k]], image=images[j],
+                          score_map=maps[j],
+                          mean=totals[good[k]] / done[good[k]],
                           folder=heatmaps, used=used_names)
             if progress is not None:
                 progress.add(len(batch))
@@ -304,7 +305,7 @@ def _shape_order(source, loader, count):
     return sorted(range(count), key=lambda k: tuple(shapes[k]))
 
 
-def _draw(task, source, row, image, score_map, mean, *, folder, used):
+def _draw(task, source, row, *, image, score_map, mean, folder, used):
     """Writes one image's heatmap (`Task.heatmap_of`) and names it in `row`."""
     score_map, index, title = task.heatmap_of(
         score_map, mean, source.class_names

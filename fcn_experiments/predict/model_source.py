@@ -24,13 +24,11 @@ import os
 
 from fcn_experiments import tasks
 from fcn_experiments.config import Config
-from fcn_experiments.errors import ModelSourceError
+from fcn_experiments.errors import ModelSourceError  # Raised, and kept here.
 from fcn_experiments.models.backbones import BACKBONES
 from fcn_experiments.models.backbones import get_backbone
 from fcn_experiments.tasks import TASKS
 from fcn_experiments.training import records
-
-__all__ = ["ModelSource", "ModelSourceError", "resolve_model_source"]
 
 INFO_SUFFIX = ".json"
 BEST_MODEL_FILE = "best.keras"
@@ -87,7 +85,7 @@ def write_info(path, source):
     return target
 
 
-def save_best_model(model, experiment, config, class_names, folder):
+def save_best_model(model, experiment, config, *, class_names, folder):
     """Saves a finished experiment's best epoch's model as `best.keras`,
     with `best.keras.json` (backbone, input size, class names, task)."""
     size = experiment.input_size(config)
@@ -153,10 +151,12 @@ def load_experiment(folder, class_names=None, task=None):
     best_model = os.path.join(folder, BEST_MODEL_FILE)
     if os.path.isfile(best_model) and os.path.isfile(info_path(best_model)):
         return load_keras_file(best_model, class_names, task=task)
-    return _rebuild_experiment(folder, experiment, config, class_names, task)
+    return _rebuild_experiment(
+        folder, experiment, config, class_names=class_names, task=task
+    )
 
 
-def _rebuild_experiment(folder, experiment, config, class_names, task):
+def _rebuild_experiment(folder, experiment, config, *, class_names, task):
     from fcn_experiments.models.experiments import build_model
     from fcn_experiments.models.experiments import inner_fcn
     from fcn_experiments.models.starting_weights import build_original
@@ -205,7 +205,7 @@ def _task(given, saved, where):
     return tasks.get(given or saved).name
 
 
-def _class_names(given, saved, where, count=None, task=None):
+def _class_names(given, saved, where, *, count=None, task=None):
     if given is not None and saved is not None and len(given) != len(saved):
         raise ModelSourceError(
             f"{where} was trained on {len(saved)} classes {saved}; "

@@ -139,10 +139,11 @@ class ScoreTask(Task):
         import keras
 
         # Checked and normalised once: the loader takes the rows as they are.
+        table = self.read(folder, config)
         return keras.utils.fcn_image_dataset_from_table, dict(
-            table=self.read(folder, config),
+            table=table,
             image_dir=folder,
-            label_columns=self.read(folder, config).label_columns,
+            label_columns=table.label_columns,
             distribution=None,
         )
 
@@ -167,8 +168,8 @@ class ScoreTask(Task):
     def evaluate(self, model, split, *, batch_size, folder, config, threshold,
                  best):
         scores = evaluation.score_and_write(
-            model, split, batch_size, folder, self, threshold,
-            self.loss(config),
+            model, split, batch_size=batch_size, folder=folder, task=self,
+            threshold=threshold, loss=self.loss(config),
         )
         return dict(
             task=self.name,
@@ -233,6 +234,9 @@ class Regression(ScoreTask):
         from fcn_experiments.data.bundled import REGRESSION_RESAMPLE_RANGE
 
         return {"resample_range": REGRESSION_RESAMPLE_RANGE}
+
+    def outputs_line(self, names):
+        return f"regression of {names[0]!r}"
 
     def fill_defaults(self, values):
         # The bundled dataset's upscaling factors span its score range.

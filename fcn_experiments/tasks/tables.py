@@ -23,7 +23,7 @@ class ScoreTable:
     `(n,)` for one `label_columns` name, `(n, K)` for a list), and its rows
     as a DataFrame-like object for `fcn_image_dataset_from_table`."""
 
-    def __init__(self, path, folder, label_columns, paths, labels):
+    def __init__(self, path, folder, *, label_columns, paths, labels):
         self.path = path
         self.label_columns = label_columns
         self.paths = paths
@@ -77,5 +77,7 @@ def read_table(path, folder, label_columns, *, score_range=None):
             )
         except ValueError as error:
             raise UsageError(str(error)) from None
-        _READ[key] = ScoreTable(path, folder, label_columns, paths, labels)
+        _READ[key] = ScoreTable(
+            path, folder, label_columns=label_columns, paths=paths, labels=labels
+        )
     return _READ[key]

@@ -117,7 +117,7 @@ def _resume(folder, config, verbose):
     return resume_epoch
 
 
-def _callbacks(folder, config, best, extra_callbacks, verbose):
+def _callbacks(folder, config, best, *, extra_callbacks, verbose):
     monitor, mode = config.task_spec.plateau_monitor
     return [
         EpochTimer(),
@@ -192,7 +192,8 @@ def train_and_test(
         train.dataset,
         validation_data=validation.dataset,
         epochs=config.epochs,
-        callbacks=_callbacks(folder, config, best, extra_callbacks, verbose),
+        callbacks=_callbacks(folder, config, best,
+                             extra_callbacks=extra_callbacks, verbose=verbose),
         verbose=verbose,
         shuffle=False,  # The training dataset shuffles itself.
     )

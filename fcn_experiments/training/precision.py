@@ -75,6 +75,7 @@ def gpu_present():
 def choose_precision(
     requested,
     probe=None,
+    *,
     cpu_flags=read_cpu_flags,
     gpu=gpu_present,
     min_speedup=MIN_SPEEDUP,
@@ -137,7 +138,8 @@ def choose_precision(
 
 
 def time_training(
-    build_model, x, y, policies, warmup=1, steps=3, rounds=2, timer=time.perf_counter
+    build_model, x, y, policies, *, warmup=1, steps=3, rounds=2,
+    timer=time.perf_counter,
 ):
     """Training images/s of `build_model(policy)` for each policy.
 
@@ -204,7 +206,7 @@ def make_probe(config, num_classes):
     return probe
 
 
-def epoch_estimate(images_per_s, num_images, size, base_size, crops=1):
+def epoch_estimate(images_per_s, num_images, size, base_size, *, crops=1):
     """Seconds of one training epoch of `num_images` at `size` px, from a
     speed measured at `base_size` px: the work of an FCN grows with its
     pixels, and multi-crop trains `crops` crops per image."""
@@ -222,6 +224,7 @@ def estimate_line(seconds):
 def resolve(
     config,
     num_classes,
+    *,
     strategy=None,
     say=print,
     cpu_flags=read_cpu_flags,
@@ -241,7 +244,9 @@ def resolve(
         "TF_CONFIG"
     ):
         probe = make_probe(config, num_classes)
-    choice = choose_precision(config.mixed_precision, probe, cpu_flags, gpu)
+    choice = choose_precision(
+        config.mixed_precision, probe, cpu_flags=cpu_flags, gpu=gpu
+    )
     if (
         choice.images_per_s is None
         and probe is not None
