@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -30,6 +31,8 @@ pytestmark = pytest.mark.package
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "constraints.txt"
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+DIST_INFO = f"fcn_in_keras-{VERSION}.dist-info"
 # Only the test stack, the notebook stack and the browser driver: none of
 # them belongs in the runtime layer.
 NOT_RUNTIME = ("pytest", "jupyterlab", "jupyter-server", "jupyter-client",
@@ -132,7 +135,7 @@ def test_wheel_holds_the_package_and_no_tests_bench_or_results(dist):
     wheel, sdist = dist
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
-    assert tops == {"fcn_experiments", "fcn_install", "fcn_in_keras-1.0.0.dist-info"}, tops
+    assert tops == {"fcn_experiments", "fcn_install", DIST_INFO}, tops
     assert not [n for n in names if n.startswith(("tests/", "bench/", "docs/"))
                 or "/results/" in n or n.endswith(".pyc")]
     extensions = sorted(p.relative_to(ROOT / "extensions").as_posix()
@@ -142,8 +145,7 @@ def test_wheel_holds_the_package_and_no_tests_bench_or_results(dist):
                       if n.startswith("fcn_install/extensions/"))
     assert packaged == extensions
     assert {"fcn_experiments/FCN_demo.ipynb", "fcn_experiments/test_image.jpg"} <= set(names)
-    entry_points = zipfile.ZipFile(wheel).read(
-        "fcn_in_keras-1.0.0.dist-info/entry_points.txt").decode()
+    entry_points = zipfile.ZipFile(wheel).read(f"{DIST_INFO}/entry_points.txt").decode()
     assert "fcn-setup = fcn_install.command:console_main" in entry_points
     assert "fcn-experiments = fcn_experiments.cli:console_main" in entry_points
     with tarfile.open(sdist) as archive:
@@ -155,7 +157,7 @@ def test_wheel_holds_the_package_and_no_tests_bench_or_results(dist):
 
 def test_runtime_layer_holds_no_test_or_notebook_stack(user):
     installed = user.distributions()
-    assert installed["fcn-in-keras"] == "1.0.0"
+    assert installed["fcn-in-keras"] == VERSION
     assert installed["keras"].startswith("3.15.") and installed["tensorflow"].startswith("2.21.")
     present = sorted(set(NOT_RUNTIME) & set(installed))
     assert not present, f"the runtime layer installed {present}"
