@@ -35,9 +35,10 @@ BINS = 10
 PHOTOS = ("rocket", "coffee", "chelsea_portrait", "motorcycle_wide")
 # predict's graph (preprocessing inside its tf.function, images batched by
 # shape) and Keras' predict_on_batch of one image fuse float32 ops
-# differently: their outputs were measured up to 5e-5 apart here (the
-# scores spread over several units).
-TOLERANCE = 1e-4
+# differently: their outputs were measured up to 5e-5 apart on an AMD EPYC
+# and 1.2e-4 on an Intel Xeon with AMX, whose oneDNN kernels sum in another
+# order (the scores spread over several units).
+TOLERANCE = 3e-4
 
 
 def _calibrate_batch_norm(model, images, seed=0):
