@@ -56,7 +56,14 @@ sync_venv() {
         if "$venv/bin/python" -m pip show -q tensorflow-cpu >/dev/null 2>&1; then
             "$venv/bin/python" -m pip uninstall -q -y tensorflow-cpu tensorflow
         fi
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+        # Both venvs install this checkout editable, which writes its
+        # metadata here: one pip at a time (CI prepares them side by side).
+        local install=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements")
+        if command -v flock >/dev/null 2>&1; then
+            flock .run.sh.lock "${install[@]}"
+        else
+            "${install[@]}"
+        fi
         echo "$wanted" > "$stamp"
     fi
     # Idempotent: reports "up to date" and writes nothing when extensions/ is unchanged.
