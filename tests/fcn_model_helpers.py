@@ -35,12 +35,65 @@ GAP_FAMILIES = ["InceptionV3", "Xception", "MobileNetV2"]
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
 
 
-def native_size(family):
-    return FAMILIES[family][1].SPEC.default_size
+# Global-pooling families (`keras.applications.fcn.to_fcn`): name ->
+# (Keras' builder, its preprocess_input, builder kwargs). One member per
+# family; the rest of each family is `GLOBAL_POOLING_MEMBERS`.
+_apps = keras.applications
+GLOBAL_POOLING_FAMILIES = {
+    "ResNet50": (_apps.ResNet50, _apps.resnet50.preprocess_input, {}),
+    "ResNet50V2": (_apps.ResNet50V2, _apps.resnet_v2.preprocess_input, {}),
+    "DenseNet121": (_apps.DenseNet121, _apps.densenet.preprocess_input, {}),
+    "EfficientNetB0": (
+        _apps.EfficientNetB0, _apps.efficientnet.preprocess_input, {}
+    ),
+    "EfficientNetV2B0": (
+        _apps.EfficientNetV2B0, _apps.efficientnet_v2.preprocess_input, {}
+    ),
+    "MobileNet": (
+        _apps.MobileNet, _apps.mobilenet.preprocess_input, {"alpha": 0.25}
+    ),
+    "MobileNetV3Small": (
+        _apps.MobileNetV3Small, _apps.mobilenet_v3.preprocess_input,
+        {"input_shape": (224, 224, 3)},
+    ),
+    "NASNetMobile": (_apps.NASNetMobile, _apps.nasnet.preprocess_input, {}),
+    "ConvNeXtTiny": (_apps.ConvNeXtTiny, _apps.convnext.preprocess_input, {}),
+    "InceptionResNetV2": (
+        _apps.InceptionResNetV2,
+        _apps.inception_resnet_v2.preprocess_input,
+        {},
+    ),
+}
+# The rest of each family: name -> (builder, preprocess_input).
+GLOBAL_POOLING_MEMBERS = {
+    name: (getattr(_apps, name), preprocess)
+    for names, preprocess in (
+        (("ResNet101", "ResNet152"), _apps.resnet.preprocess_input),
+        (("ResNet101V2", "ResNet152V2"), _apps.resnet_v2.preprocess_input),
+        (("DenseNet169", "DenseNet201"), _apps.densenet.preprocess_input),
+        (
+            tuple(f"EfficientNetB{i}" for i in range(1, 8)),
+            _apps.efficientnet.preprocess_input,
+        ),
+        (
+            ("EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
+             "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L"),
+            _apps.efficientnet_v2.preprocess_input,
+        ),
+        (
+            ("ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge",
+             "ConvNeXtXLarge"),
+            _apps.convnext.preprocess_input,
+        ),
+        (("MobileNetV3Large",), _apps.mobilenet_v3.preprocess_input),
+        (("NASNetLarge",), _apps.nasnet.preprocess_input),
+    )
+    for name in names
+}
 
 
-def photos(family, rows, cols, count=2):
-    """Real photos resized to rows x cols, preprocessed for `family`."""
+def photo_batch(preprocess_input, rows, cols, count=2):
+    """Real photos resized to rows x cols, through `preprocess_input`."""
     images = [
         np.asarray(
             Image.fromarray(getattr(skimage.data, name)())
@@ -49,9 +102,16 @@ def photos(family, rows, cols, count=2):
         )
         for name in PHOTOS[:count]
     ]
-    return FAMILIES[family][1].preprocess_input(
-        np.stack(images).astype("float32")
-    )
+    return preprocess_input(np.stack(images).astype("float32"))
+
+
+def native_size(family):
+    return FAMILIES[family][1].SPEC.default_size
+
+
+def photos(family, rows, cols, count=2):
+    """Real photos resized to rows x cols, preprocessed for `family`."""
+    return photo_batch(FAMILIES[family][1].preprocess_input, rows, cols, count)
 
 
 def randomize_batch_norm(model, seed=0):
