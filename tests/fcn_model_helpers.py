@@ -9,6 +9,7 @@ import skimage.data
 from PIL import Image
 
 import keras
+from keras.applications import fcn
 from keras.src.applications import inception_v3_fcn
 from keras.src.applications import mobilenet_v2_fcn
 from keras.src.applications import vgg16_fcn
@@ -64,31 +65,25 @@ GLOBAL_POOLING_FAMILIES = {
         {},
     ),
 }
-# The rest of each family: name -> (builder, preprocess_input).
+# The rest of each family (`fcn.FAMILIES`): name -> (builder,
+# preprocess_input).
+_PREPROCESS = {
+    "ResNet": _apps.resnet,
+    "ResNetV2": _apps.resnet_v2,
+    "DenseNet": _apps.densenet,
+    "EfficientNet": _apps.efficientnet,
+    "EfficientNetV2": _apps.efficientnet_v2,
+    "ConvNeXt": _apps.convnext,
+    "MobileNet": _apps.mobilenet,
+    "MobileNetV3": _apps.mobilenet_v3,
+    "NASNet": _apps.nasnet,
+    "InceptionResNetV2": _apps.inception_resnet_v2,
+}
 GLOBAL_POOLING_MEMBERS = {
-    name: (getattr(_apps, name), preprocess)
-    for names, preprocess in (
-        (("ResNet101", "ResNet152"), _apps.resnet.preprocess_input),
-        (("ResNet101V2", "ResNet152V2"), _apps.resnet_v2.preprocess_input),
-        (("DenseNet169", "DenseNet201"), _apps.densenet.preprocess_input),
-        (
-            tuple(f"EfficientNetB{i}" for i in range(1, 8)),
-            _apps.efficientnet.preprocess_input,
-        ),
-        (
-            ("EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
-             "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L"),
-            _apps.efficientnet_v2.preprocess_input,
-        ),
-        (
-            ("ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge",
-             "ConvNeXtXLarge"),
-            _apps.convnext.preprocess_input,
-        ),
-        (("MobileNetV3Large",), _apps.mobilenet_v3.preprocess_input),
-        (("NASNetLarge",), _apps.nasnet.preprocess_input),
-    )
+    name: (getattr(_apps, name), _PREPROCESS[family].preprocess_input)
+    for family, names in fcn.FAMILIES.items()
     for name in names
+    if name not in GLOBAL_POOLING_FAMILIES
 }
 
 

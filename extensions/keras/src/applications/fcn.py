@@ -36,6 +36,8 @@ Images smaller than the smallest size whose final map holds the window are
 refused in one line (`MinInputSize`). `geometry(fcn)` gives the native
 size, that minimum and the score map's stride, measured on the built model.
 
+`FAMILIES` lists the families (and their members) converted and tested.
+
 A head that cannot run per position is refused in one line naming its
 layer: a Flatten of a map larger than 1x1 into a Dense (VGG: use
 `keras.applications.vgg16_fcn.to_fcn`), a transformer's token pooling, or
@@ -91,6 +93,29 @@ SAME_PADDED = (
 )
 
 
+# The `keras.applications` families `to_fcn` converts and tests: family
+# name -> its builders' names (the first is the one the quick tests use).
+FAMILIES = {
+    "ResNet": ("ResNet50", "ResNet101", "ResNet152"),
+    "ResNetV2": ("ResNet50V2", "ResNet101V2", "ResNet152V2"),
+    "DenseNet": ("DenseNet121", "DenseNet169", "DenseNet201"),
+    "EfficientNet": tuple(f"EfficientNetB{i}" for i in range(8)),
+    "EfficientNetV2": (
+        "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2",
+        "EfficientNetV2B3", "EfficientNetV2S", "EfficientNetV2M",
+        "EfficientNetV2L",
+    ),
+    "ConvNeXt": (
+        "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge",
+        "ConvNeXtXLarge",
+    ),
+    "MobileNet": ("MobileNet",),
+    "MobileNetV3": ("MobileNetV3Small", "MobileNetV3Large"),
+    "NASNet": ("NASNetMobile", "NASNetLarge"),
+    "InceptionResNetV2": ("InceptionResNetV2",),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Geometry:
     """An FCN's sizes, measured on the built model.
@@ -126,7 +151,7 @@ def _refuse(model, what):
     raise ValueError(
         f"to_fcn converts classifiers that end in a global pooling followed "
         f"by per-position layers (ResNet, EfficientNet, ConvNeXt, ...); "
-        f"{what}. Received: model={model.name}"
+        f"{what}. Received: model={getattr(model, 'name', model)}"
     )
 
 
@@ -166,10 +191,19 @@ def _last_axis(layer):
 def _find_head(model):
     """The global pooling and the head after it, walking back from the
     output; refuses, naming the layer, where a head is not per position."""
-    if not isinstance(model, Functional) or isinstance(model, type(None)):
-        _refuse(model, f"'{model.name}' is not a functional Keras model")
+    if not isinstance(model, Functional):
+        _refuse(
+            model,
+            f"'{getattr(model, 'name', model)}' is not a functional Keras "
+            "model (keras.Model(inputs, outputs))",
+        )
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         _refuse(model, "the model has several inputs or outputs")
+    if not any(
+        isinstance(op, tuple(GLOBAL_POOLINGS)) for op in model._operations
+    ):
+        _refuse(model, "the model has no GlobalAveragePooling2D or "
+                "GlobalMaxPooling2D layer")
     head = []
     layer = _producer(model.outputs[0])
     while not isinstance(layer, tuple(GLOBAL_POOLINGS)):
@@ -185,6 +219,13 @@ def _find_head(model):
                     "a pooled 1x1 map (a VGG converts with "
                     "keras.applications.vgg16_fcn.to_fcn)",
                 )
+        elif isinstance(layer, (Functional, Sequential)):
+            _refuse(
+                model,
+                f"its layer '{layer.name}' is a nested model: build the head "
+                f"on its output (keras.Model({layer.name}.input, head("
+                f"{layer.name}.output)))",
+            )
         elif not isinstance(layer, PER_POSITION):
             _refuse(
                 model,
