@@ -81,15 +81,7 @@ def preprocess_function(config):
 
 def _to_fcn(config):
     # The FCN modules are installed into Keras by FCN_setup.py.
-    module = f"{config.model}_fcn"
-    try:
-        return getattr(keras.applications, module).to_fcn
-    except AttributeError as error:
-        raise ImportError(
-            f"keras.applications.{module}.to_fcn is missing: the FCN "
-            "extensions are not installed in this Keras. Run "
-            "`python FCN_setup.py install`."
-        ) from error
+    return get_backbone(config.model).to_fcn
 
 
 def _multicrop():
@@ -104,10 +96,18 @@ def _multicrop():
 
 
 def _with_head_dropout(original, rate):
-    """Inserts Dropout before the `predictions` layer, weights shared."""
-    head = original.get_layer("predictions")
-    x = keras.layers.Dropout(rate, name="head_dropout")(head.input)
-    return keras.Model(original.inputs, head(x), name=original.name)
+    """Inserts Dropout before the classifier (the last layer with weights:
+    `predictions`, or MobileNet's 1x1 `conv_preds`), weights shared."""
+    head = [layer for layer in original.layers if layer.weights][-1]
+
+    def call(layer, *args, **kwargs):
+        if layer is head:
+            args = (keras.layers.Dropout(rate, name="head_dropout")(args[0]),)
+        return layer(*args, **kwargs)
+
+    return keras.models.clone_model(
+        original, clone_function=lambda layer: layer, call_function=call
+    )
 
 
 def _with_float32_output(model):

@@ -125,12 +125,16 @@ class Geometry:
         min_size: `(rows, cols)` of the smallest image it takes.
         window: `(rows, cols)` of the window pooling on the final map.
         stride: pixels between neighbouring score map positions.
+        min_model_size: `(rows, cols)` of the smallest input whose final
+            map is 1x1: the smallest size a model of the family can be
+            built (and trained) at; its FCN has a 1x1 window.
     """
 
     native_size: tuple
     min_size: tuple
     window: tuple
     stride: int
+    min_model_size: tuple
 
 
 @dataclasses.dataclass
@@ -528,17 +532,17 @@ def _map_size(features, channels, rows, cols):
     return None if any(s is None or s < 1 for s in size) else size
 
 
-def _min_size(features, channels, plan):
+def _min_size(features, channels, native_size, window):
     """The smallest rows and cols whose final map holds the window."""
     found = []
     for axis in (0, 1):
-        low, high = 1, plan.native_size[axis]
+        low, high = 1, native_size[axis]
         while low < high:
             middle = (low + high) // 2
-            size = list(plan.native_size)
+            size = list(native_size)
             size[axis] = middle
             shape = _map_size(features, channels, *size)
-            if shape is not None and shape[axis] >= plan.window[axis]:
+            if shape is not None and shape[axis] >= window[axis]:
                 high = middle
             else:
                 low = middle + 1
@@ -604,7 +608,9 @@ def to_fcn(
         name=name,
     )
     features = Functional(fcn.inputs, fcn.get_layer("window_pool").input)
-    check.min_size = _min_size(features, fcn.inputs[0].shape[-1], plan)
+    check.min_size = _min_size(
+        features, fcn.inputs[0].shape[-1], plan.native_size, plan.window
+    )
     check.native_size = plan.native_size
     return fcn
 
@@ -634,4 +640,7 @@ def geometry(fcn):
         min_size=tuple(check.min_size),
         window=window,
         stride=stride,
+        min_model_size=_min_size(
+            features, channels, check.native_size, (1, 1)
+        ),
     )
