@@ -203,11 +203,6 @@ def _find_head(model):
         )
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         _refuse(model, "the model has several inputs or outputs")
-    if not any(
-        isinstance(op, tuple(GLOBAL_POOLINGS)) for op in model._operations
-    ):
-        _refuse(model, "the model has no GlobalAveragePooling2D or "
-                "GlobalMaxPooling2D layer")
     head = []
     layer = _producer(model.outputs[0])
     while not isinstance(layer, tuple(GLOBAL_POOLINGS)):
@@ -631,16 +626,18 @@ def geometry(fcn):
         ) from None
     features = Functional(fcn.inputs, fcn.get_layer("window_pool").input)
     channels = fcn.inputs[0].shape[-1]
-    rows = check.native_size[0]
-    small = _map_size(features, channels, rows, check.native_size[1])
-    large = _map_size(features, channels, 2 * rows, check.native_size[1])
-    stride = 2 ** round(math.log2(rows / (large[0] - small[0])))
+    rows, cols = check.native_size
+    min_size, check.min_size = check.min_size, None  # Measures below it.
+    try:
+        small = _map_size(features, channels, rows, cols)
+        large = _map_size(features, channels, 2 * rows, cols)
+        min_model_size = _min_size(features, channels, (rows, cols), (1, 1))
+    finally:
+        check.min_size = min_size
     return Geometry(
-        native_size=tuple(check.native_size),
-        min_size=tuple(check.min_size),
+        native_size=(rows, cols),
+        min_size=tuple(min_size),
         window=window,
-        stride=stride,
-        min_model_size=_min_size(
-            features, channels, check.native_size, (1, 1)
-        ),
+        stride=2 ** round(math.log2(rows / (large[0] - small[0]))),
+        min_model_size=min_model_size,
     )
