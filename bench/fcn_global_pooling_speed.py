@@ -114,7 +114,6 @@ def bench_family(name, batch, repeats):
             f"{measured[over][0] / measured[under][0]:5.2f}x  cpu "
             f"{measured[over][1] / measured[under][1]:5.2f}x"
         )
-    del original, fcn_max, score_map
     keras.backend.clear_session()
     return rows
 

@@ -84,6 +84,7 @@ EXPORT_SIZES = ((224, 256), (241, 320))
 @pytest.mark.parametrize("fmt", ["saved_model", "onnx"])
 def test_export_matches_keras(family, fmt, tmp_path):
     import onnxruntime
+
     import tensorflow as tf
 
     from fcn_experiments.predict.export import export_keras_model
