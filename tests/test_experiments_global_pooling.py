@@ -95,13 +95,16 @@ def test_export_matches_keras(family, fmt, tmp_path):
     model = fcn.to_fcn(original, pooling=None)
     suffix = ".onnx" if fmt == "onnx" else ""
     path = export_keras_model(model, str(tmp_path / f"fcn{suffix}"), fmt)
+    if fmt == "saved_model":
+        loaded = tf.saved_model.load(path)
+    else:
+        session = onnxruntime.InferenceSession(path)
     for rows, cols in EXPORT_SIZES:
         x = photo_batch(preprocess, rows, cols)
         expected = keras.ops.convert_to_numpy(model(x, training=False))
         if fmt == "saved_model":
-            got = tf.saved_model.load(path).serve(tf.constant(x)).numpy()
+            got = loaded.serve(tf.constant(x)).numpy()
         else:
-            session = onnxruntime.InferenceSession(path)
             name = session.get_inputs()[0].name
             got = session.run(None, {name: x})[0]
         assert got.shape == expected.shape

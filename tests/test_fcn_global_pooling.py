@@ -144,6 +144,13 @@ def test_avg_pooling_and_activation():
     probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
     avg = fcn.to_fcn(original, pooling="avg", classifier_activation="softmax")
     assert_close(run(avg, images), probabilities)
+    # Keras' own softmax (a trailing Activation layer) is the FCN's.
+    with_softmax = builder(weights=None, **kwargs)
+    with_softmax.set_weights(original.get_weights())
+    assert_close(
+        run(fcn.to_fcn(with_softmax, pooling="avg"), images),
+        run(with_softmax, images),
+    )
     # On a larger image: the mean of the score map's logits, activated.
     images = photo_batch(preprocess, 288, 320)
     score_map = run(fcn.to_fcn(original, pooling=None), images)

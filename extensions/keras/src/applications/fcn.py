@@ -469,7 +469,9 @@ def _rebuild(model, plan, *, pooling, classifier_activation, skip, dropout,
         for layer in plan.head
         if isinstance(layer, (layers.Flatten, layers.Reshape))
     }
-    split = classifier_activation is not None or not any(
+    # The logits layer's own activation moves to the head, unless a
+    # trailing Activation (dropped here) is the classifier's.
+    split = not any(
         isinstance(layer, TRAILING_ACTIVATIONS)
         for layer in plan.head[plan.head.index(plan.logits) + 1 :]
     )
@@ -508,7 +510,7 @@ def _rebuild(model, plan, *, pooling, classifier_activation, skip, dropout,
     )[0]
     _copy_weights(pairs, model)
     if classifier_activation is None:
-        classifier_activation = plan.activation if split else "linear"
+        classifier_activation = plan.activation
     outputs = score_head(
         logits, pooling=pooling, classifier_activation=classifier_activation
     )
