@@ -98,6 +98,8 @@ def family_table():
     ]
     for family, members in fcn.FAMILIES.items():
         name = members[0]
+        # Keras numbers unnamed layers per session (ConvNeXt's `add_2`).
+        keras.backend.clear_session()
         kwargs = {"input_shape": (224, 224, 3)} if family == "MobileNetV3" else {}
         model = getattr(keras.applications, name)(weights=None, **kwargs)
         geometry = fcn.geometry(fcn.to_fcn(model))
@@ -112,7 +114,7 @@ def family_table():
             f"| {rows} | {geometry.min_size[0]} | {geometry.stride} | {skip} "
             f"| {model.count_params() / 1e6:.1f} M |"
         )
-        keras.backend.clear_session()
+    keras.backend.clear_session()
     return "\n".join(lines)
 
 

@@ -356,25 +356,43 @@ def _same_padding(model, shapes):
     return found
 
 
+def _merges(layer):
+    """Whether a layer merges branches (a residual add, a concatenation),
+    or activates the merge just before it (ResNet's `conv2_block3_out`)."""
+    inputs = layer._inbound_nodes[0].input_tensors
+    if len(inputs) > 1:
+        return True
+    producer = _producer(inputs[0])
+    return isinstance(layer, layers.Activation) and len(
+        producer._inbound_nodes[0].input_tensors
+    ) > 1
+
+
 def _skip_layer(model, shapes, native_size, pool):
-    """The last layer at stride 4 that every path passes through."""
+    """The end of the stride-4 stage: among the layers at stride 4 that
+    every path passes through (paddings aside), the last that merges
+    branches, else the last."""
     operations = model._operations  # Layers and ops, in graph order.
     index = {id(layer): i for i, layer in enumerate(operations)}
     lowest_later = len(operations)  # Lowest parent index of later layers.
-    found = None
+    candidates = []
     for i in range(len(operations) - 1, -1, -1):
         layer = operations[i]
-        if id(layer) in shapes and lowest_later >= i and layer is not pool:
-            rows = shapes[id(layer)][1]
-            if len(shapes[id(layer)]) == 4 and rows and round(
-                native_size[0] / rows
-            ) == 4:
-                found = layer
-                break
+        shape = shapes.get(id(layer), ())
+        if (
+            len(shape) == 4
+            and shape[1]
+            and lowest_later >= i
+            and layer is not pool
+            and not isinstance(layer, layers.ZeroPadding2D)
+            and round(native_size[0] / shape[1]) == 4
+        ):
+            candidates.append(layer)  # Last first.
         for node in layer._inbound_nodes:
             for tensor in node.input_tensors:
                 lowest_later = min(lowest_later, index[id(_producer(tensor))])
-    return found
+    merging = [layer for layer in candidates if _merges(layer)]
+    return (merging or candidates or [None])[0]
 
 
 def _plan(model, input_size, skip):
