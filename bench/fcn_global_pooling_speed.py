@@ -92,12 +92,23 @@ def bench_family(name, batch, repeats):
         ],
     }
     measured = time_interleaved(runs, repeats)
+    # Each run against its side by side counterpart (1.00x for that one).
+    versus = {
+        "native, FCN": "native, original",
+        "native, original": "native, original",
+        "2x, dense FCN": "2x, dense FCN",
+        "2x, sliding original": "2x, dense FCN",
+    }
     rows = [
         {
             "family": name,
             "run": run,
             "fastest_ms": wall * 1000,
             "cpu_ms": cpu * 1000,
+            "versus": versus[run],
+            "ratio_fastest": wall / measured[versus[run]][0],
+            "ratio_cpu": cpu / measured[versus[run]][1],
+            "repeats": repeats,
             "native_size": size,
             "stride": geometry.stride,
             "crops": len(windows),
