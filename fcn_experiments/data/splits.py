@@ -2,7 +2,7 @@
 recorded.
 
 Without a validation folder, the training folder's files are split into
-train and validation by `keras.src.utils.fcn_image_split.stratified_split`
+train and validation by `keras.utils.fcn_image_split.stratified_split`
 (stratified by class, seeded by `config.seed`), the function that
 `fcn_image_dataset_from_directory(validation_split=..., subset=...)` also
 splits with: the plan made here and what every experiment loads are the same
@@ -19,14 +19,11 @@ import hashlib
 import os
 import warnings
 
-from keras.src.utils.fcn_image_split import stratified_split
+from keras.utils.fcn_image_split import stratified_split
 
-from fcn_experiments.data.listing import list_class_images
-from fcn_experiments.tasks import base as tasks
+from fcn_experiments.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
-# A score task's files all count under this one "class".
-SCORED = "images"
 VALIDATION_FILES = "validation_files.csv"
 
 
@@ -48,7 +45,7 @@ class RunSplit:
 
 
 
-class SplitError(ValueError):
+class SplitError(UsageError):
     """The run's train / validation / test split cannot be used as it is."""
 
 def class_counts(classes, class_names):
@@ -60,21 +57,18 @@ def plan_split(folders, config):
     """The `RunSplit` of a run, checked (see `check_split`).
 
     Args:
-        folders: `datasets.DataFolders`.
+        folders: `pipelines.DataFolders`.
         config: the run's `Config` (`validation_split`, `seed`,
-            `min_class_images`).
+            `min_class_images`; its task lists each folder's files, by
+            class, or in one group for a score task).
     """
-    if tasks.is_scored(config.task):
-        list_images = _scored_images(config)
-        train, class_names = list_images(folders.train)
-    else:
-        list_images = list_class_images
-        train, class_names = list_class_images(folders.train)
+    task = config.task_spec
+    train, class_names = task.list_files(folders.train, config)
     files = {}
     for split, directory in (("validation", folders.validation), ("test", folders.test)):
         if directory is None:
             continue
-        files[split], names = list_images(directory)
+        files[split], names = task.list_files(directory, config)
         check_same_classes(split, directory, names, train_dir=folders.train,
                            train_names=class_names)
     if folders.validation is None:
@@ -89,24 +83,6 @@ def plan_split(folders, config):
     split = RunSplit(class_names, files, folders.validation is None)
     check_split(split.counts(), config.min_class_images)
     return split
-
-
-def _scored_images(config):
-    """A lister of a score table's files, checked as the loader checks
-    them (a bad row fails here, before anything trains)."""
-    from keras.src.utils.fcn_image_table import read_score_table
-
-    def list_images(directory):
-        columns = tasks.label_columns(config.task, directory)
-        paths, _ = read_score_table(
-            tasks.table_path(config.task, directory),
-            directory,
-            columns[0] if config.task == "regression" else columns,
-            score_range=config.score_range,
-        )
-        return [(path, SCORED) for path in paths], [SCORED]
-
-    return list_images
 
 
 def check_same_classes(split, directory, names, *, train_dir, train_names):
@@ -155,7 +131,7 @@ def summary(split):
         f"{name} {sum(counts[name].values())}"
         + (
             ""
-            if split.class_names == [SCORED]
+            if len(split.class_names) == 1
             else " (" + ", ".join(f"{c} {n}" for c, n in counts[name].items()) + ")"
         )
         for name in SPLITS
