@@ -47,6 +47,12 @@ def build_calibrated(builder, preprocess, **kwargs):
     return original, images, run(original, images)
 
 
+def larger_photos(case):
+    """Two photos above the minimum, not square: a map of several positions."""
+    rows, cols = fcn.geometry(case.score_map).min_size
+    return photo_batch(case.preprocess, rows + 32, cols + 96)
+
+
 def assert_photos_differ(logits):
     # Else a comparison would test little (see calibrate_batch_norm).
     scale = max(1.0, float(np.max(np.abs(logits))))
@@ -122,7 +128,7 @@ def test_keras_round_trip(case, tmp_path):
     path = str(tmp_path / "fcn.keras")
     case.fcn.save(path)
     loaded = keras.models.load_model(path)
-    images = photo_batch(case.preprocess, 256, 320)
+    images = larger_photos(case)
     assert_close(run(loaded, images), run(case.fcn, images))
     assert fcn.geometry(loaded) == fcn.geometry(case.fcn)
 
@@ -134,7 +140,7 @@ def test_skip_variant_starts_as_plain_fcn(case):
         return
     skip = fcn.to_fcn(case.original, skip=True)
     assert "skip_add" in {layer.name for layer in skip.layers}
-    images = photo_batch(case.preprocess, 256, 320)
+    images = larger_photos(case)
     assert_close(run(skip, images), run(case.fcn, images))
 
 
