@@ -4,6 +4,7 @@ import dataclasses
 
 import keras
 
+from fcn_experiments.errors import UsageError
 from fcn_experiments.models.backbones import get_backbone
 from fcn_experiments.models.starting_weights import build_original
 
@@ -138,13 +139,23 @@ def build_model(experiment, original, config):
         if config.dropout > 0:
             original = _with_head_dropout(original, config.dropout)
         return _with_float32_output(original)
-    fcn = _to_fcn(config)(
-        original,
-        pooling=config.fcn_pooling,
-        classifier_activation=config.task_spec.output_activation,
-        skip=experiment.skip,
-        dropout=config.dropout,
-    )
+    try:
+        fcn = _to_fcn(config)(
+            original,
+            pooling=config.fcn_pooling,
+            classifier_activation=config.task_spec.output_activation,
+            skip=experiment.skip,
+            dropout=config.dropout,
+        )
+    except ValueError as error:
+        if not experiment.skip or "skip" not in str(error):
+            raise
+        # NASNet: no stride-4 layer that every path passes through.
+        raise UsageError(
+            f"Experiment #{experiment.number} (skip connection) is not "
+            f"defined for {config.model}: {error} Leave it out of "
+            "`experiments`."
+        ) from None
     if experiment.mode(config) == "multicrop":
         model = _multicrop()(
             fcn, pooling=config.task_spec.multicrop_pooling(config)
