@@ -124,7 +124,36 @@ def test_minimum_size(case):
         case.score_map(small)
 
 
-def test_keras_round_trip(case, tmp_path):
+# The round trip and the skip variant, in the quick suite for three
+# families (plain, adapted Normalization, run-time paddings and ops);
+# the others' are `fcn_families` (NASNet's 771 layers reload in a minute).
+QUICK_EXTRAS = ("ResNet50", "EfficientNetB0", "MobileNetV3Small")
+
+
+def _extras():
+    return [
+        f if f in QUICK_EXTRAS
+        else pytest.param(f, marks=pytest.mark.fcn_families)
+        for f in GLOBAL_POOLING_FAMILIES
+    ]
+
+
+@pytest.fixture(scope="module", params=_extras())
+def extra_case(request):
+    family = request.param
+    builder, preprocess, kwargs = GLOBAL_POOLING_FAMILIES[family]
+    original, _, _ = build_calibrated(builder, preprocess, **kwargs)
+    return types.SimpleNamespace(
+        family=family,
+        preprocess=preprocess,
+        original=original,
+        score_map=fcn.to_fcn(original, pooling=None),
+        fcn=fcn.to_fcn(original),
+    )
+
+
+def test_keras_round_trip(extra_case, tmp_path):
+    case = extra_case
     path = str(tmp_path / "fcn.keras")
     case.fcn.save(path)
     loaded = keras.models.load_model(path)
@@ -133,7 +162,8 @@ def test_keras_round_trip(case, tmp_path):
     assert fcn.geometry(loaded) == fcn.geometry(case.fcn)
 
 
-def test_skip_variant_starts_as_plain_fcn(case):
+def test_skip_variant_starts_as_plain_fcn(extra_case):
+    case = extra_case
     if case.family == "NASNetMobile":  # Its cells read two earlier cells.
         with pytest.raises(ValueError, match="no layer at stride 4"):
             fcn.to_fcn(case.original, skip=True)
