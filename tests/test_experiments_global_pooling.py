@@ -127,3 +127,25 @@ def test_export_matches_keras(family, fmt, tmp_path):
         diff = float(np.abs(got - expected).max())
         print(f"{family} {fmt} {rows}x{cols}: max abs diff {diff:.2e}")
         assert diff <= 1e-4 * scale
+
+
+def test_head_dropout_goes_before_a_classifier_that_is_not_last(tmp_path):
+    # MobileNet's classifier, the 1x1 `conv_preds`, is followed by a
+    # reshape and the softmax.
+    from fcn_experiments.models.experiments import build_model
+    from fcn_experiments.models.experiments import get_experiment
+    from fcn_experiments.models.starting_weights import build_original
+
+    config = make_config("tiny", model="mobilenet", dropout=0.3,
+                         output_dir=str(tmp_path))
+    original = build_original(config, 2)
+    model = build_model(get_experiment(1), original, config)
+    dropout = model.get_layer("head_dropout")
+    consumers = [node.operation.name for node in dropout._outbound_nodes]
+    assert consumers == ["conv_preds"]
+    assert model.layers[-1].name == "predictions"  # The softmax stays.
+    images = photo_batch(keras.applications.mobilenet.preprocess_input, 32, 32)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model(images, training=False)),
+        keras.ops.convert_to_numpy(original(images, training=False)),
+    )
