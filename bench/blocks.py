@@ -510,6 +510,19 @@ TABLES = {
             ),
         ),
         Table(
+            "fcn-global-pooling-speed",
+            ("fcn_global_pooling_speed.csv",),
+            (
+                col("model: run", "{family}: {run}", "l"),
+                col("fastest ms", "{fastest_ms:.0f}"),
+                col("CPU ms", "{cpu_ms:.0f}"),
+                col("against", "{versus}", "l"),
+                col("ratio, fastest", "{ratio_fastest:.2f}x"),
+                col("ratio, CPU", "{ratio_cpu:.2f}x"),
+                col("2x: crops / positions", "{crops} / {positions}"),
+            ),
+        ),
+        Table(
             "fcn-dense-vs-sliding",
             ("fcn_dense_vs_sliding.csv",),
             (

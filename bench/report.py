@@ -3,7 +3,8 @@
 Every measured table in the two files is produced here from a committed
 results file under `docs/results/`, never copied by hand, and each says the
 date and machine it was measured on. The model table is produced from the
-code (the backbones' `SPEC` and the built models).
+code (the backbones' `SPEC` and the built models), and so is the table of
+the global-pooling families `keras.applications.fcn.to_fcn` converts.
 
     python bench/report.py            print every generated block
     python bench/report.py --write    rewrite the blocks in README.md and BENCHMARKS.md
@@ -84,6 +85,40 @@ def model_table():
     return "\n".join(lines)
 
 
+def family_table():
+    """Each global-pooling family `fcn.to_fcn` converts: its members, and
+    the sizes, stride and skip layer of its first member, from the built
+    model (ImageNet's 1000 classes)."""
+    import keras
+    from keras.applications import fcn
+
+    lines = [
+        "| family | members | converted | native size | min size | stride "
+        "| skip branch from | parameters |",
+        "|---|---|---|---:|---:|---:|---|---:|",
+    ]
+    for family, members in fcn.FAMILIES.items():
+        name = members[0]
+        # Keras numbers unnamed layers per session (ConvNeXt's `add_2`).
+        keras.backend.clear_session()
+        kwargs = {"input_shape": (224, 224, 3)} if family == "MobileNetV3" else {}
+        model = getattr(keras.applications, name)(weights=None, **kwargs)
+        geometry = fcn.geometry(fcn.to_fcn(model))
+        try:
+            skip = fcn.to_fcn(model, skip=True).get_layer("skip_reduce")
+            skip = f"`{skip.input._keras_history.operation.name}`"
+        except ValueError:
+            skip = "none"
+        rows, cols = geometry.native_size
+        lines.append(
+            f"| {family} | {', '.join(members)} | `fcn.to_fcn({name}(...))` "
+            f"| {rows} | {geometry.min_size[0]} | {geometry.stride} | {skip} "
+            f"| {model.count_params() / 1e6:.1f} M |"
+        )
+    keras.backend.clear_session()
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------ blocks
 
 
@@ -110,6 +145,7 @@ def renderers(demo_dir=DEMO_DIR):
         "README.md": {
             "demo-table": demo,
             "model-table": model_table,
+            "family-table": family_table,
             "regression-table": regression_block,
         },
         "BENCHMARKS.md": {

@@ -9,6 +9,7 @@ import skimage.data
 from PIL import Image
 
 import keras
+from keras.applications import fcn
 from keras.src.applications import inception_v3_fcn
 from keras.src.applications import mobilenet_v2_fcn
 from keras.src.applications import vgg16_fcn
@@ -35,12 +36,59 @@ GAP_FAMILIES = ["InceptionV3", "Xception", "MobileNetV2"]
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
 
 
-def native_size(family):
-    return FAMILIES[family][1].SPEC.default_size
+# Global-pooling families (`keras.applications.fcn.to_fcn`): name ->
+# (Keras' builder, its preprocess_input, builder kwargs). One member per
+# family; the rest of each family is `GLOBAL_POOLING_MEMBERS`.
+_apps = keras.applications
+GLOBAL_POOLING_FAMILIES = {
+    "ResNet50": (_apps.ResNet50, _apps.resnet50.preprocess_input, {}),
+    "ResNet50V2": (_apps.ResNet50V2, _apps.resnet_v2.preprocess_input, {}),
+    "DenseNet121": (_apps.DenseNet121, _apps.densenet.preprocess_input, {}),
+    "EfficientNetB0": (
+        _apps.EfficientNetB0, _apps.efficientnet.preprocess_input, {}
+    ),
+    "EfficientNetV2B0": (
+        _apps.EfficientNetV2B0, _apps.efficientnet_v2.preprocess_input, {}
+    ),
+    "MobileNet": (
+        _apps.MobileNet, _apps.mobilenet.preprocess_input, {"alpha": 0.25}
+    ),
+    "MobileNetV3Small": (
+        _apps.MobileNetV3Small, _apps.mobilenet_v3.preprocess_input,
+        {"input_shape": (224, 224, 3)},
+    ),
+    "NASNetMobile": (_apps.NASNetMobile, _apps.nasnet.preprocess_input, {}),
+    "ConvNeXtTiny": (_apps.ConvNeXtTiny, _apps.convnext.preprocess_input, {}),
+    "InceptionResNetV2": (
+        _apps.InceptionResNetV2,
+        _apps.inception_resnet_v2.preprocess_input,
+        {},
+    ),
+}
+# The rest of each family (`fcn.FAMILIES`): name -> (builder,
+# preprocess_input).
+_PREPROCESS = {
+    "ResNet": _apps.resnet,
+    "ResNetV2": _apps.resnet_v2,
+    "DenseNet": _apps.densenet,
+    "EfficientNet": _apps.efficientnet,
+    "EfficientNetV2": _apps.efficientnet_v2,
+    "ConvNeXt": _apps.convnext,
+    "MobileNet": _apps.mobilenet,
+    "MobileNetV3": _apps.mobilenet_v3,
+    "NASNet": _apps.nasnet,
+    "InceptionResNetV2": _apps.inception_resnet_v2,
+}
+GLOBAL_POOLING_MEMBERS = {
+    name: (getattr(_apps, name), _PREPROCESS[family].preprocess_input)
+    for family, names in fcn.FAMILIES.items()
+    for name in names
+    if name not in GLOBAL_POOLING_FAMILIES
+}
 
 
-def photos(family, rows, cols, count=2):
-    """Real photos resized to rows x cols, preprocessed for `family`."""
+def photo_batch(preprocess_input, rows, cols, count=2):
+    """Real photos resized to rows x cols, through `preprocess_input`."""
     images = [
         np.asarray(
             Image.fromarray(getattr(skimage.data, name)())
@@ -49,9 +97,16 @@ def photos(family, rows, cols, count=2):
         )
         for name in PHOTOS[:count]
     ]
-    return FAMILIES[family][1].preprocess_input(
-        np.stack(images).astype("float32")
-    )
+    return preprocess_input(np.stack(images).astype("float32"))
+
+
+def native_size(family):
+    return FAMILIES[family][1].SPEC.default_size
+
+
+def photos(family, rows, cols, count=2):
+    """Real photos resized to rows x cols, preprocessed for `family`."""
+    return photo_batch(FAMILIES[family][1].preprocess_input, rows, cols, count)
 
 
 def randomize_batch_norm(model, seed=0):

@@ -8,5 +8,5 @@
 # experiment under JAX) stays in `./run.sh backends`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine"
+./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine and not fcn_families"
 FCN_TEST_WORKERS=0 ./run.sh test -m "backends_only and not cli_all_nine" -q -p no:cacheprovider

@@ -4,9 +4,13 @@ What Keras' FCN modules know about a backbone (its Keras name, native and
 smallest input size) is read from `keras.applications.<key>_fcn.SPEC`,
 on first use, so that importing the table (the config, `--help`) loads no
 TensorFlow. What only the framework knows is written in the rows here.
+The global-pooling classifiers (`GlobalPoolingBackbone`: ResNet,
+EfficientNet, ConvNeXt, ...) are converted by `keras.applications.fcn`;
+their sizes are measured on the built model.
 """
 
 import dataclasses
+import functools
 import importlib
 
 
@@ -70,6 +74,11 @@ class Backbone:
         at the native size: what `keras.applications` loads)."""
         return self.spec.imagenet_weights(**self.builder_kwargs(alpha))
 
+    @property
+    def to_fcn(self):
+        """The FCN module's `to_fcn`, e.g. `mobilenet_v2_fcn.to_fcn`."""
+        return self.fcn_module.to_fcn
+
     def keras_builder(self):
         """Keras' own builder, e.g. `keras.applications.MobileNetV2`."""
         import keras
@@ -84,6 +93,116 @@ class Backbone:
         return getattr(keras.applications, self.key).preprocess_input
 
 
+@functools.cache
+def _geometry(builder_name, input_size):
+    """`fcn.geometry` of the FCN of Keras' model, built with random
+    weights at its native size (`input_size` where it takes any size)."""
+    import keras
+    from keras.applications import fcn
+
+    model = getattr(keras.applications, builder_name)(weights=None)
+    geometry = fcn.geometry(fcn.to_fcn(model, input_size=input_size))
+    keras.backend.clear_session()
+    return geometry
+
+
+@dataclasses.dataclass(frozen=True)
+class GlobalPoolingBackbone:
+    """A global-pooling classifier of `keras.applications` (ResNet50,
+    EfficientNetV2B0, ...), converted by `keras.applications.fcn.to_fcn`.
+
+    Its sizes are measured on the built model (`fcn.geometry`), on first
+    use.
+
+    Attributes:
+        key: the config's `model`: the builder's name in lower case.
+        name: Keras' builder, e.g. `"ResNet50"`.
+        module: the `keras.applications` module with its
+            `preprocess_input`, e.g. `"resnet50"`.
+        input_size: the size it was trained at, only where the built
+            model takes any size (MobileNetV3: 224, Keras' ImageNet size).
+    """
+
+    key: str
+    name: str
+    module: str
+    input_size: int | None = None
+    takes_alpha = False
+
+    @property
+    def geometry(self):
+        return _geometry(self.name, self.input_size)
+
+    @property
+    def default_size(self):
+        """The input size the backbone was trained on (the paper's "1x")."""
+        return self.geometry.native_size[0]
+
+    @property
+    def min_size(self):
+        """The smallest base size: its final feature map is then 1x1."""
+        return self.geometry.min_model_size[0]
+
+    def builder_kwargs(self, alpha):
+        return {}
+
+    def label(self, alpha):
+        return self.key
+
+    def imagenet_file(self, alpha):
+        """Keras' own ImageNet file of the builder (name, URL and hash read
+        from `keras.applications`, nothing downloaded)."""
+        from keras.applications import fcn_weights
+
+        return fcn_weights.builder_file(self.keras_builder())
+
+    def keras_builder(self):
+        import keras
+
+        return getattr(keras.applications, self.name)
+
+    @property
+    def preprocess_input(self):
+        import keras
+
+        return getattr(keras.applications, self.module).preprocess_input
+
+    @property
+    def to_fcn(self):
+        """`keras.applications.fcn.to_fcn`, installed by FCN_setup.py."""
+        try:
+            from keras.applications import fcn
+        except ImportError as error:
+            raise ImportError(
+                "keras.applications.fcn is missing: the FCN extensions are "
+                "not installed in this Keras. Run `python FCN_setup.py "
+                "install`."
+            ) from error
+        return fcn.to_fcn
+
+
+# keras.applications module of each family's preprocess_input, by builder.
+_GLOBAL_POOLING = (
+    (("ResNet50", "resnet50"), ("ResNet101", "resnet"),
+     ("ResNet152", "resnet")),
+    (("ResNet50V2", "resnet_v2"), ("ResNet101V2", "resnet_v2"),
+     ("ResNet152V2", "resnet_v2")),
+    tuple((f"DenseNet{n}", "densenet") for n in (121, 169, 201)),
+    tuple((f"EfficientNetB{i}", "efficientnet") for i in range(8)),
+    tuple(
+        (f"EfficientNetV2{s}", "efficientnet_v2")
+        for s in ("B0", "B1", "B2", "B3", "S", "M", "L")
+    ),
+    tuple(
+        (f"ConvNeXt{s}", "convnext")
+        for s in ("Tiny", "Small", "Base", "Large", "XLarge")
+    ),
+    (("MobileNet", "mobilenet"),),
+    (("MobileNetV3Small", "mobilenet_v3"), ("MobileNetV3Large", "mobilenet_v3")),
+    (("NASNetMobile", "nasnet"), ("NASNetLarge", "nasnet")),
+    (("InceptionResNetV2", "inception_resnet_v2"),),
+)
+
 TABLE = {
     backbone.key: backbone
     for backbone in (
@@ -92,6 +211,16 @@ TABLE = {
         Backbone("inception_v3"),
         Backbone("xception"),
         Backbone("mobilenet_v2", takes_alpha=True),
+        *(
+            GlobalPoolingBackbone(
+                name.lower(),
+                name,
+                module,
+                224 if name.startswith("MobileNetV3") else None,
+            )
+            for family in _GLOBAL_POOLING
+            for name, module in family
+        ),
     )
 }
 BACKBONES = tuple(TABLE)

@@ -4,6 +4,7 @@ import dataclasses
 
 import keras
 
+from fcn_experiments.errors import UsageError
 from fcn_experiments.models.backbones import get_backbone
 from fcn_experiments.models.starting_weights import build_original
 
@@ -80,15 +81,7 @@ def preprocess_function(config):
 
 def _to_fcn(config):
     # The FCN modules are installed into Keras by FCN_setup.py.
-    module = f"{config.model}_fcn"
-    try:
-        return getattr(keras.applications, module).to_fcn
-    except AttributeError as error:
-        raise ImportError(
-            f"keras.applications.{module}.to_fcn is missing: the FCN "
-            "extensions are not installed in this Keras. Run "
-            "`python FCN_setup.py install`."
-        ) from error
+    return get_backbone(config.model).to_fcn
 
 
 def _multicrop():
@@ -103,10 +96,18 @@ def _multicrop():
 
 
 def _with_head_dropout(original, rate):
-    """Inserts Dropout before the `predictions` layer, weights shared."""
-    head = original.get_layer("predictions")
-    x = keras.layers.Dropout(rate, name="head_dropout")(head.input)
-    return keras.Model(original.inputs, head(x), name=original.name)
+    """Inserts Dropout before the classifier (the last layer with weights:
+    `predictions`, or MobileNet's 1x1 `conv_preds`), weights shared."""
+    head = [layer for layer in original.layers if layer.weights][-1]
+
+    def call(layer, *args, **kwargs):
+        if layer is head:
+            args = (keras.layers.Dropout(rate, name="head_dropout")(args[0]),)
+        return layer(*args, **kwargs)
+
+    return keras.models.clone_model(
+        original, clone_function=lambda layer: layer, call_function=call
+    )
 
 
 def _with_float32_output(model):
@@ -138,13 +139,23 @@ def build_model(experiment, original, config):
         if config.dropout > 0:
             original = _with_head_dropout(original, config.dropout)
         return _with_float32_output(original)
-    fcn = _to_fcn(config)(
-        original,
-        pooling=config.fcn_pooling,
-        classifier_activation=config.task_spec.output_activation,
-        skip=experiment.skip,
-        dropout=config.dropout,
-    )
+    try:
+        fcn = _to_fcn(config)(
+            original,
+            pooling=config.fcn_pooling,
+            classifier_activation=config.task_spec.output_activation,
+            skip=experiment.skip,
+            dropout=config.dropout,
+        )
+    except ValueError as error:
+        if not experiment.skip or "skip" not in str(error):
+            raise
+        # NASNet: no stride-4 layer that every path passes through.
+        raise UsageError(
+            f"Experiment #{experiment.number} (skip connection) is not "
+            f"defined for {config.model}: {error} Leave it out of "
+            "`experiments`."
+        ) from None
     if experiment.mode(config) == "multicrop":
         model = _multicrop()(
             fcn, pooling=config.task_spec.multicrop_pooling(config)

@@ -30,7 +30,9 @@ def score_map_model(fcn):
         pool = fcn.get_layer("avg_pool")
         predictions = fcn.get_layer("predictions")
         x = pool.input
-        if x.shape[-1] != predictions.filters:  # Features: a GAP backbone.
+        # `keras.applications.fcn`'s Dense `predictions` has `units`.
+        classes = getattr(predictions, "filters", None) or predictions.units
+        if x.shape[-1] != classes:  # Features: a GAP backbone.
             x = predictions(x)
         if "score_activation" in names:
             x = fcn.get_layer("score_activation")(x)

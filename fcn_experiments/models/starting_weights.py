@@ -138,12 +138,14 @@ def _copy_imagenet_weights(model, config, path):
             "download. Delete it (a run online downloads it again), or pass "
             "weights=<path of a good file> or weights='random'."
         ) from None
-    for layer in model.layers:
-        if layer.name == "predictions" or not layer.weights:
-            continue
-        # Same builder, same layer names; only `predictions` differs, and
-        # the VGGs' fc1, whose input is the flattened map of a 224 input.
-        source = reference.get_layer(layer.name).get_weights()
+    # Same builder, same layers in the same order (by order: Keras numbers
+    # unnamed layers per session, NASNet's among them); only the classifier
+    # (the last layer with weights) differs, and the VGGs' fc1, whose input
+    # is the flattened map of a 224 input.
+    targets = [layer for layer in model.layers if layer.weights]
+    sources = [layer for layer in reference.layers if layer.weights]
+    for layer, source_layer in zip(targets[:-1], sources[:-1]):
+        source = source_layer.get_weights()
         if [w.shape for w in source] != [tuple(w.shape) for w in layer.weights]:
             size = reference.input_shape[1]
             raise StartingWeightsError(

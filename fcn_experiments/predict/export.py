@@ -38,6 +38,16 @@ def _input_signature(model):
     return [keras.InputSpec(shape=_input_shape(model), dtype="float32")]
 
 
+def _warm_up_side(model):
+    """64 px, or more where the FCN needs it (`keras.applications.fcn`'s
+    models say their minimum in their `min_input_size` layer)."""
+    inner = getattr(model, "model", model)  # A MultiCrop's FCN.
+    names = {layer.name for layer in getattr(inner, "layers", ())}
+    if "min_input_size" in names:
+        return max(64, *inner.get_layer("min_input_size").min_size)
+    return 64
+
+
 def export_keras_model(model, out, format):
     """Exports any Keras model taking images; returns the path written.
 
@@ -70,7 +80,7 @@ def export_keras_model(model, out, format):
         )
     if format == "onnx":
         # Keras' ONNX export refuses a model that was never called.
-        shape = [1] + [d or 64 for d in _input_shape(model)[1:]]
+        shape = [1] + [d or _warm_up_side(model) for d in _input_shape(model)[1:]]
         if len(shape) == 5:
             shape[1] = 3  # Three crops, not 64.
         model(np.zeros(shape, "float32"), training=False)

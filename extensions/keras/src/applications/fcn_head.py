@@ -2,7 +2,8 @@
 
 `fcn_top` is the original classifier's top as convolutions followed by
 the `pooling` head (see `fcn_conversion` for what each pooling computes);
-`skip_branch` adds the finer features of an early layer (`*_fcn_skip`).
+`skip_branch` adds the finer features of an early layer (`*_fcn_skip`);
+`score_head` is the `pooling` head on the logits map (also `fcn.to_fcn`'s).
 """
 
 from keras.src import activations
@@ -68,15 +69,32 @@ def fcn_top(
     # model outputs float32 scores (softmax and loss stay accurate).
     x = layers.Conv2D(classes, 1, name="predictions", dtype=HEAD_DTYPE)(x)
 
+    return score_head(
+        x,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        averaged=spec.flatten_size is None,
+    )
+
+
+def score_head(x, *, pooling, classifier_activation, averaged=False):
+    """The FCN's `pooling` head on the logits map `x` (float32 under any
+    policy).
+
+    `"avg"`: the logits averaged over the positions (`avg_pool`), then the
+    activation; with `averaged`, `x` is already averaged (1x1) and is only
+    flattened. `"max"`: the activation per position, then `max_pool`, the
+    maximum per class. `None`: the activated score map.
+    """
     activation = activations.get(classifier_activation)
     has_activation = activation is not activations.linear
     if pooling == "avg":
-        if spec.flatten_size is not None:
+        if averaged:
+            x = layers.Flatten(name="flatten", dtype=HEAD_DTYPE)(x)
+        else:
             x = layers.GlobalAveragePooling2D(name="avg_pool", dtype=HEAD_DTYPE)(
                 x
             )
-        else:
-            x = layers.Flatten(name="flatten", dtype=HEAD_DTYPE)(x)
     if has_activation:
         x = layers.Activation(
             classifier_activation, name="score_activation", dtype=HEAD_DTYPE

@@ -5,7 +5,9 @@
 - `SamePadding2D`: pads as a "same" convolution would for the size at run
   time (MobileNetV2 of unknown size, see `BackboneSpec.same_padding`);
 - `AdaptiveAveragePooling2D`: average-pools one map to the size of another
-  (the skip branch, `fcn_head.skip_branch`).
+  (the skip branch, `fcn_head.skip_branch`);
+- `MinInputSize`: refuses images smaller than a model's minimum, in one
+  line (`fcn.to_fcn`'s models, whose pooling window needs that size).
 
 They are registered as `keras_fcn>ClassName`, so saved `.keras` models that
 hold them load wherever the FCN extensions are installed.
@@ -141,3 +143,54 @@ class AdaptiveAveragePooling2D(layers.Layer):
     def compute_output_shape(self, input_shapes):
         features, reference = input_shapes
         return (features[0], reference[1], reference[2], features[3])
+
+
+@object_registration.register_keras_serializable(package="keras_fcn")
+class MinInputSize(layers.Layer):
+    """Passes images of at least `min_size` `(rows, cols)` through unchanged;
+    raises a one-line `ValueError` for a smaller one whose size is known
+    (eagerly, or when a model is traced for it).
+
+    `model_name` names the model in the message; `min_size=None` checks
+    nothing. `native_size` records the size the model was trained at (for
+    `fcn.geometry`).
+    """
+
+    def __init__(
+        self, min_size=None, native_size=None, model_name="The model", **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.min_size = None if min_size is None else tuple(min_size)
+        self.native_size = None if native_size is None else tuple(native_size)
+        self.model_name = model_name
+
+    def _check(self, shape):
+        if self.min_size is None:
+            return
+        sizes = tuple(shape[1:3])
+        if any(
+            isinstance(size, int) and size < minimum
+            for size, minimum in zip(sizes, self.min_size)
+        ):
+            rows, cols = self.min_size
+            raise ValueError(
+                f"{self.model_name} needs input images of at least "
+                f"{rows}x{cols} pixels. Received: image size="
+                f"{sizes[0]}x{sizes[1]}"
+            )
+
+    def call(self, inputs):
+        self._check(tuple(inputs.shape))
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        self._check(tuple(input_shape))
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "min_size": self.min_size,
+            "native_size": self.native_size,
+            "model_name": self.model_name,
+        }

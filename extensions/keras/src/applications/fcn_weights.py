@@ -66,10 +66,13 @@ class KerasFile:
     Attributes:
         file_name: Keras' name for it in the cache.
         path: its URL path under `BASE_URL`.
+        md5_or_sha256: the hash Keras checks it against, where not in
+            `KNOWN_HASHES` (read from Keras by `builder_file`).
     """
 
     file_name: str
     path: str
+    md5_or_sha256: str | None = None
 
     @property
     def origin(self):
@@ -77,7 +80,7 @@ class KerasFile:
 
     @property
     def file_hash(self):
-        return KNOWN_HASHES.get(self.file_name)
+        return self.md5_or_sha256 or KNOWN_HASHES.get(self.file_name)
 
 
 def keras_file(origin):
@@ -89,6 +92,47 @@ def keras_file(origin):
         )
     path = origin[len(KERAS_BASE_URL) :]
     return KerasFile(path.rsplit("/", 1)[-1], path)
+
+
+class _Requested(Exception):
+    """Stops a builder at its download, with what it asked for."""
+
+    def __init__(self, arguments):
+        super().__init__()
+        self.arguments = arguments
+
+
+def builder_file(builder, **kwargs):
+    """The `KerasFile` that a `keras.applications` builder loads for
+    `weights="imagenet"` (with `kwargs`, e.g. `include_top=True`): its own
+    file name, URL and hash, read from its call to `get_file`, which is
+    stopped there (nothing is downloaded; the model is built once)."""
+    import inspect
+
+    signature = inspect.signature(file_utils.get_file)
+
+    def requested(*args, **kw):
+        raise _Requested(signature.bind(*args, **kw).arguments)
+
+    original = file_utils.get_file
+    file_utils.get_file = requested
+    try:
+        builder(weights="imagenet", **kwargs)
+    except _Requested as request:
+        arguments = request.arguments
+    else:
+        raise ValueError(
+            f"{builder.__name__}(weights='imagenet') loaded no file. "
+            f"Received: kwargs={kwargs}"
+        )
+    finally:
+        file_utils.get_file = original
+    file = keras_file(arguments["origin"])
+    return KerasFile(
+        arguments.get("fname") or file.file_name,
+        file.path,
+        arguments.get("file_hash"),
+    )
 
 
 def keras_home():
