@@ -20,8 +20,8 @@ import re
 import shutil
 
 # Pure Python (no Keras import): rendering the demo tables stays fast.
-from fcn_experiments.accuracy_statistics import mcnemar_exact
-from fcn_experiments.accuracy_statistics import wilson_interval
+from fcn_experiments.evaluation.accuracy_statistics import mcnemar_exact
+from fcn_experiments.evaluation.accuracy_statistics import wilson_interval
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_DIR = os.path.join(ROOT, "docs", "results", "demo")

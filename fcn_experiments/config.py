@@ -8,10 +8,10 @@ import warnings
 
 import numpy as np
 
-from fcn_experiments.backbones import BACKBONES
-from fcn_experiments.backbones import get_backbone
-from fcn_experiments.tasks import REGRESSION_LOSSES
-from fcn_experiments.tasks import TASKS
+from fcn_experiments.models.backbones import BACKBONES
+from fcn_experiments.models.backbones import get_backbone
+from fcn_experiments.tasks.base import REGRESSION_LOSSES
+from fcn_experiments.tasks.base import TASKS
 
 RESIZE_MODES = ("stretch", "crop", "pad", "multicrop", "native")
 POOLINGS = ("avg", "max")
@@ -20,7 +20,7 @@ OPTIMIZERS = ("sgd", "adam")
 # Names `distribute.resolve_strategy` takes (here: no TensorFlow import).
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 # Global Keras dtype policies a run can train under; "auto" picks one
-# (fcn_experiments/precision.py).
+# (fcn_experiments/training/precision.py).
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -131,7 +131,7 @@ PARAMETER_HELP = {
     "task": f"what to learn: {' | '.join(TASKS)}: classes from class "
     "subfolders, or scores from each split folder's scores.csv "
     "(filename,score) or distributions.csv (filename,p1,...,pK); see "
-    "fcn_experiments/tasks.py",
+    "fcn_experiments/tasks/base.py",
     "train_dir": "folder-per-class training images; none: the bundled dataset",
     "validation_dir": "folder-per-class validation images for model selection; "
     "none: `validation_split` of train_dir",
@@ -275,7 +275,7 @@ def make_config(profile="quick", **overrides):
         and values.get("score_range") is None
         and values.get("train_dir") is None
     ):
-        from fcn_experiments.bundled_data import SCORE_RANGE
+        from fcn_experiments.data.bundled import SCORE_RANGE
 
         values["score_range"] = tuple(SCORE_RANGE)
     config = Config(**values)

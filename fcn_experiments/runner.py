@@ -8,28 +8,28 @@ import time
 
 import keras
 
-from fcn_experiments import distribute
-from fcn_experiments import plots
-from fcn_experiments import precision as run_precision
-from fcn_experiments import scored_test_scores
-from fcn_experiments import scored_test_set
-from fcn_experiments import splits as run_splits
-from fcn_experiments import tasks
-from fcn_experiments import training
-from fcn_experiments.backbones import get_backbone
 from fcn_experiments.config import make_config
-from fcn_experiments.datasets import load_splits
-from fcn_experiments.datasets import resolve_folders
-from fcn_experiments.distribute import resolve_strategy
-from fcn_experiments.distribute import worker_id
-from fcn_experiments.experiments import EXPERIMENTS
-from fcn_experiments.experiments import build_experiment_model
-from fcn_experiments.experiments import get_experiment
-from fcn_experiments.results import text_table
-from fcn_experiments.results import write_json_atomic
-from fcn_experiments.results import write_results
-from fcn_experiments.starting_weights import check_offline_weights
-from fcn_experiments.starting_weights import prepare_starting_weights
+from fcn_experiments.data import splits as run_splits
+from fcn_experiments.data.pipelines import load_splits
+from fcn_experiments.data.pipelines import resolve_folders
+from fcn_experiments.evaluation import classification as scored_test_set
+from fcn_experiments.evaluation import scores as scored_test_scores
+from fcn_experiments.models.backbones import get_backbone
+from fcn_experiments.models.experiments import EXPERIMENTS
+from fcn_experiments.models.experiments import build_experiment_model
+from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.models.starting_weights import check_offline_weights
+from fcn_experiments.models.starting_weights import prepare_starting_weights
+from fcn_experiments.reporting import plots
+from fcn_experiments.reporting.results import text_table
+from fcn_experiments.reporting.results import write_json_atomic
+from fcn_experiments.reporting.results import write_results
+from fcn_experiments.tasks import base as tasks
+from fcn_experiments.training import distribute
+from fcn_experiments.training import loop as training
+from fcn_experiments.training import precision as run_precision
+from fcn_experiments.training.distribute import resolve_strategy
+from fcn_experiments.training.distribute import worker_id
 
 
 def _outputs_line(config, names):
@@ -193,8 +193,8 @@ BEST_MODEL_FILE = "best.keras"
 def save_best_model(model, experiment, config, class_names, folder):
     """Saves the best epoch's model as `best.keras`, with `best.keras.json`
     (backbone, input size, class names, task) for `predict` and `export`."""
-    from fcn_experiments.model_source import ModelSource
-    from fcn_experiments.model_source import write_info
+    from fcn_experiments.predict.model_source import ModelSource
+    from fcn_experiments.predict.model_source import write_info
 
     size = experiment.input_size(config)
     path = os.path.join(folder, BEST_MODEL_FILE)

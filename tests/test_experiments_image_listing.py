@@ -7,9 +7,9 @@ import pytest
 
 import keras
 
-from fcn_experiments.image_listing import list_class_images
-from fcn_experiments.image_listing import list_images
-from fcn_experiments.model_source import ModelSourceError
+from fcn_experiments.data.listing import list_class_images
+from fcn_experiments.data.listing import list_images
+from fcn_experiments.predict.model_source import ModelSourceError
 
 
 def _touch(root, names):

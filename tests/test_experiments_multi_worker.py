@@ -23,9 +23,9 @@ import types
 
 import pytest
 
-from fcn_experiments import distribute
-from fcn_experiments import training
-from fcn_experiments.experiments import get_experiment
+from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.training import distribute
+from fcn_experiments.training import loop as training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENT = 1
@@ -51,7 +51,8 @@ def _free_ports(count):
 WORKER = """
 import json, os, sys, time
 import keras
-from fcn_experiments import cli, runner
+from fcn_experiments import cli
+from fcn_experiments import runner
 
 class HoldInEpoch2(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):

@@ -10,10 +10,10 @@ import csv
 import numpy as np
 import pytest
 
-from fcn_experiments import precision
-from fcn_experiments import results
 from fcn_experiments.config import PRECISIONS
 from fcn_experiments.config import make_config
+from fcn_experiments.reporting import results
+from fcn_experiments.training import precision
 
 
 def _no_gpu():

@@ -13,17 +13,17 @@ import pytest
 import scipy.stats
 from PIL import Image
 
-from fcn_experiments import results
-from fcn_experiments import score_statistics
-from fcn_experiments import tasks
-from fcn_experiments.bundled_data import SOURCES
-from fcn_experiments.bundled_data import degrade
-from fcn_experiments.bundled_data import load_rgb
 from fcn_experiments.cli import build_parser
 from fcn_experiments.config import make_config
-from fcn_experiments.experiments import get_experiment
+from fcn_experiments.data.bundled import SOURCES
+from fcn_experiments.data.bundled import degrade
+from fcn_experiments.data.bundled import load_rgb
+from fcn_experiments.evaluation import score_statistics
+from fcn_experiments.evaluation.classification import PREDICTIONS_FILE
+from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.reporting import results
 from fcn_experiments.runner import run_experiments
-from fcn_experiments.scored_test_set import PREDICTIONS_FILE
+from fcn_experiments.tasks import base as tasks
 
 BINS = 5
 

@@ -4,8 +4,8 @@ import csv
 import json
 import os
 
-from fcn_experiments.class_report import per_class_markdown
-from fcn_experiments.scored_test_set import format_p
+from fcn_experiments.evaluation.classification import format_p
+from fcn_experiments.evaluation.per_class import per_class_markdown
 
 # (field, column title in the markdown and printed tables)
 COLUMNS = (

@@ -38,7 +38,7 @@ def heatmap_of(task, score_map, outputs, class_names):
             for classes and distributions, the raw score for regression).
         class_names: the names of the outputs.
     """
-    from fcn_experiments import score_statistics
+    from fcn_experiments.evaluation import score_statistics
 
     if task == "regression":
         return score_map, 0, f"score {float(outputs[0]):.3f}"

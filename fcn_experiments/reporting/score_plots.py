@@ -7,9 +7,9 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
-from fcn_experiments.experiments import get_experiment
-from fcn_experiments.scored_test_scores import read_scores
-from fcn_experiments.scored_test_set import PREDICTIONS_FILE
+from fcn_experiments.evaluation.classification import PREDICTIONS_FILE
+from fcn_experiments.evaluation.scores import read_scores
+from fcn_experiments.models.experiments import get_experiment
 
 SRCC_PNG = "srcc_by_experiment.png"
 SCATTER_PNG = "predicted_vs_true.png"

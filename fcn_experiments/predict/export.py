@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 
-from fcn_experiments.model_source import ModelSourceError
-from fcn_experiments.model_source import write_info
+from fcn_experiments.predict.model_source import ModelSourceError
+from fcn_experiments.predict.model_source import write_info
 
 FORMATS = ("keras", "saved_model", "onnx")
 _KERAS_FORMAT = {"saved_model": "tf_saved_model", "onnx": "onnx"}

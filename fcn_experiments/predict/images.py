@@ -34,14 +34,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from fcn_experiments import score_statistics
-from fcn_experiments.heatmaps import heatmap_name
-from fcn_experiments.heatmaps import heatmap_of
-from fcn_experiments.heatmaps import save_heatmap
-from fcn_experiments.model_source import STRIDE
-from fcn_experiments.model_source import ModelSourceError
-from fcn_experiments.score_map import score_map_model
-from fcn_experiments.tasks import TASKS
+from fcn_experiments.evaluation import score_statistics
+from fcn_experiments.models.score_map import score_map_model
+from fcn_experiments.predict.heatmaps import heatmap_name
+from fcn_experiments.predict.heatmaps import heatmap_of
+from fcn_experiments.predict.heatmaps import save_heatmap
+from fcn_experiments.predict.model_source import STRIDE
+from fcn_experiments.predict.model_source import ModelSourceError
+from fcn_experiments.tasks.base import TASKS
 
 
 @dataclasses.dataclass

@@ -24,11 +24,11 @@ import time
 
 import keras
 
-from fcn_experiments import scored_test_scores
-from fcn_experiments import scored_test_set
-from fcn_experiments import tasks
-from fcn_experiments.experiments import RANDOM_INIT_BN_MOMENTUM
-from fcn_experiments.results import write_json_atomic
+from fcn_experiments.evaluation import classification as scored_test_set
+from fcn_experiments.evaluation import scores as scored_test_scores
+from fcn_experiments.models.experiments import RANDOM_INIT_BN_MOMENTUM
+from fcn_experiments.reporting.results import write_json_atomic
+from fcn_experiments.tasks import base as tasks
 
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.json"

@@ -33,9 +33,9 @@ import warnings
 
 import numpy as np
 
-from fcn_experiments.ava_two_class import mean_score
-from fcn_experiments.ava_two_class import read_vote_counts
-from fcn_experiments.ava_two_class import refuse_other_split
+from fcn_experiments.data.ava_two_class import mean_score
+from fcn_experiments.data.ava_two_class import read_vote_counts
+from fcn_experiments.data.ava_two_class import refuse_other_split
 
 SPLITS = ("train", "validation", "test")
 SCORE_RANGE = (1.0, 10.0)

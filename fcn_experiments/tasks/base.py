@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from fcn_experiments import score_statistics
+from fcn_experiments.evaluation import score_statistics
 
 TASKS = ("classification", "regression", "distribution")
 TABLES = {"regression": "scores.csv", "distribution": "distributions.csv"}
@@ -86,7 +86,7 @@ def loss(config):
     """The Keras loss `config.task` trains with."""
     if config.task == "classification":
         return "categorical_crossentropy"
-    from fcn_experiments import score_losses
+    from fcn_experiments.tasks import losses as score_losses
 
     if config.task == "regression":
         return score_losses.regression_loss(config.regression_loss)

@@ -4,9 +4,9 @@ import dataclasses
 
 import keras
 
-from fcn_experiments import tasks
-from fcn_experiments.backbones import get_backbone
-from fcn_experiments.starting_weights import build_original
+from fcn_experiments.models.backbones import get_backbone
+from fcn_experiments.models.starting_weights import build_original
+from fcn_experiments.tasks import base as tasks
 
 
 @dataclasses.dataclass(frozen=True)

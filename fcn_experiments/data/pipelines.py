@@ -7,9 +7,9 @@ import warnings
 import keras
 import tensorflow as tf
 
-from fcn_experiments import tasks
-from fcn_experiments.bundled_data import build_bundled_dataset
-from fcn_experiments.experiments import preprocess_function
+from fcn_experiments.data.bundled import build_bundled_dataset
+from fcn_experiments.models.experiments import preprocess_function
+from fcn_experiments.tasks import base as tasks
 
 
 @dataclasses.dataclass
@@ -37,7 +37,7 @@ def resolve_folders(config):
     # Regression: upscaling factors spread over the whole range.
     extra = {}
     if config.task == "regression":
-        from fcn_experiments.bundled_data import REGRESSION_RESAMPLE_RANGE
+        from fcn_experiments.data.bundled import REGRESSION_RESAMPLE_RANGE
 
         extra["resample_range"] = REGRESSION_RESAMPLE_RANGE
     folder = build_bundled_dataset(

@@ -20,12 +20,12 @@ import numpy as np
 
 import keras
 
-from fcn_experiments import score_statistics
-from fcn_experiments import tasks
-from fcn_experiments.scored_test_set import PREDICTIONS_FILE
-from fcn_experiments.scored_test_set import predict_with_labels
-from fcn_experiments.scored_test_set import read_each
-from fcn_experiments.scored_test_set import scored_paths
+from fcn_experiments.evaluation import score_statistics
+from fcn_experiments.evaluation.classification import PREDICTIONS_FILE
+from fcn_experiments.evaluation.classification import predict_with_labels
+from fcn_experiments.evaluation.classification import read_each
+from fcn_experiments.evaluation.classification import scored_paths
+from fcn_experiments.tasks import base as tasks
 
 METRICS = ("srcc", "plcc", "krcc", "rmse", "accuracy")
 RESAMPLES = 2000

@@ -20,7 +20,7 @@ import os
 import keras
 from keras.src.applications import fcn_weights
 
-from fcn_experiments.backbones import get_backbone
+from fcn_experiments.models.backbones import get_backbone
 
 
 class StartingWeightsError(RuntimeError):
@@ -112,7 +112,7 @@ def check_offline_weights(config):
 def build_original(config, num_classes):
     """Keras' own application with an N-output head (N classes or bins with
     a softmax; one linear score for regression), random weights."""
-    from fcn_experiments.tasks import output_activation
+    from fcn_experiments.tasks.base import output_activation
 
     backbone = get_backbone(config.model)
     size = config.input_size

@@ -21,10 +21,10 @@ import dataclasses
 import json
 import os
 
-from fcn_experiments.backbones import BACKBONES
-from fcn_experiments.backbones import get_backbone
 from fcn_experiments.config import Config
-from fcn_experiments.tasks import TASKS
+from fcn_experiments.models.backbones import BACKBONES
+from fcn_experiments.models.backbones import get_backbone
+from fcn_experiments.tasks.base import TASKS
 
 INFO_SUFFIX = ".json"
 # The total stride of every Keras backbone here.
@@ -79,7 +79,7 @@ def info_path(path):
 
 def write_info(path, source):
     """Writes `<path>.json` with `source.info()`; returns its path."""
-    from fcn_experiments.results import write_json_atomic
+    from fcn_experiments.reporting.results import write_json_atomic
 
     target = info_path(path)
     write_json_atomic(target, source.info())
@@ -92,7 +92,7 @@ def _read_json(path):
 
 
 def _experiment_of_folder(folder):
-    from fcn_experiments.experiments import EXPERIMENTS
+    from fcn_experiments.models.experiments import EXPERIMENTS
 
     name = os.path.basename(os.path.normpath(folder))
     for experiment in EXPERIMENTS:
@@ -127,10 +127,10 @@ def config_of_folder(folder):
 
 def load_experiment(folder, class_names=None, task=None):
     """A `ModelSource` rebuilt from an experiment folder's best epoch."""
-    from fcn_experiments import training
-    from fcn_experiments.experiments import build_model
-    from fcn_experiments.experiments import inner_fcn
-    from fcn_experiments.starting_weights import build_original
+    from fcn_experiments.models.experiments import build_model
+    from fcn_experiments.models.experiments import inner_fcn
+    from fcn_experiments.models.starting_weights import build_original
+    from fcn_experiments.training import loop as training
 
     experiment = _experiment_of_folder(folder)
     config = config_of_folder(folder)
@@ -312,7 +312,7 @@ def resolve_model_source(
             f"--experiment K) or a .keras file. Received: MODEL={model!r}"
         )
     if experiment is not None:
-        from fcn_experiments.experiments import EXPERIMENTS
+        from fcn_experiments.models.experiments import EXPERIMENTS
 
         if experiment not in range(1, len(EXPERIMENTS) + 1):
             raise ModelSourceError(

@@ -7,26 +7,26 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from fcn_experiments import score_plots
-from fcn_experiments import tasks
-from fcn_experiments import training
-from fcn_experiments.bundled_data import CLASS_NAMES as BUNDLED_CLASS_NAMES
-from fcn_experiments.bundled_data import DEGRADATIONS
-from fcn_experiments.bundled_data import STRENGTHS
-from fcn_experiments.bundled_data import degrade
-from fcn_experiments.experiments import best_fcn_row
-from fcn_experiments.experiments import build_experiment_model
-from fcn_experiments.experiments import get_experiment
-from fcn_experiments.experiments import inner_fcn
-from fcn_experiments.experiments import preprocess_function
-from fcn_experiments.score_map import score_map_model
-from fcn_experiments.starting_weights import starting_weights_path
+from fcn_experiments.data.bundled import CLASS_NAMES as BUNDLED_CLASS_NAMES
+from fcn_experiments.data.bundled import DEGRADATIONS
+from fcn_experiments.data.bundled import STRENGTHS
+from fcn_experiments.data.bundled import degrade
+from fcn_experiments.models.experiments import best_fcn_row
+from fcn_experiments.models.experiments import build_experiment_model
+from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.models.experiments import inner_fcn
+from fcn_experiments.models.experiments import preprocess_function
+from fcn_experiments.models.score_map import score_map_model
+from fcn_experiments.models.starting_weights import starting_weights_path
+from fcn_experiments.reporting import score_plots
+from fcn_experiments.tasks import base as tasks
+from fcn_experiments.training import loop as training
 
 ACCURACY_PNG = "accuracy_by_experiment.png"
 CURVES_PNG = "training_curves.png"
 SCORE_MAP_PNG = "score_map.png"
 TEST_IMAGE = os.path.join(
-    os.path.dirname(os.path.dirname(__file__)), "test_image.jpg"
+    os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "test_image.jpg"
 )
 
 

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from fcn_experiments import tasks
+from fcn_experiments.tasks import base as tasks
 
 
 def csv_header(class_names, heatmaps=False, task="classification"):

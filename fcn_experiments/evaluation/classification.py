@@ -11,9 +11,9 @@ import numpy as np
 
 import keras
 
-from fcn_experiments.accuracy_statistics import mcnemar_exact
-from fcn_experiments.accuracy_statistics import wilson_interval
-from fcn_experiments.class_report import per_class_accuracy
+from fcn_experiments.evaluation.accuracy_statistics import mcnemar_exact
+from fcn_experiments.evaluation.accuracy_statistics import wilson_interval
+from fcn_experiments.evaluation.per_class import per_class_accuracy
 
 PREDICTIONS_FILE = "test_predictions.csv"
 # Keras' crossentropy clips probabilities to [eps, 1 - eps].

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from fcn_experiments.image_listing import list_images
-from fcn_experiments.model_source import ModelSourceError
+from fcn_experiments.data.listing import list_images
+from fcn_experiments.predict.model_source import ModelSourceError
 
 EXAMPLES_DIR = "predict_examples"
 
@@ -26,13 +26,13 @@ def score_test_examples(output_dir, *, count=4, rows=None, verbose=0):
     Returns:
         `(source, scores)`: the `ModelSource` and an `ImageScore` per image.
     """
-    from fcn_experiments.datasets import resolve_folders
-    from fcn_experiments.experiments import best_fcn_row
-    from fcn_experiments.experiments import get_experiment
-    from fcn_experiments.model_source import config_of_folder
-    from fcn_experiments.model_source import resolve_model_source
-    from fcn_experiments.predict import predict_images
-    from fcn_experiments.results import read_results
+    from fcn_experiments.data.pipelines import resolve_folders
+    from fcn_experiments.models.experiments import best_fcn_row
+    from fcn_experiments.models.experiments import get_experiment
+    from fcn_experiments.predict.images import predict_images
+    from fcn_experiments.predict.model_source import config_of_folder
+    from fcn_experiments.predict.model_source import resolve_model_source
+    from fcn_experiments.reporting.results import read_results
 
     row = best_fcn_row(rows if rows is not None else read_results(output_dir))
     if row is None:

@@ -170,11 +170,11 @@ def make_probe(config, num_classes):
     size on random images, compiled as the framework compiles it."""
     import keras
 
-    from fcn_experiments import tasks
-    from fcn_experiments.experiments import build_model
-    from fcn_experiments.experiments import get_experiment
-    from fcn_experiments.starting_weights import build_original
-    from fcn_experiments.training import make_optimizer
+    from fcn_experiments.models.experiments import build_model
+    from fcn_experiments.models.experiments import get_experiment
+    from fcn_experiments.models.starting_weights import build_original
+    from fcn_experiments.tasks import base as tasks
+    from fcn_experiments.training.loop import make_optimizer
 
     size, batch = config.input_size, config.batch_size
     rng = np.random.default_rng(0)

@@ -21,8 +21,8 @@ import warnings
 
 from keras.src.utils.fcn_image_split import stratified_split
 
-from fcn_experiments import tasks
-from fcn_experiments.image_listing import list_class_images
+from fcn_experiments.data.listing import list_class_images
+from fcn_experiments.tasks import base as tasks
 
 SPLITS = ("train", "validation", "test")
 # A score task's files all count under this one "class".

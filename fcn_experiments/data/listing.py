@@ -46,7 +46,7 @@ def list_images(inputs):
     Raises:
         ModelSourceError: an input does not exist.
     """
-    from fcn_experiments.model_source import ModelSourceError
+    from fcn_experiments.predict.model_source import ModelSourceError
 
     paths, left_out = [], 0
     for item in inputs:

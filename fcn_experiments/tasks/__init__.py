@@ -1,0 +1,1 @@
+"""What the experiments learn: classes, a score or a score distribution."""
