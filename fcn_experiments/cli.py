@@ -9,6 +9,8 @@ export   save a trained experiment as .keras, SavedModel or ONNX
 
 import argparse
 import dataclasses
+import errno
+import re
 import sys
 
 from fcn_experiments.config import PARAMETER_HELP
@@ -296,8 +298,59 @@ def _run_model_command(args):
     return 0
 
 
+# What to do about a failed write, by errno name.
+WRITE_FIXES = {
+    "ENOSPC": "Free some space there, or pass another {flag}",
+    "EDQUOT": "Free some of your quota there, or pass another {flag}",
+    "EROFS": "That file system is read-only: pass a {flag} on a writable one",
+    "EACCES": "Give yourself write permission there, or pass another {flag}",
+    "EPERM": "Give yourself write permission there, or pass another {flag}",
+}
+
+
+def os_error_line(error, command, output):
+    """One line for an `OSError` of `command`: the path, what went wrong,
+    what to do. `output` is the command's output path (where the path is
+    not known, e.g. from inside h5py)."""
+    path = error.filename or _h5py_file_name(str(error)) or output
+    reason = error.strerror or str(error).split(" (")[0]
+    code = errno.errorcode.get(error.errno, "")
+    if code not in WRITE_FIXES:
+        return f"{path}: {reason}."
+    fix = WRITE_FIXES[code].format(
+        flag="--output-dir" if command in ("run", "demo") else "output path"
+    )
+    again = (
+        "run the same command again: it resumes from the last finished epoch"
+        if command in ("run", "demo")
+        else "run the command again"
+    )
+    return f"could not write {path}: {reason}. {fix}, then {again}."
+
+
+def _h5py_file_name(text):
+    """The file named in an h5py error message (`name = '...'`), if any."""
+    found = re.search(r"name = '([^']+)'", text)
+    return found.group(1) if found else None
+
+
 def main(argv=None):
     parsed = build_parser().parse_args(argv)
+    output = getattr(parsed, "output_dir", None) or getattr(
+        parsed, "output", None
+    ) or getattr(parsed, "out", None)
+    try:
+        return _run_command(parsed)
+    except OSError as error:  # Disk full, read-only, no permission, ...
+        print(
+            f"error: {os_error_line(error, parsed.command, output)}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _run_command(parsed):
+    """`parsed`'s command; returns the exit status."""
     if parsed.command in ("predict", "export"):
         return _run_model_command(parsed)
     args = vars(parsed)
@@ -313,6 +366,7 @@ def main(argv=None):
     from fcn_experiments.runner import run_experiments
     from fcn_experiments.training import distribute
     from fcn_experiments.training.loop import SettingsChangedError
+    from fcn_experiments.training.output_lock import OutputInUseError
 
     try:
         config = make_config(**args)
@@ -329,6 +383,7 @@ def main(argv=None):
         )
     except (
         distribute.WorkerLostError,
+        OutputInUseError,
         SettingsChangedError,
         SplitError,
         StartingWeightsError,

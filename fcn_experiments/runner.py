@@ -21,6 +21,7 @@ from fcn_experiments.models.experiments import get_experiment
 from fcn_experiments.models.starting_weights import check_offline_weights
 from fcn_experiments.models.starting_weights import prepare_starting_weights
 from fcn_experiments.reporting import plots
+from fcn_experiments.reporting import run_record
 from fcn_experiments.reporting.results import text_table
 from fcn_experiments.reporting.results import write_json_atomic
 from fcn_experiments.reporting.results import write_results
@@ -30,6 +31,7 @@ from fcn_experiments.training import loop as training
 from fcn_experiments.training import precision as run_precision
 from fcn_experiments.training.distribute import resolve_strategy
 from fcn_experiments.training.distribute import worker_id
+from fcn_experiments.training.output_lock import output_lock
 
 
 def _outputs_line(config, names):
@@ -71,19 +73,11 @@ def headline(result):
     )
 
 
-def score_threshold(config, folders):
+def score_threshold(config, run_split):
     """The binary accuracy's boundary of a score task (`tasks.threshold`;
-    the median from the training folder's table, never the test's)."""
-    if config.score_threshold is not None or config.score_range is not None:
-        return tasks.threshold(config)
-    from keras.src.utils.fcn_image_table import read_score_table
-
-    columns = tasks.label_columns(config.task, folders.train)
-    _, labels = read_score_table(
-        tasks.table_path(config.task, folders.train),
-        folders.train,
-        columns[0] if config.task == "regression" else columns,
-    )
+    the median of the training folder's table, never the test's, as
+    `plan_split` checked it)."""
+    labels = run_split.train_scores
     if config.task == "distribution":
         labels = tasks.mean_scores(config.task, labels)
     return tasks.threshold(config, labels)
@@ -286,8 +280,10 @@ def _run_configured(config, strategy, callbacks, plots_to_make, verbose):
             data_dir=config.data_dir or os.path.join(chief_dir, "data"),
         )
     try:
-        return _run_all(config, strategy, worker, chief_dir, callbacks,
-                        plots_to_make, verbose)
+        os.makedirs(config.output_dir, exist_ok=True)
+        with output_lock(config.output_dir):  # Before anything is written.
+            return _run_all(config, strategy, worker, chief_dir, callbacks,
+                            plots_to_make, verbose)
     except distribute.LOST_WORKER_ERRORS as error:
         if not distribute.is_multi_worker(strategy):
             raise
@@ -304,9 +300,14 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
     os.makedirs(config.output_dir, exist_ok=True)
     check_offline_weights(config)  # Before building the bundled dataset.
     folders = resolve_folders(config)
+    # The split checks every folder and table first: nothing reads a table
+    # before it (the threshold, the class names, the loaders).
+    run_split = run_splits.plan_split(folders, config)
     class_names = output_names(config, folders.train)
     threshold = (
-        score_threshold(config, folders) if tasks.is_scored(config.task) else None
+        score_threshold(config, run_split)
+        if tasks.is_scored(config.task)
+        else None
     )
     if config.num_classes is not None and config.num_classes != len(
         class_names
@@ -322,7 +323,6 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
         f"'{folders.name}' ({_outputs_line(config, class_names)}), "
         f"{strategy.num_replicas_in_sync} replica(s), output {config.output_dir}"
     )
-    run_split = run_splits.plan_split(folders, config)
     # The split is part of the settings: a changed one is refused on resume.
     fingerprint = {**config.fingerprint(), "split": run_splits.fingerprint(run_split)}
     if not config.force:  # Refused before the record of the split changes.
@@ -364,9 +364,18 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
                 # Before the experiments' models are built: the policy
                 # applies to all of them.
                 precision = run_precision.resolve(
-                    config, len(class_names), strategy, say
+                    config, len(class_names), strategy, say,
+                    recorded=None if config.force else (
+                        run_record.recorded_precision(chief_dir, fingerprint)
+                    ),
                 )
                 keras.mixed_precision.set_global_policy(precision.policy)
+                if worker is None:
+                    run_record.record_run(
+                        config.output_dir, config=config,
+                        fingerprint=fingerprint, files=run_split.files,
+                        precision=precision,
+                    )
             result = _run_one(
                 experiment,
                 config,

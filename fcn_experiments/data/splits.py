@@ -33,11 +33,14 @@ VALIDATION_FILES = "validation_files.csv"
 @dataclasses.dataclass
 class RunSplit:
     """The files of each split, as `{split: [(path, class name)]}`, and
-    `validation_from_train`: whether validation was split off train."""
+    `validation_from_train`: whether validation was split off train. A
+    score task also keeps `train_scores`: the training folder's checked
+    table, for the threshold (not part of the fingerprint)."""
 
     class_names: list
     files: dict
     validation_from_train: bool
+    train_scores: object = None
 
     def counts(self):
         """`{split: {class: number of files}}`."""
@@ -66,15 +69,15 @@ def plan_split(folders, config):
     """
     if tasks.is_scored(config.task):
         list_images = _scored_images(config)
-        train, class_names = list_images(folders.train)
     else:
-        list_images = list_class_images
-        train, class_names = list_class_images(folders.train)
+        def list_images(directory):
+            return (*list_class_images(directory), None)
+    train, class_names, train_scores = list_images(folders.train)
     files = {}
     for split, directory in (("validation", folders.validation), ("test", folders.test)):
         if directory is None:
             continue
-        files[split], names = list_images(directory)
+        files[split], names, _ = list_images(directory)
         check_same_classes(split, directory, names, train_dir=folders.train,
                            train_names=class_names)
     if folders.validation is None:
@@ -86,25 +89,32 @@ def plan_split(folders, config):
         files["validation"] = [train[i] for i in validation]
     else:
         files["train"] = train
-    split = RunSplit(class_names, files, folders.validation is None)
+    split = RunSplit(class_names, files, folders.validation is None, train_scores)
     check_split(split.counts(), config.min_class_images)
     return split
 
 
 def _scored_images(config):
-    """A lister of a score table's files, checked as the loader checks
-    them (a bad row fails here, before anything trains)."""
+    """A lister of a score table's files and scores, checked as the loader
+    checks them. Every table is read here first, before anything else
+    reads it (the threshold, the loaders): a bad one stops the run with a
+    `SplitError` before anything trains."""
     from keras.src.utils.fcn_image_table import read_score_table
 
     def list_images(directory):
-        columns = tasks.label_columns(config.task, directory)
-        paths, _ = read_score_table(
-            tasks.table_path(config.task, directory),
-            directory,
-            columns[0] if config.task == "regression" else columns,
-            score_range=config.score_range,
-        )
-        return [(path, SCORED) for path in paths], [SCORED]
+        try:
+            columns = tasks.label_columns(config.task, directory)
+            paths, scores = read_score_table(
+                tasks.table_path(config.task, directory),
+                directory,
+                columns[0] if config.task == "regression" else columns,
+                score_range=config.score_range,
+            )
+        except SplitError:
+            raise
+        except ValueError as error:  # Its message names the row and the fix.
+            raise SplitError(str(error)) from None
+        return [(path, SCORED) for path in paths], [SCORED], scores
 
     return list_images
 

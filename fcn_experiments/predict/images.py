@@ -227,7 +227,8 @@ def predict_images(
         order = sorted(range(len(good)), key=lambda k: tuple(shapes[k]))
         for batch, images in _decoded_batches(loader, order, batch_size):
             outputs = score(images)
-            values = (outputs[0] if draw else outputs).numpy()
+            # With heatmaps every scale returns (outputs, score maps).
+            values = (outputs[0] if heatmaps is not None else outputs).numpy()
             values = _normalized(values) if normalize else values
             shapes_seen.add(images.shape[1:3])
             for k, p in zip(batch, values):
