@@ -339,14 +339,20 @@ def main(argv=None):
     output = getattr(parsed, "output_dir", None) or getattr(
         parsed, "output", None
     ) or getattr(parsed, "out", None)
+    command = parsed.command
     try:
         return _run_command(parsed)
     except OSError as error:  # Disk full, read-only, no permission, ...
-        print(
-            f"error: {os_error_line(error, parsed.command, output)}",
-            file=sys.stderr,
-        )
+        print(f"error: {os_error_line(error, command, output)}", file=sys.stderr)
+        # h5py's file objects, freed with the error's frames, would report
+        # the same failed write again as 'Exception ignored' tracebacks.
+        sys.unraisablehook = _quiet_h5py_cleanup
         return 1
+
+
+def _quiet_h5py_cleanup(unraisable):
+    if "h5py" not in repr(unraisable.object):
+        sys.__unraisablehook__(unraisable)
 
 
 def _run_command(parsed):

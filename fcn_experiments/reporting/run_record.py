@@ -104,10 +104,12 @@ def thread_settings():
 def numerics_settings():
     """oneDNN (TensorFlow's default on x86 Linux is on) and op
     determinism."""
-    tf = sys.modules.get("tensorflow")
     deterministic = None
-    if tf is not None:
-        deterministic = tf.config.experimental.is_op_determinism_enabled()
+    if "tensorflow" in sys.modules:
+        # Not in TensorFlow's public API, only its setter is.
+        from tensorflow.python.framework import config as tf_config
+
+        deterministic = tf_config.is_op_determinism_enabled()
     return {
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "TF_DETERMINISTIC_OPS": os.environ.get("TF_DETERMINISTIC_OPS"),

@@ -15,12 +15,15 @@ log is cut back to that epoch, and the best-so-far comes from `best.json`.
 """
 
 import csv
+import errno
 import glob
 import json
 import os
 import shutil
 import statistics
 import time
+
+import numpy as np
 
 import keras
 
@@ -87,6 +90,42 @@ class BestCheckpoint(keras.callbacks.Callback):
         write_json_atomic(os.path.join(self.folder, BEST_FILE), record)
         self.best = record
         remove_stale_best_files(self.folder, keep=record["file"])
+
+
+class FreeSpaceCheck(keras.callbacks.Callback):
+    """Stops with `OSError(ENOSPC)` before an epoch's checkpoints are
+    written to a disk that cannot hold them: h5py, writing on a full disk,
+    may fail half-way or even crash the process (a segmentation fault was
+    seen) instead of raising. The epoch is then redone on a re-run."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch, logs=None):
+        # The best checkpoint, the backup's model and optimizer state, and
+        # room for the HDF5 headers.
+        variables = [*self.model.weights, *self.model.optimizer.variables]
+        needed = 2**20 + sum(
+            int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables
+        ) + sum(
+            int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+            for v in self.model.weights
+        )
+        check_free_space(self.folder, needed)
+
+
+def check_free_space(folder, needed):
+    """Raises `OSError(ENOSPC)` naming `folder` when its disk has fewer than
+    `needed` bytes free."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device ({free / 2**20:.1f} MiB free, an "
+            f"epoch's checkpoints need about {needed / 2**20:.1f} MiB)",
+            folder,
+        )
 
 
 def read_best(folder):
@@ -266,6 +305,7 @@ def train_and_test(
     )
     callbacks = [
         EpochTimer(),
+        FreeSpaceCheck(folder),  # Before anything of the epoch is written.
         keras.callbacks.CSVLogger(os.path.join(folder, LOG_FILE), append=True),
         best,
         # As in the original: drop the rate 5x when training accuracy (score
