@@ -65,6 +65,12 @@ FLAG_OPTIONS = {
 }
 
 
+RUN_STATUS = (
+    "Exit status: 0 finished, 1 the run stopped (one line says why and what "
+    "to do; a re-run resumes), 2 usage error."
+)
+
+
 def build_parser():
     """The command line's `argparse` parser (`demo`, `run`, `predict`,
     `export`)."""
@@ -77,12 +83,12 @@ def build_parser():
         "demo",
         help="quick profile on the bundled dataset (all nine experiments)",
         description="Runs the quick profile on the bundled dataset. Flags "
-        "override the profile.",
+        f"override the profile. {RUN_STATUS}",
     )
     run = commands.add_parser(
         "run",
         help="run with any settings",
-        description="Runs the experiments. Flags override the profile.",
+        description=f"Runs the experiments. Flags override the profile. {RUN_STATUS}",
     )
     for sub, profile in ((demo, "quick"), (run, "quick")):
         sub.add_argument(
@@ -220,7 +226,8 @@ def _add_model_commands(commands):
         help="export a trained experiment for serving",
         description="Exports a trained model: a .keras file, a SavedModel "
         "with a dynamic-size serving signature, or ONNX. Writes OUT.json "
-        "beside it (backbone, input size, class names, task).",
+        "beside it (backbone, input size, class names, task). Exit status: "
+        "0 exported, 1 a write failed, 2 usage error.",
     )
     _add_model_source_flags(export)
     export.add_argument("out", metavar="OUT", help="file or folder to write")

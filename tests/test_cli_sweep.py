@@ -82,7 +82,9 @@ def trained(data, tmp_path_factory):
     for task in TASKS:
         out = tmp_path_factory.mktemp(f"run_{task}")
         train, test = _split_dirs(data, task)
-        status = cli.main(["run", *TINY, "--task", task, "--experiments",
+        # avg: the pooling a distribution needs, and the quick profile's.
+        status = cli.main(["run", *TINY, "--fcn-pooling", "avg", "--task",
+                           task, "--experiments",
                            ",".join(map(str, MODES)), "--train-dir", str(train),
                            "--test-dir", str(test), "--output-dir", str(out)])
         assert status == 0, task
@@ -223,7 +225,8 @@ def test_bad_distribution_tables(data, capsys, tmp_path, bad):
     else:
         edit_table(str(table), _nan if bad == "nan" else _missing)
     status, line = run_cli(
-        capsys, "run", *TINY, "--task", "distribution", "--experiments", "2",
+        capsys, "run", *TINY, "--fcn-pooling", "avg", "--task",
+        "distribution", "--experiments", "2",
         "--train-dir", copy / "train", "--test-dir", copy / "test",
         "--output-dir", tmp_path / "out")
     assert status in (1, 2) and "distributions.csv" in line
@@ -237,8 +240,9 @@ def test_missing_or_empty_data_folder(data, capsys, tmp_path, task, folder):
     if folder == "empty":
         bad.mkdir()
     status, line = run_cli(
-        capsys, "run", *TINY, "--task", task, "--experiments", "2",
-        "--train-dir", bad, "--test-dir", test, "--output-dir", tmp_path / "out")
+        capsys, "run", *TINY, "--fcn-pooling", "avg", "--task", task,
+        "--experiments", "2", "--train-dir", bad, "--test-dir", test,
+        "--output-dir", tmp_path / "out")
     assert status in (1, 2) and str(bad) in line
 
 
