@@ -18,8 +18,9 @@ from fcn_experiments.config import PRECISIONS
 from fcn_experiments.config import PROFILES
 from fcn_experiments.config import STRATEGIES
 from fcn_experiments.config import Config
-from fcn_experiments.tasks.base import REGRESSION_LOSSES
-from fcn_experiments.tasks.base import TASKS
+from fcn_experiments.tasks import DEFAULT as DEFAULT_TASK
+from fcn_experiments.tasks import REGRESSION_LOSSES
+from fcn_experiments.tasks import TASKS
 
 DATA_FLAGS = (
     "train_dir",
@@ -184,7 +185,7 @@ def _add_model_source_flags(sub):
         default=None,
         choices=TASKS,
         help="for a .keras file without its .json: what its outputs are "
-        "(default: classification; experiments and their .json files say it "
+        f"(default: {DEFAULT_TASK}; experiments and their .json files say it "
         "themselves)",
     )
 
@@ -237,7 +238,7 @@ def _add_model_commands(commands):
 def _run_model_command(args):
     """`predict` or `export`; returns the exit status."""
     # Imported here so that `--help` answers without loading TensorFlow.
-    from fcn_experiments.predict.model_source import ModelSourceError
+    from fcn_experiments.errors import UsageError
     from fcn_experiments.predict.model_source import resolve_model_source
 
     try:
@@ -249,7 +250,7 @@ def _run_model_command(args):
             scales = parse_scales(args.scales)
             paths, left_out = list_images(args.inputs)
             if not paths:
-                raise ModelSourceError(
+                raise UsageError(
                     "No image files found (.bmp .gif .jpeg .jpg .png). "
                     f"Received: INPUT={args.inputs}"
                 )
@@ -281,7 +282,7 @@ def _run_model_command(args):
             heatmaps=args.heatmaps,
             verbose=0 if args.quiet else 1,
         )
-    except ModelSourceError as error:
+    except UsageError as error:  # ModelSourceError included: one line.
         print(f"error: {error}", file=sys.stderr)
         return 2
     write_scores_csv(
@@ -374,12 +375,12 @@ def _run_command(parsed):
     verbose = 0 if args.pop("quiet") else 1
     # Imported here so that `--help` answers without loading TensorFlow.
     from fcn_experiments.config import make_config
-    from fcn_experiments.data.splits import SplitError
+    from fcn_experiments.errors import UsageError
     from fcn_experiments.models.starting_weights import StartingWeightsError
     from fcn_experiments.runner import run_experiments
     from fcn_experiments.training import distribute
-    from fcn_experiments.training.loop import SettingsChangedError
     from fcn_experiments.training.output_lock import OutputInUseError
+    from fcn_experiments.training.records import SettingsChangedError
 
     try:
         config = make_config(**args)
@@ -398,8 +399,8 @@ def _run_command(parsed):
         distribute.WorkerLostError,
         OutputInUseError,
         SettingsChangedError,
-        SplitError,
         StartingWeightsError,
+        UsageError,  # SplitError included.
     ) as error:  # One line: what went wrong and what to do.
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -203,7 +203,9 @@ def test_cli_accepts_auto():
 
 def test_results_record_the_reason_and_old_files_still_read(tmp_path):
     row = {field: 1 for field in results.FIELDS}
-    row.update(mixed_precision="mixed_bfloat16", precision_reason="why")
+    row.update(
+        task="regression", mixed_precision="mixed_bfloat16", precision_reason="why"
+    )
     old_row = dict(row)
     del old_row["mixed_precision"], old_row["precision_reason"]
     results.write_results([row, old_row], str(tmp_path))

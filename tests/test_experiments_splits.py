@@ -18,7 +18,7 @@ from fcn_experiments.data import splits
 from fcn_experiments.data.pipelines import resolve_folders
 from fcn_experiments.evaluation import per_class as class_report
 from fcn_experiments.models.experiments import get_experiment
-from fcn_experiments.training import loop as training
+from fcn_experiments.training import records as training
 from split_test_images import write_clean_marked
 
 

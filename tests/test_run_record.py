@@ -14,7 +14,7 @@ import tensorflow as tf
 from fcn_experiments import run_experiments
 from fcn_experiments.models.experiments import get_experiment
 from fcn_experiments.reporting.run_record import RUN_FILE
-from fcn_experiments.training import loop as training
+from fcn_experiments.training import records as training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

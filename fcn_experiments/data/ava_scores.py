@@ -36,6 +36,7 @@ import numpy as np
 from fcn_experiments.data.ava_two_class import mean_score
 from fcn_experiments.data.ava_two_class import read_vote_counts
 from fcn_experiments.data.ava_two_class import refuse_other_split
+from fcn_experiments.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
 SCORE_RANGE = (1.0, 10.0)
@@ -115,28 +116,14 @@ def make_ava_scores(
     Returns:
         `{split: image count}`.
     """
-    if not 0 < validation_fraction < 1:
-        raise ValueError(
-            "`validation_fraction` must be in (0, 1). Received: "
-            f"validation_fraction={validation_fraction}"
-        )
-    if test_ids is not None and test_fraction is not None:
-        raise ValueError(
-            "Pass `test_ids` (the official split) or `test_fraction` (a random "
-            f"one), not both. Received: test_ids={test_ids!r}, "
-            f"test_fraction={test_fraction}"
-        )
-    if test_fraction is not None and not 0 < test_fraction < 1:
-        raise ValueError(
-            f"`test_fraction` must be in (0, 1). Received: test_fraction={test_fraction}"
-        )
+    _check_fractions(validation_fraction, test_ids, test_fraction)
     votes = read_vote_counts(ava_txt)
     official = None
     if test_ids is not None:
         official = read_test_ids(test_ids)
         unknown = [image_id for image_id in official if image_id not in votes]
         if unknown:
-            raise ValueError(
+            raise UsageError(
                 f"The test list {test_ids} names image {unknown[0]!r}"
                 + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
                 + f", which {ava_txt} does not rate; the list and AVA.txt must "
@@ -151,38 +138,18 @@ def make_ava_scores(
         key=_id_order,
     )
     if not available:
-        raise ValueError(
+        raise UsageError(
             f"None of the {len(votes)} images of {ava_txt} is in {image_dir} "
             "as <image_id>.jpg; download them first (e.g. mtobeiyf/ava_downloader)."
         )
-
     rng = np.random.default_rng(seed)
-    if official is not None:
-        held_out = set(official)
-        test = [i for i in available if i in held_out]
-        rest = [i for i in available if i not in held_out]
-        if not test:
-            raise ValueError(
-                f"None of the {len(official)} images of the test list {test_ids} "
-                f"is in {image_dir}; download them (or check the folder)."
-            )
-    else:
-        fraction = RANDOM_TEST_FRACTION if test_fraction is None else test_fraction
-        count = max(1, round(len(available) * fraction))
-        chosen = set(rng.permutation(len(available))[:count].tolist())
-        test = [i for k, i in enumerate(available) if k in chosen]
-        rest = [i for k, i in enumerate(available) if k not in chosen]
-        warnings.warn(
-            f"AVA: no official test list given, so the test split is a random "
-            f"{len(test)} of the {len(available)} downloaded images (seed "
-            f"{seed}): its results do not compare with published AVA results. "
-            "Pass test_ids= the path of AVA_dataset/aesthetics_image_lists/"
-            "generic_test.jpgl for the official split.",
-            stacklevel=2,
-        )
+    test, rest = _test_split(
+        available, rng, official=official, test_ids=test_ids,
+        test_fraction=test_fraction, image_dir=image_dir, seed=seed,
+    )
     count = max(1, round(len(rest) * validation_fraction))
     if len(rest) - count < 1:
-        raise ValueError(
+        raise UsageError(
             f"{len(rest)} downloaded image(s) outside the test split: training "
             "and validation need at least 2. Download more images."
         )
@@ -192,7 +159,6 @@ def make_ava_scores(
         "validation": [i for k, i in enumerate(rest) if k in chosen],
         "test": test,
     }
-
     plan = {
         os.path.join(out_dir, split, name)
         for split, ids in splits.items()
@@ -200,24 +166,78 @@ def make_ava_scores(
     }
     refuse_other_split(out_dir, plan)
     for split, ids in splits.items():
-        folder = os.path.join(out_dir, split)
-        os.makedirs(folder, exist_ok=True)
-        for image_id in ids:
-            link = os.path.join(folder, f"{image_id}.jpg")
-            if not os.path.lexists(link):
-                _link(os.path.abspath(os.path.join(image_dir, f"{image_id}.jpg")), link)
-        listed = sorted((f"{i}.jpg", votes[i]) for i in ids)
-        _write_table(
-            out_dir, os.path.join(folder, SCORES_FILE), ["filename", "score"],
-            [[name, f"{mean_score(counts):.6f}"] for name, counts in listed],
-        )
-        _write_table(
-            out_dir, os.path.join(folder, DISTRIBUTIONS_FILE),
-            ["filename", *BINS],
-            [[name, *counts.tolist()] for name, counts in listed],
-        )
-    _write_note(out_dir, splits, official, test_ids, seed)
+        _write_split(out_dir, split, ids, votes=votes, image_dir=image_dir)
+    _write_note(out_dir, splits, official=official, test_ids=test_ids, seed=seed)
     return {split: len(ids) for split, ids in splits.items()}
+
+
+def _check_fractions(validation_fraction, test_ids, test_fraction):
+    if not 0 < validation_fraction < 1:
+        raise UsageError(
+            "`validation_fraction` must be in (0, 1). Received: "
+            f"validation_fraction={validation_fraction}"
+        )
+    if test_ids is not None and test_fraction is not None:
+        raise UsageError(
+            "Pass `test_ids` (the official split) or `test_fraction` (a random "
+            f"one), not both. Received: test_ids={test_ids!r}, "
+            f"test_fraction={test_fraction}"
+        )
+    if test_fraction is not None and not 0 < test_fraction < 1:
+        raise UsageError(
+            f"`test_fraction` must be in (0, 1). Received: test_fraction={test_fraction}"
+        )
+
+
+def _test_split(available, rng, *, official, test_ids, test_fraction,
+                image_dir, seed):
+    """`(test, rest)` of the downloaded ids: the official test list's, or a
+    seeded random share (with a warning)."""
+    if official is not None:
+        held_out = set(official)
+        test = [i for i in available if i in held_out]
+        rest = [i for i in available if i not in held_out]
+        if not test:
+            raise UsageError(
+                f"None of the {len(official)} images of the test list {test_ids} "
+                f"is in {image_dir}; download them (or check the folder)."
+            )
+        return test, rest
+    fraction = RANDOM_TEST_FRACTION if test_fraction is None else test_fraction
+    count = max(1, round(len(available) * fraction))
+    chosen = set(rng.permutation(len(available))[:count].tolist())
+    test = [i for k, i in enumerate(available) if k in chosen]
+    rest = [i for k, i in enumerate(available) if k not in chosen]
+    warnings.warn(
+        f"AVA: no official test list given, so the test split is a random "
+        f"{len(test)} of the {len(available)} downloaded images (seed "
+        f"{seed}): its results do not compare with published AVA results. "
+        "Pass test_ids= the path of AVA_dataset/aesthetics_image_lists/"
+        "generic_test.jpgl for the official split.",
+        stacklevel=3,
+    )
+    return test, rest
+
+
+def _write_split(out_dir, split, ids, *, votes, image_dir):
+    """One split's folder: links to the images, scores.csv and
+    distributions.csv."""
+    folder = os.path.join(out_dir, split)
+    os.makedirs(folder, exist_ok=True)
+    for image_id in ids:
+        link = os.path.join(folder, f"{image_id}.jpg")
+        if not os.path.lexists(link):
+            _link(os.path.abspath(os.path.join(image_dir, f"{image_id}.jpg")), link)
+    listed = sorted((f"{i}.jpg", votes[i]) for i in ids)
+    _write_table(
+        out_dir, os.path.join(folder, SCORES_FILE), ["filename", "score"],
+        [[name, f"{mean_score(counts):.6f}"] for name, counts in listed],
+    )
+    _write_table(
+        out_dir, os.path.join(folder, DISTRIBUTIONS_FILE),
+        ["filename", *BINS],
+        [[name, *counts.tolist()] for name, counts in listed],
+    )
 
 
 def _link(source, link):
@@ -244,7 +264,7 @@ def _write_table(out_dir, path, header, rows):
         raise
 
 
-def _write_note(out_dir, splits, official, test_ids, seed):
+def _write_note(out_dir, splits, *, official, test_ids, seed):
     counts = ", ".join(f"{len(ids)} {split}" for split, ids in splits.items())
     if official is not None:
         test = (

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from keras.src.utils.fcn_image_split import stratified_split
+from keras.utils.fcn_image_split import stratified_split
 
 
 def read_vote_counts(ava_txt):

@@ -225,6 +225,7 @@ def _random_box(cell, rng, min_fraction):
 
 def plan_crops(
     cell_size=256,
+    *,
     crops_per_cell=(3, 3, 3),
     min_fraction=0.55,
     seed=0,
@@ -346,7 +347,8 @@ def build_bundled_dataset(
         return folder
 
     crops = plan_crops(
-        cell_size, crops_per_cell, min_fraction, seed, resample_range
+        cell_size, crops_per_cell=crops_per_cell, min_fraction=min_fraction,
+        seed=seed, resample_range=resample_range,
     )
     if verbose:
         print(
@@ -477,3 +479,20 @@ def read_manifest(folder):
         row["box"] = tuple(int(v) for v in row["box"].split())
         row["score"] = float(row["score"])
     return rows
+
+
+def example_panels(image, class_names):
+    """More panels of the score map figure for the bundled data: the image
+    with its right half degraded as the dataset's `degraded` class (at the
+    factors at both ends of its range), to show where the FCN sees it;
+    none for other outputs (a score task's)."""
+    if tuple(sorted(class_names)) != tuple(sorted(CLASS_NAMES)):
+        return []
+    panels = []
+    half = image.shape[1] // 2
+    for kind in DEGRADATIONS:
+        for strength in STRENGTHS[kind]:
+            pixels = image.copy()
+            pixels[:, half:] = degrade(image[:, half:], kind, strength)
+            panels.append((f"right half: {kind} {strength}", pixels))
+    return panels

@@ -1,20 +1,22 @@
-"""Listing image files: the one way the framework does it.
+"""Listing image files and classes: the one way the framework does it.
 
-Both listings go through `keras.src.utils.fcn_image_index.index_directory`,
+Both listings go through `keras.utils.fcn_image_index.index_directory`,
 the walk that `keras.utils.fcn_image_dataset_from_directory` lists its
 folders with (Keras' `index_directory`, faster): the same extensions
-(`ALLOWLIST_FORMATS`), the same files, the same order.
+(`ALLOWLIST_FORMATS`), the same files, the same order, and the same class
+folders (hidden ones, whose name starts with ".", skipped).
 """
 
 import os
 
-from keras.src.utils.image_dataset_utils import ALLOWLIST_FORMATS
+from keras.utils.fcn_image_dataset import ALLOWLIST_FORMATS
+from keras.utils.fcn_image_index import index_directory
+
+from fcn_experiments.errors import UsageError
 
 
 def _index(directory, labels):
-    from keras.src.utils import fcn_image_index
-
-    return fcn_image_index.index_directory(
+    return index_directory(
         directory,
         labels,
         formats=ALLOWLIST_FORMATS,
@@ -44,17 +46,15 @@ def list_images(inputs):
         folders were left out.
 
     Raises:
-        ModelSourceError: an input does not exist.
+        UsageError: an input does not exist.
     """
-    from fcn_experiments.predict.model_source import ModelSourceError
-
     paths, left_out = [], 0
     for item in inputs:
         if os.path.isfile(item):
             paths.append(item)
             continue
         if not os.path.isdir(item):
-            raise ModelSourceError(
+            raise UsageError(
                 f"No such file or folder. Received: INPUT={item!r}"
             )
         found, _, _, unlisted = _index(item, None)

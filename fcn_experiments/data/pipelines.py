@@ -4,12 +4,11 @@ import dataclasses
 import os
 import warnings
 
-import keras
 import tensorflow as tf
 
 from fcn_experiments.data.bundled import build_bundled_dataset
+from fcn_experiments.errors import UsageError
 from fcn_experiments.models.experiments import preprocess_function
-from fcn_experiments.tasks import base as tasks
 
 
 @dataclasses.dataclass
@@ -34,18 +33,12 @@ def resolve_folders(config):
             config.train_dir, config.validation_dir, config.test_dir, name
         )
     root = config.data_dir or os.path.join(config.output_dir, "data")
-    # Regression: upscaling factors spread over the whole range.
-    extra = {}
-    if config.task == "regression":
-        from fcn_experiments.data.bundled import REGRESSION_RESAMPLE_RANGE
-
-        extra["resample_range"] = REGRESSION_RESAMPLE_RANGE
     folder = build_bundled_dataset(
         root,
         cell_size=config.data_cell_size,
         crops_per_cell=config.data_crops_per_cell,
         seed=config.seed,
-        **extra,
+        **config.task_spec.bundled_data_settings(),
     )
     return DataFolders(
         os.path.join(folder, "train"),
@@ -81,19 +74,8 @@ def _load(directory, config, *, size, mode, batch_size, training, subset=None):
     # The test split (unbatched) is read once: nothing to cache.
     cache = config.cache_images and batch_size is not None
 
-    if tasks.is_scored(config.task):
-        labels = dict(
-            table=tasks.table_path(config.task, directory),
-            image_dir=directory,
-            label_columns=tasks.label_columns(config.task, directory),
-            score_range=config.score_range,
-        )
-        if config.task == "regression":
-            labels["label_columns"] = labels["label_columns"][0]
-        make = keras.utils.fcn_image_dataset_from_table
-    else:
-        labels = dict(directory=directory, label_mode="categorical")
-        make = keras.utils.fcn_image_dataset_from_directory
+    task = config.task_spec
+    make, labels = task.loader(directory, config)
 
     def loader(cache):
         return make(
@@ -121,24 +103,14 @@ def _load(directory, config, *, size, mode, batch_size, training, subset=None):
             stacklevel=2,
         )
         dataset = loader(False)  # The file scan is remembered: no re-read.
-    if tasks.is_scored(config.task):
-        # The model's outputs: the score, or the distribution's bins.
-        columns = dataset.label_columns
-        class_names = [columns] if isinstance(columns, str) else list(columns)
-    else:
-        class_names = list(dataset.class_names)
+    # The model's outputs: the classes, the score, or the distribution's bins.
+    class_names = task.dataset_output_names(dataset)
     num_images = len(dataset.file_paths)
     file_paths = list(dataset.file_paths)
     undecodable_paths = dataset.undecodable_paths
     preprocess = preprocess_function(config)
-    # A scalar score as the model's one output: shape (batch, 1).
-    shape_label = (
-        (lambda y: tf.expand_dims(y, -1))
-        if config.task == "regression"
-        else (lambda y: y)
-    )
     dataset = dataset.map(
-        lambda x, y: (preprocess(x), shape_label(y)),
+        lambda x, y: (preprocess(x), task.label_to_output(y)),
         num_parallel_calls=tf.data.AUTOTUNE,
     ).prefetch(tf.data.AUTOTUNE)
     return Split(dataset, class_names, num_images, file_paths,
@@ -176,7 +148,7 @@ def load_splits(folders, config, *, size, mode, batch_size):
         `fcn_image_dataset_from_directory`'s seeded, stratified split of
         the training folder (`splits.plan_split` plans the same one).
         Test is unbatched, in the order of its `file_paths`: its predictions
-        are written per image (`scored_test_set.score_and_write`).
+        are written per image (`Task.evaluate`).
     """
     shape = dict(size=size, mode=mode)
     if folders.validation is None:
@@ -193,7 +165,7 @@ def load_splits(folders, config, *, size, mode, batch_size):
     test = _load(folders.test, config, **shape, batch_size=None, training=False)
     for name, split in (("validation", validation), ("test", test)):
         if split.class_names != train.class_names:
-            raise ValueError(
+            raise UsageError(
                 f"The {name} classes {split.class_names} differ from the "
                 f"training classes {train.class_names}; every split needs the "
                 "same class subfolders (score tasks: the same table columns)."
@@ -204,7 +176,7 @@ def load_splits(folders, config, *, size, mode, batch_size):
         ("test", test),
     ):
         if split.num_images == 0:
-            raise ValueError(
+            raise UsageError(
                 f"The {name} split has no readable images; check its folder "
                 "(one subfolder per class, with .jpg/.png/... files)."
             )

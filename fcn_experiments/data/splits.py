@@ -2,7 +2,7 @@
 recorded.
 
 Without a validation folder, the training folder's files are split into
-train and validation by `keras.src.utils.fcn_image_split.stratified_split`
+train and validation by `keras.utils.fcn_image_split.stratified_split`
 (stratified by class, seeded by `config.seed`), the function that
 `fcn_image_dataset_from_directory(validation_split=..., subset=...)` also
 splits with: the plan made here and what every experiment loads are the same
@@ -19,28 +19,22 @@ import hashlib
 import os
 import warnings
 
-from keras.src.utils.fcn_image_split import stratified_split
+from keras.utils.fcn_image_split import stratified_split
 
-from fcn_experiments.data.listing import list_class_images
-from fcn_experiments.tasks import base as tasks
+from fcn_experiments.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
-# A score task's files all count under this one "class".
-SCORED = "images"
 VALIDATION_FILES = "validation_files.csv"
 
 
 @dataclasses.dataclass
 class RunSplit:
     """The files of each split, as `{split: [(path, class name)]}`, and
-    `validation_from_train`: whether validation was split off train. A
-    score task also keeps `train_scores`: the training folder's checked
-    table, for the threshold (not part of the fingerprint)."""
+    `validation_from_train`: whether validation was split off train."""
 
     class_names: list
     files: dict
     validation_from_train: bool
-    train_scores: object = None
 
     def counts(self):
         """`{split: {class: number of files}}`."""
@@ -51,7 +45,7 @@ class RunSplit:
 
 
 
-class SplitError(ValueError):
+class SplitError(UsageError):
     """The run's train / validation / test split cannot be used as it is."""
 
 def class_counts(classes, class_names):
@@ -63,21 +57,18 @@ def plan_split(folders, config):
     """The `RunSplit` of a run, checked (see `check_split`).
 
     Args:
-        folders: `datasets.DataFolders`.
+        folders: `pipelines.DataFolders`.
         config: the run's `Config` (`validation_split`, `seed`,
-            `min_class_images`).
+            `min_class_images`; its task lists each folder's files, by
+            class, or in one group for a score task).
     """
-    if tasks.is_scored(config.task):
-        list_images = _scored_images(config)
-    else:
-        def list_images(directory):
-            return (*list_class_images(directory), None)
-    train, class_names, train_scores = list_images(folders.train)
+    task = config.task_spec
+    train, class_names = task.list_files(folders.train, config)
     files = {}
     for split, directory in (("validation", folders.validation), ("test", folders.test)):
         if directory is None:
             continue
-        files[split], names, _ = list_images(directory)
+        files[split], names = task.list_files(directory, config)
         check_same_classes(split, directory, names, train_dir=folders.train,
                            train_names=class_names)
     if folders.validation is None:
@@ -89,34 +80,9 @@ def plan_split(folders, config):
         files["validation"] = [train[i] for i in validation]
     else:
         files["train"] = train
-    split = RunSplit(class_names, files, folders.validation is None, train_scores)
+    split = RunSplit(class_names, files, folders.validation is None)
     check_split(split.counts(), config.min_class_images)
     return split
-
-
-def _scored_images(config):
-    """A lister of a score table's files and scores, checked as the loader
-    checks them. Every table is read here first, before anything else
-    reads it (the threshold, the loaders): a bad one stops the run with a
-    `SplitError` before anything trains."""
-    from keras.src.utils.fcn_image_table import read_score_table
-
-    def list_images(directory):
-        try:
-            columns = tasks.label_columns(config.task, directory)
-            paths, scores = read_score_table(
-                tasks.table_path(config.task, directory),
-                directory,
-                columns[0] if config.task == "regression" else columns,
-                score_range=config.score_range,
-            )
-        except SplitError:
-            raise
-        except ValueError as error:  # Its message names the row and the fix.
-            raise SplitError(str(error)) from None
-        return [(path, SCORED) for path in paths], [SCORED], scores
-
-    return list_images
 
 
 def check_same_classes(split, directory, names, *, train_dir, train_names):
@@ -165,7 +131,7 @@ def summary(split):
         f"{name} {sum(counts[name].values())}"
         + (
             ""
-            if split.class_names == [SCORED]
+            if len(split.class_names) == 1
             else " (" + ", ".join(f"{c} {n}" for c, n in counts[name].items()) + ")"
         )
         for name in SPLITS

@@ -191,7 +191,7 @@ def _pearson(x, y, counts):
     return np.clip(r, -1.0, 1.0)
 
 
-def _kendall_tau_b(x, y, counts, x_group_counts, y_group_counts):
+def _kendall_tau_b(x, y, counts, *, x_group_counts, y_group_counts):
     # tau-b = (concordant - discordant) / sqrt((n0 - n1)(n0 - n2)) over the
     # pairs of drawn images; two draws of the same image are a pair tied in
     # both, which adds to n1 and n2 only, as in SciPy on the repeated sample.
@@ -269,14 +269,17 @@ def _values_on_counts(metric, prepared, counts):
     elif metric == "plcc":
         values = _pearson(p.y_true, p.y_pred, counts)
     elif p.y_true.size <= _KENDALL_COUNTS_MAX:
-        values = _kendall_tau_b(p.y_true, p.y_pred, counts, true_counts, pred_counts)
+        values = _kendall_tau_b(
+            p.y_true, p.y_pred, counts,
+            x_group_counts=true_counts, y_group_counts=pred_counts,
+        )
     else:
         values = _kendall_tau_b_by_scipy(p.y_true, p.y_pred, counts, degenerate)
     values[degenerate] = np.nan
     return values
 
 
-def metric_on_resamples(metric, y_true, y_pred, counts, threshold=5.0):
+def metric_on_resamples(metric, y_true, y_pred, counts, *, threshold=5.0):
     """A metric on given resamples, described by counts.
 
     Args:
@@ -385,6 +388,7 @@ def bootstrap_intervals(
     y_true,
     y_pred,
     metrics=METRICS,
+    *,
     threshold=5.0,
     n_resamples=2000,
     confidence=0.95,
@@ -450,6 +454,7 @@ def paired_bootstrap_difference(
     y_pred_a,
     y_pred_b,
     metric="srcc",
+    *,
     threshold=5.0,
     n_resamples=2000,
     confidence=0.95,

@@ -21,11 +21,10 @@ import numpy as np
 import keras
 
 from fcn_experiments.evaluation import score_statistics
-from fcn_experiments.evaluation.classification import PREDICTIONS_FILE
-from fcn_experiments.evaluation.classification import predict_with_labels
-from fcn_experiments.evaluation.classification import read_each
-from fcn_experiments.evaluation.classification import scored_paths
-from fcn_experiments.tasks import base as tasks
+from fcn_experiments.evaluation.predictions import PREDICTIONS_FILE
+from fcn_experiments.evaluation.predictions import predict_with_labels
+from fcn_experiments.evaluation.predictions import read_each
+from fcn_experiments.evaluation.predictions import scored_paths
 
 METRICS = ("srcc", "plcc", "krcc", "rmse", "accuracy")
 RESAMPLES = 2000
@@ -38,7 +37,7 @@ def metric_fields(metric):
     return f"test_{name}", f"test_{name}_low", f"test_{name}_high"
 
 
-def score_and_write(model, split, batch_size, folder, config, threshold, loss):
+def score_and_write(model, split, *, batch_size, folder, task, threshold, loss):
     """Predicts the test split, writes `folder/test_predictions.csv` and
     returns the test metrics computed from those very predictions.
 
@@ -52,8 +51,8 @@ def score_and_write(model, split, batch_size, folder, config, threshold, loss):
         split: the test `Split` (unbatched, in `file_paths` order).
         batch_size: images per forward pass.
         folder: the experiment's folder.
-        config: the run's `Config` (`task`).
-        threshold: the binary accuracy's boundary (`tasks.threshold`).
+        task: the run's score `Task` (`mean_scores`, `extra_predictions`).
+        threshold: the binary accuracy's boundary (`Task.threshold`).
         loss: the Keras loss it trained with (the test loss is the same).
 
     Returns:
@@ -61,22 +60,11 @@ def score_and_write(model, split, batch_size, folder, config, threshold, loss):
     """
     outputs, labels = predict_with_labels(model, split.dataset, batch_size)
     paths = scored_paths(split, len(labels))
-    task = config.task
-    true = tasks.mean_scores(task, labels)
-    predicted = tasks.mean_scores(task, outputs)
+    true = task.mean_scores(labels)
+    predicted = task.mean_scores(outputs)
     columns = {"path": paths, "true_score": true, "predicted_score": predicted}
-    measured = {}
-    if task == "distribution":
-        p, q = tasks.normalised(labels), tasks.normalised(outputs)
-        per_image = score_statistics.emd(p, q, r=2)
-        columns.update(
-            true_std=score_statistics.distribution_std(p),
-            predicted_std=score_statistics.distribution_std(q),
-            emd=per_image,
-        )
-        for k, name in enumerate(split.class_names):
-            columns[f"p_{name}"] = q[:, k]
-        measured["emd"] = float(np.mean(per_image))
+    extra, measured = task.extra_predictions(labels, outputs, split.class_names)
+    columns.update(extra)
     _write_predictions(os.path.join(folder, PREDICTIONS_FILE), columns)
     test_loss = keras.ops.convert_to_numpy(
         loss(

@@ -1,7 +1,7 @@
 """The backbones the framework trains: one `Backbone` row each.
 
 What Keras' FCN modules know about a backbone (its Keras name, native and
-smallest input size) is read from `keras.src.applications.<key>_fcn.SPEC`,
+smallest input size) is read from `keras.applications.<key>_fcn.SPEC`,
 on first use, so that importing the table (the config, `--help`) loads no
 TensorFlow. What only the framework knows is written in the rows here.
 """
@@ -27,8 +27,8 @@ class Backbone:
 
     @property
     def fcn_module(self):
-        """`keras.src.applications.<key>_fcn`, installed by FCN_setup.py."""
-        name = f"keras.src.applications.{self.key}_fcn"
+        """`keras.applications.<key>_fcn`, installed by FCN_setup.py."""
+        name = f"keras.applications.{self.key}_fcn"
         try:
             return importlib.import_module(name)
         except ImportError as error:

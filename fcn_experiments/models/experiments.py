@@ -6,7 +6,6 @@ import keras
 
 from fcn_experiments.models.backbones import get_backbone
 from fcn_experiments.models.starting_weights import build_original
-from fcn_experiments.tasks import base as tasks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,15 +58,15 @@ def get_experiment(number):
     return EXPERIMENTS[number - 1]
 
 
-def best_fcn_row(rows):
+def best_fcn_row(rows, selection):
     """The result row of the FCN experiment (#2-#9) best on validation (the
     lower number on a tie), or None: model selection on validation, never on
-    test. Best: the highest validation accuracy, or for score tasks the
-    lowest validation loss."""
+    test. `selection` is the task's `(field, "max" | "min")`: the highest
+    validation accuracy, or for score tasks the lowest validation loss."""
     fcn_rows = [row for row in rows if get_experiment(row["experiment"]).fcn]
     if not fcn_rows:
         return None
-    key, mode = tasks.selection(fcn_rows[0].get("task") or "classification")
+    key, mode = selection
     sign = 1 if mode == "max" else -1
     return max(
         fcn_rows, key=lambda row: (sign * float(row[key]), -row["experiment"])
@@ -142,12 +141,14 @@ def build_model(experiment, original, config):
     fcn = _to_fcn(config)(
         original,
         pooling=config.fcn_pooling,
-        classifier_activation=tasks.output_activation(config.task),
+        classifier_activation=config.task_spec.output_activation,
         skip=experiment.skip,
         dropout=config.dropout,
     )
     if experiment.mode(config) == "multicrop":
-        model = _multicrop()(fcn, pooling=tasks.multicrop_pooling(config))
+        model = _multicrop()(
+            fcn, pooling=config.task_spec.multicrop_pooling(config)
+        )
         # A subclassed model: built now, as BackupAndRestore requires.
         model.build((None, 3, None, None, 3))
         return model

@@ -5,7 +5,7 @@ score-map figure): taken from the FCN's own graph, so no model is rebuilt
 and no weights are copied.
 """
 
-from fcn_experiments.predict.model_source import ModelSourceError
+from fcn_experiments.errors import ModelSourceError
 
 
 def score_map_model(fcn):

@@ -5,7 +5,7 @@ are its FCN twins, converted with weights copied. So all nine start from the
 same weights, which are built once per output folder, saved, and loaded by
 every experiment (also across runs and resumes).
 
-ImageNet weights come the Keras way (`keras.src.applications.fcn_weights`):
+ImageNet weights come the Keras way (`keras.applications.fcn_weights`):
 the file cached in `$KERAS_HOME/models`, else downloaded into it, within
 seconds or not at all; `offline=True` never touches the network. With
 `weights="auto"` and neither, the run starts from random initialisation and
@@ -18,7 +18,7 @@ import json
 import os
 
 import keras
-from keras.src.applications import fcn_weights
+from keras.applications import fcn_weights
 
 from fcn_experiments.models.backbones import get_backbone
 
@@ -112,8 +112,6 @@ def check_offline_weights(config):
 def build_original(config, num_classes):
     """Keras' own application with an N-output head (N classes or bins with
     a softmax; one linear score for regression), random weights."""
-    from fcn_experiments.tasks.base import output_activation
-
     backbone = get_backbone(config.model)
     size = config.input_size
     return backbone.keras_builder()(
@@ -121,7 +119,7 @@ def build_original(config, num_classes):
         weights=None,
         input_shape=(size, size, 3),
         classes=num_classes,
-        classifier_activation=output_activation(config.task),
+        classifier_activation=config.task_spec.output_activation,
         **backbone.builder_kwargs(config.alpha),
     )
 

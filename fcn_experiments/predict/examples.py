@@ -6,8 +6,9 @@ import os
 
 import numpy as np
 
+from fcn_experiments import tasks
 from fcn_experiments.data.listing import list_images
-from fcn_experiments.predict.model_source import ModelSourceError
+from fcn_experiments.errors import ModelSourceError
 
 EXAMPLES_DIR = "predict_examples"
 
@@ -34,7 +35,9 @@ def score_test_examples(output_dir, *, count=4, rows=None, verbose=0):
     from fcn_experiments.predict.model_source import resolve_model_source
     from fcn_experiments.reporting.results import read_results
 
-    row = best_fcn_row(rows if rows is not None else read_results(output_dir))
+    rows = rows if rows is not None else read_results(output_dir)
+    selection = tasks.get(rows[0].get("task") if rows else None).selection
+    row = best_fcn_row(rows, selection)
     if row is None:
         raise ModelSourceError(
             f"{output_dir} holds no finished FCN experiment (#2-#9) to score "

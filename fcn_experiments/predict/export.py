@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from fcn_experiments.predict.model_source import ModelSourceError
+from fcn_experiments.errors import UsageError
 from fcn_experiments.predict.model_source import write_info
 
 FORMATS = ("keras", "saved_model", "onnx")
@@ -46,19 +46,19 @@ def export_keras_model(model, out, format):
         format: one of `FORMATS`.
     """
     if format not in FORMATS:
-        raise ModelSourceError(
+        raise UsageError(
             f"`format` must be one of {FORMATS}. Received: format={format!r}"
         )
     if format == "keras":
         if not out.endswith(".keras"):
-            raise ModelSourceError(
+            raise UsageError(
                 "A Keras model file must end in .keras. "
                 f"Received: OUT={out!r}"
             )
         model.save(out)
         return out
     if format == "onnx" and not out.endswith(".onnx"):
-        raise ModelSourceError(
+        raise UsageError(
             f"An ONNX file must end in .onnx. Received: OUT={out!r}"
         )
     if format == "onnx":

@@ -2,7 +2,7 @@
 
 import os
 
-import numpy as np
+from fcn_experiments import tasks
 
 HEATMAP_MIN_SIDE = 256
 
@@ -19,42 +19,20 @@ def heatmap_name(path, used):
 
 
 def heatmap_of(task, score_map, outputs, class_names):
-    """What to draw for one image: `(score_map, class_index, title)`.
-
-    - classification: the map of the predicted class, titled with its name
-      and probability;
-    - regression: the map of the one output (the score at each position),
-      titled `score <value>`;
-    - distribution: the per-position mean score (each position's
-      distribution over the bins, normalized, its mean over the bin values
-      1..K), titled `score <mean> ± <std>`. Its average over positions is
-      not exactly the image's score: the FCN averages logits before the
-      softmax.
+    """What to draw for one image: `(score_map, class_index, title)`, as
+    its task says (`Task.heatmap_of`): the map of the predicted class,
+    titled with its name and probability; a regression's one output (the
+    score at each position), titled `score <value>`; a distribution's
+    per-position mean score, titled `score <mean> ± <std>`.
 
     Args:
-        task: `tasks.TASKS`.
+        task: a name of `tasks.TASKS`.
         score_map: `(rows, cols, outputs)`, from `score_map.score_map_model`.
         outputs: the image's outputs averaged over the scales (probabilities
             for classes and distributions, the raw score for regression).
         class_names: the names of the outputs.
     """
-    from fcn_experiments.evaluation import score_statistics
-
-    if task == "regression":
-        return score_map, 0, f"score {float(outputs[0]):.3f}"
-    if task == "distribution":
-        p = np.asarray(score_map, dtype="float64")
-        p = p / np.maximum(p.sum(axis=-1, keepdims=True), 1e-12)
-        means = score_statistics.distribution_mean(p)[..., None]
-        mean = score_statistics.distribution_mean(outputs)
-        std = score_statistics.distribution_std(outputs)
-        return means, 0, f"score {mean:.2f} ± {std:.2f}"
-    predicted = int(np.argmax(outputs))
-    return (
-        score_map,
-        predicted,
-        f"{class_names[predicted]} {outputs[predicted]:.2f}",
-    )
+    return tasks.get(task).heatmap_of(score_map, outputs, class_names)
 
 
 def save_heatmap(path, *, image, score_map, class_index, title):

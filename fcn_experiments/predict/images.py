@@ -14,7 +14,7 @@ softmax map; those scores are normalized to sum to 1, as Keras'
 crossentropy normalizes them in training. With several `scales`, the
 normalized probabilities are averaged.
 
-Score models (`ModelSource.task`, see `tasks`): a regression model's one
+Score models (`ModelSource.task`, see `tasks`; the task fills each row): a regression model's one
 linear output is the image's `score`, not normalized (with several
 `scales`, the raw scores are averaged); a distribution model's softmax over
 K bins is normalized and averaged as above, and its `score` and `std` are
@@ -23,7 +23,7 @@ the mean and standard deviation of that distribution over the bin values
 means).
 
 The heatmaps are drawn by `heatmaps`, from `score_map`'s map; the CSV and
-markdown of the scores are written by `score_reports`.
+markdown of the scores are written by `reports`.
 """
 
 import dataclasses
@@ -33,15 +33,18 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from PIL import Image
 
-from fcn_experiments.evaluation import score_statistics
+from keras.utils import fcn_image_dataset
+from keras.utils import fcn_image_files
+
+from fcn_experiments import tasks
+from fcn_experiments.errors import ModelSourceError
+from fcn_experiments.errors import UsageError
 from fcn_experiments.models.score_map import score_map_model
 from fcn_experiments.predict.heatmaps import heatmap_name
-from fcn_experiments.predict.heatmaps import heatmap_of
 from fcn_experiments.predict.heatmaps import save_heatmap
 from fcn_experiments.predict.model_source import STRIDE
-from fcn_experiments.predict.model_source import ModelSourceError
-from fcn_experiments.tasks.base import TASKS
 
 
 @dataclasses.dataclass
@@ -57,6 +60,7 @@ class ImageScore:
     heatmap: str = ""
     score: float | None = None
     std: float | None = None
+    task: str = tasks.DEFAULT
 
     @property
     def scored(self):
@@ -70,7 +74,7 @@ def parse_scales(text):
     except ValueError:
         scales = ()
     if not scales or any(not s > 0 for s in scales):
-        raise ModelSourceError(
+        raise UsageError(
             "--scales takes positive numbers separated by commas, e.g. "
             f"1,1.5,2. Received: scales={text!r}"
         )
@@ -79,7 +83,6 @@ def parse_scales(text):
 
 def _inspect_all(paths):
     """`ImageInfo` or the `BadImageError` of each path (a thread pool)."""
-    from keras.src.utils import fcn_image_files
 
     def inspect(path):
         try:
@@ -89,9 +92,7 @@ def _inspect_all(paths):
 
     with warnings.catch_warnings():
         # Refused with our own message instead.
-        warnings.simplefilter(
-            "ignore", fcn_image_files.pil_image.DecompressionBombWarning
-        )
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4)) as pool:
             return list(pool.map(inspect, paths))
 
@@ -116,7 +117,7 @@ def scoring_function(model, preprocess, *, with_score_map=False):
     return score
 
 
-def _normalized(scores):
+def _normalised(scores):
     scores = np.asarray(scores, dtype="float64")
     return scores / np.maximum(scores.sum(axis=-1, keepdims=True), 1e-12)
 
@@ -151,39 +152,18 @@ def predict_images(
         with `images_per_s`, `seconds`, `failed`, `shapes` (distinct input
         shapes) and `traces` (times TF traced the model).
     """
-    import keras
-    from keras.src.utils import fcn_image_dataset
-
-    if source.task not in TASKS:
+    if source.task not in tasks.TASKS:
         raise ModelSourceError(
-            f"`source.task` must be one of {TASKS}. Received: "
+            f"`source.task` must be one of {tasks.TASKS}. Received: "
             f"task={source.task!r}"
         )
-    size = int(size or source.input_size)
-    scales = tuple(float(s) for s in scales)
-    sides = [int(round(size * s)) for s in scales]
-    if min(sides) < source.min_size:
-        raise ModelSourceError(
-            f"{source.backbone} needs inputs of at least {source.min_size} px; "
-            f"size {size} at scale {min(scales)} gives {min(sides)}. "
-            f"Received: size={size}, scales={scales}"
-        )
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ModelSourceError(
-            f"--batch-size must be a positive integer. Received: "
-            f"batch_size={batch_size!r}"
-        )
-    if source.fixed_size is not None and (
-        scales != (1.0,) or heatmaps is not None
-    ):
-        raise ModelSourceError(
-            f"{source.name} is Keras' original model: it takes "
-            f"{source.fixed_size}x{source.fixed_size} inputs only and has no "
-            "score map. Score it without --scales and --heatmaps, or use an "
-            f"FCN experiment. Received: scales={scales}, heatmaps={heatmaps!r}"
-        )
+    task = tasks.get(source.task)
+    size, scales, sides = _check_request(
+        source, size=size, scales=scales, batch_size=batch_size,
+        heatmaps=heatmaps,
+    )
     began = time.perf_counter()
-    scores = [ImageScore(path) for path in paths]
+    scores = [ImageScore(path, task=task.name) for path in paths]
     infos = _inspect_all(paths)
     for row, info in zip(scores, infos):
         if isinstance(info, Exception):
@@ -196,66 +176,14 @@ def predict_images(
     )
     if heatmaps is not None:
         os.makedirs(heatmaps, exist_ok=True)
-    # The heatmap scale runs last, when the final prediction is known.
-    runs = list(zip(scales, sides))[1:] + list(zip(scales, sides))[:1]
-    # A regression model's output is its score: nothing to normalize.
-    normalize = source.task != "regression"
-    totals = np.zeros((len(paths), len(source.class_names)))
-    done = np.zeros((len(paths),), dtype=int)
-    progress = (
-        keras.utils.Progbar(len(good) * len(scales), unit_name="image")
-        if verbose and good
-        else None
+    totals, done, shapes_seen = _score_scales(
+        source, task, score=score, scores=scores, infos=infos, good=good,
+        scales=list(zip(scales, sides)), batch_size=batch_size,
+        heatmaps=heatmaps, verbose=verbose,
     )
-    shapes_seen, used_names = set(), set()
-    for run, (scale, side) in enumerate(runs if good else []):
-        draw = heatmaps is not None and run == len(runs) - 1
-        loader = fcn_image_dataset.ImageLoader(
-            "native" if source.fixed_size is None else "stretch",
-            (side, side) if source.fixed_size is None else (source.fixed_size,) * 2,
-            "rgb",
-            "bilinear",
-            STRIDE,
-            [paths[i] for i in good],
-            [infos[i] for i in good],
-        )
-        shapes = (
-            loader.records["native_size"]
-            if source.fixed_size is None
-            else np.tile([source.fixed_size] * 2, (len(good), 1))
-        )
-        order = sorted(range(len(good)), key=lambda k: tuple(shapes[k]))
-        for batch, images in _decoded_batches(loader, order, batch_size):
-            outputs = score(images)
-            # With heatmaps every scale returns (outputs, score maps).
-            values = (outputs[0] if heatmaps is not None else outputs).numpy()
-            values = _normalized(values) if normalize else values
-            shapes_seen.add(images.shape[1:3])
-            for k, p in zip(batch, values):
-                totals[good[k]] += p
-                done[good[k]] += 1
-            if draw:
-                maps = outputs[1].numpy()
-                for j, k in enumerate(batch):
-                    row = scores[good[k]]
-                    mean = totals[good[k]] / done[good[k]]
-                    score_map, index, title = heatmap_of(
-                        source.task, maps[j], mean, source.class_names
-                    )
-                    name = heatmap_name(row.path, used_names)
-                    row.heatmap = os.path.join(heatmaps, name)
-                    save_heatmap(
-                        row.heatmap,
-                        image=images[j],
-                        score_map=score_map,
-                        class_index=index,
-                        title=title,
-                    )
-            if progress is not None:
-                progress.add(len(batch))
     for i in good:
         if done[i] == len(scales):
-            _set_outputs(scores[i], source.task, totals[i] / len(scales))
+            task.set_outputs(scores[i], totals[i] / len(scales))
         else:
             scores[i].error = (
                 f"{paths[i]} passed the file check but failed to decode. "
@@ -281,15 +209,116 @@ def predict_images(
     return scores, stats
 
 
-def _set_outputs(row, task, mean):
-    """`row`'s results from its outputs averaged over the scales."""
-    if task == "regression":
-        row.score = float(mean[0])
-        return
-    row.probabilities = mean
-    if task == "distribution":
-        row.score = score_statistics.distribution_mean(mean)
-        row.std = score_statistics.distribution_std(mean)
+def _check_request(source, *, size, scales, batch_size, heatmaps):
+    """`(size, scales, sides)` of a checked `predict_images` request."""
+    size = int(size or source.input_size)
+    scales = tuple(float(s) for s in scales)
+    sides = [int(round(size * s)) for s in scales]
+    if min(sides) < source.min_size:
+        raise UsageError(
+            f"{source.backbone} needs inputs of at least {source.min_size} px; "
+            f"size {size} at scale {min(scales)} gives {min(sides)}. "
+            f"Received: size={size}, scales={scales}"
+        )
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(
+            f"--batch-size must be a positive integer. Received: "
+            f"batch_size={batch_size!r}"
+        )
+    if source.fixed_size is not None and (
+        scales != (1.0,) or heatmaps is not None
+    ):
+        raise ModelSourceError(
+            f"{source.name} is Keras' original model: it takes "
+            f"{source.fixed_size}x{source.fixed_size} inputs only and has no "
+            "score map. Score it without --scales and --heatmaps, or use an "
+            f"FCN experiment. Received: scales={scales}, heatmaps={heatmaps!r}"
+        )
+    return size, scales, sides
+
+
+def _score_scales(source, task, *, score, scores, infos, good, scales,
+                  batch_size, heatmaps, verbose):
+    """Runs the model at every scale; returns the outputs summed per image,
+    the scales each image was scored at, and the input shapes seen."""
+    import keras
+
+    paths = [row.path for row in scores]
+    # The heatmap scale runs last, when the final prediction is known.
+    runs = scales[1:] + scales[:1]
+    totals = np.zeros((len(paths), len(source.class_names)))
+    done = np.zeros((len(paths),), dtype=int)
+    progress = (
+        keras.utils.Progbar(len(good) * len(scales), unit_name="image")
+        if verbose and good
+        else None
+    )
+    shapes_seen, used_names = set(), set()
+    for run, (_, side) in enumerate(runs if good else []):
+        draw = heatmaps is not None and run == len(runs) - 1
+        loader = _loader(source, side, [paths[i] for i in good],
+                         [infos[i] for i in good])
+        for batch, images in _decoded_batches(
+            loader, _shape_order(source, loader, len(good)), batch_size
+        ):
+            outputs = score(images)
+            # With heatmaps every scale returns (outputs, score maps).
+            values = (outputs[0] if heatmaps is not None else outputs).numpy()
+            values = _normalised(values) if task.normalizes_outputs else values
+            shapes_seen.add(images.shape[1:3])
+            for k, p in zip(batch, values):
+                totals[good[k]] += p
+                done[good[k]] += 1
+            if draw:
+                maps = outputs[1].numpy()
+                for j, k in enumerate(batch):
+                    _draw(task, source, scores[good[k]], image=images[j],
+                          score_map=maps[j],
+                          mean=totals[good[k]] / done[good[k]],
+                          folder=heatmaps, used=used_names)
+            if progress is not None:
+                progress.add(len(batch))
+    return totals, done, shapes_seen
+
+
+def _loader(source, side, paths, infos):
+    """The training loaders' decoding at one scale: native size for an
+    FCN, the fixed size of Keras' original model."""
+    fixed = source.fixed_size
+    return fcn_image_dataset.ImageLoader(
+        "native" if fixed is None else "stretch",
+        (side, side) if fixed is None else (fixed, fixed),
+        "rgb",
+        "bilinear",
+        STRIDE,
+        paths,
+        infos,
+    )
+
+
+def _shape_order(source, loader, count):
+    """The images in order of their input shape (batches of one shape)."""
+    shapes = (
+        loader.records["native_size"]
+        if source.fixed_size is None
+        else np.tile([source.fixed_size] * 2, (count, 1))
+    )
+    return sorted(range(count), key=lambda k: tuple(shapes[k]))
+
+
+def _draw(task, source, row, *, image, score_map, mean, folder, used):
+    """Writes one image's heatmap (`Task.heatmap_of`) and names it in `row`."""
+    score_map, index, title = task.heatmap_of(
+        score_map, mean, source.class_names
+    )
+    row.heatmap = os.path.join(folder, heatmap_name(row.path, used))
+    save_heatmap(
+        row.heatmap,
+        image=image,
+        score_map=score_map,
+        class_index=index,
+        title=title,
+    )
 
 
 def _decoded_batches(loader, order, batch_size):

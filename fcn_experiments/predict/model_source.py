@@ -2,9 +2,10 @@
 
 MODEL is one of:
 
-- an experiment folder (`snapshots/exp5_fcn_3x`): the model is rebuilt from
-  its `config.json`, its best epoch's weights loaded (`best.json`), its class
-  names read from `result.json`;
+- an experiment folder (`snapshots/exp5_fcn_3x`): a finished experiment's
+  `best.keras` (the one best-model file, which the run's figures load
+  too); an unfinished one's model is rebuilt from its `config.json`, its
+  best epoch's weights loaded (`best.json`);
 - a run's output folder, with `experiment=K`;
 - a `.keras` file, with the `<file>.json` written beside it by the
   experiments and by `export` (backbone, input size, class names, task).
@@ -21,18 +22,18 @@ import dataclasses
 import json
 import os
 
+from fcn_experiments import tasks
 from fcn_experiments.config import Config
+from fcn_experiments.errors import ModelSourceError  # Raised, and kept here.
 from fcn_experiments.models.backbones import BACKBONES
 from fcn_experiments.models.backbones import get_backbone
-from fcn_experiments.tasks.base import TASKS
+from fcn_experiments.tasks import TASKS
+from fcn_experiments.training import records
 
 INFO_SUFFIX = ".json"
+BEST_MODEL_FILE = "best.keras"
 # The total stride of every Keras backbone here.
 STRIDE = 32
-
-
-class ModelSourceError(ValueError):
-    """MODEL (or a setting that goes with it) cannot be used."""
 
 
 @dataclasses.dataclass
@@ -52,7 +53,7 @@ class ModelSource:
     class_names: list
     name: str
     fixed_size: int | None = None
-    task: str = "classification"
+    task: str = tasks.DEFAULT
 
     @property
     def min_size(self):
@@ -79,11 +80,27 @@ def info_path(path):
 
 def write_info(path, source):
     """Writes `<path>.json` with `source.info()`; returns its path."""
-    from fcn_experiments.reporting.results import write_json_atomic
-
     target = info_path(path)
-    write_json_atomic(target, source.info())
+    records.write_json_atomic(target, source.info())
     return target
+
+
+def save_best_model(model, experiment, config, *, class_names, folder):
+    """Saves a finished experiment's best epoch's model as `best.keras`,
+    with `best.keras.json` (backbone, input size, class names, task)."""
+    size = experiment.input_size(config)
+    path = os.path.join(folder, BEST_MODEL_FILE)
+    model.save(path)
+    source = ModelSource(
+        model,
+        config.model,
+        size,
+        list(class_names),
+        experiment.folder,
+        fixed_size=None if experiment.fcn else size,
+        task=config.task,
+    )
+    write_info(path, source)
 
 
 def _read_json(path):
@@ -126,23 +143,33 @@ def config_of_folder(folder):
 
 
 def load_experiment(folder, class_names=None, task=None):
-    """A `ModelSource` rebuilt from an experiment folder's best epoch."""
+    """A `ModelSource` of an experiment folder's best epoch: its
+    `best.keras` once finished, else rebuilt from its records."""
+    experiment = _experiment_of_folder(folder)
+    config = config_of_folder(folder)
+    _task(task, config.task, folder)
+    best_model = os.path.join(folder, BEST_MODEL_FILE)
+    if os.path.isfile(best_model) and os.path.isfile(info_path(best_model)):
+        return load_keras_file(best_model, class_names, task=task)
+    return _rebuild_experiment(
+        folder, experiment, config, class_names=class_names, task=task
+    )
+
+
+def _rebuild_experiment(folder, experiment, config, *, class_names, task):
     from fcn_experiments.models.experiments import build_model
     from fcn_experiments.models.experiments import inner_fcn
     from fcn_experiments.models.starting_weights import build_original
-    from fcn_experiments.training import loop as training
 
-    experiment = _experiment_of_folder(folder)
-    config = config_of_folder(folder)
     task = _task(task, config.task, folder)
-    best = training.read_best(folder)
+    best = records.read_best(folder)
     if best is None:
         raise ModelSourceError(
             f"{folder} has no best.json: no epoch of it finished validation "
             "yet. Train it first (python -m fcn_experiments run ...). "
             f"Received: MODEL={folder!r}"
         )
-    result_path = os.path.join(folder, training.RESULT_FILE)
+    result_path = os.path.join(folder, records.RESULT_FILE)
     saved_names = None
     if os.path.isfile(result_path):
         saved_names = _read_json(result_path)["classes"].split()
@@ -167,42 +194,18 @@ def _task(given, saved, where):
         raise ModelSourceError(
             f"--task must be one of {TASKS}. Received: task={given!r}"
         )
-    if given is not None and saved is not None and given != saved:
+    if given is not None and saved is not None and (
+        tasks.get(given) is not tasks.get(saved)
+    ):
         raise ModelSourceError(
             f"{where} was trained with task={saved!r}, but --task says "
             f"{given!r}. Leave --task out: it is for a .keras file without "
             f"its .json. Received: task={given!r}"
         )
-    return given or saved or "classification"
+    return tasks.get(given or saved).name
 
 
-def _check_outputs(task, count, where):
-    """A regression model has one output, a distribution model two or more."""
-    if task == "regression" and count != 1:
-        raise ModelSourceError(
-            f"{where} has {count} outputs; a regression model has one (its "
-            "score). Pass the --task it was trained for (classification or "
-            f"distribution). Received: task={task!r}"
-        )
-    if task == "distribution" and count < 2:
-        raise ModelSourceError(
-            f"{where} has {count} output; a distribution model has one per "
-            "bin (two or more). Pass the --task it was trained for "
-            f"(regression). Received: task={task!r}"
-        )
-
-
-def _default_names(task, count):
-    """Output names where none were saved: `score`, the bins 1..K, or
-    `class_i`."""
-    if task == "regression":
-        return ["score"]
-    if task == "distribution":
-        return [str(k) for k in range(1, count + 1)]
-    return [f"class_{i}" for i in range(count)]
-
-
-def _class_names(given, saved, where, count=None, task="classification"):
+def _class_names(given, saved, where, *, count=None, task=None):
     if given is not None and saved is not None and len(given) != len(saved):
         raise ModelSourceError(
             f"{where} was trained on {len(saved)} classes {saved}; "
@@ -218,10 +221,11 @@ def _class_names(given, saved, where, count=None, task="classification"):
             f"{where} has no result.json naming its classes (unfinished "
             "experiment). Pass --class-names."
         )
-    return _default_names(task, count)
+    return tasks.get(task).default_names(count)
 
 
-def load_keras_file(path, class_names=None, backbone=None, size=None, task=None):
+def load_keras_file(path, class_names=None, *, backbone=None, size=None,
+                    task=None):
     """A `ModelSource` from a `.keras` file and its `<file>.json`."""
     import keras
 
@@ -253,9 +257,9 @@ def load_keras_file(path, class_names=None, backbone=None, size=None, task=None)
         model = model.model  # Score whole images, as an FCN.
     fixed = model.input_shape[1] if model.input_shape[1] is not None else None
     # A .json written before tasks existed has no "task": classification.
-    saved_task = info.get("task", "classification" if info else None)
+    saved_task = info.get("task", tasks.DEFAULT if info else None)
     task = _task(task, saved_task, path)
-    _check_outputs(task, model.output_shape[-1], path)
+    tasks.get(task).check_outputs(model.output_shape[-1], path)
     names = _class_names(
         class_names,
         info.get("class_names"),
@@ -290,7 +294,7 @@ def resolve_model_source(
             `preprocess_input` it takes.
         size: for a `.keras` file without its `.json`: its input size.
         task: for a `.keras` file without its `.json`: what its outputs
-            are (`tasks.TASKS`; default "classification"). Where a task was
+            are (`tasks.TASKS`; default classification). Where a task was
             saved, it must be the same.
 
     Raises:
@@ -305,7 +309,9 @@ def resolve_model_source(
                 f"folder, not in a .keras file. Received: MODEL={model!r}, "
                 f"experiment={experiment}"
             )
-        return load_keras_file(model, class_names, backbone, size, task)
+        return load_keras_file(
+            model, class_names, backbone=backbone, size=size, task=task
+        )
     if not os.path.isdir(model):
         raise ModelSourceError(
             "MODEL must be an experiment folder, a run's output folder (with "

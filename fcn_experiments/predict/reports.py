@@ -1,26 +1,20 @@
 """Scored images written out: the scores CSV and a markdown table.
 
 Classification: path, size, the predicted class and each class's
-probability. Score models (`tasks`): path, size, the score, and for
-distributions the standard deviation and each bin's probability.
+probability. Score models: path, size, the score, and for distributions the
+standard deviation and each bin's probability (the task's cells:
+`Task.csv_cells`, `Task.markdown_cells`).
 """
 
 import csv
 import os
 
-import numpy as np
-
-from fcn_experiments.tasks import base as tasks
+from fcn_experiments import tasks
 
 
-def csv_header(class_names, heatmaps=False, task="classification"):
+def csv_header(class_names, heatmaps=False, task=None):
     header = ["path", "width", "height"]
-    if tasks.is_scored(task):
-        header += ["score"]
-        if task == "distribution":
-            header += ["std"] + [f"p_{name}" for name in class_names]
-    else:
-        header += ["predicted_class"] + [f"p_{name}" for name in class_names]
+    header += tasks.get(task).csv_columns(class_names)
     header += ["scales", "error"]
     return header + (["heatmap"] if heatmaps else [])
 
@@ -29,18 +23,11 @@ def _result_cells(row, class_names, task):
     """The cells between height and scales; empty for a failed image."""
     if not row.scored:
         return [""] * (len(csv_header(class_names, task=task)) - 5)
-    if task == "classification":
-        return [class_names[int(np.argmax(row.probabilities))]] + [
-            f"{p:.6f}" for p in row.probabilities
-        ]
-    cells = [f"{row.score:.6f}"]
-    if task == "distribution":
-        cells += [f"{row.std:.6f}"] + [f"{p:.6f}" for p in row.probabilities]
-    return cells
+    return tasks.get(task).csv_cells(row, class_names)
 
 
 def write_scores_csv(
-    path, scores, class_names, scales, *, heatmaps=False, task="classification"
+    path, scores, class_names, scales, *, heatmaps=False, task=None
 ):
     """The scores CSV: one row per `ImageScore`, in input order."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -61,26 +48,17 @@ def write_scores_csv(
 
 
 def task_of(scores):
-    """The task `predict_images` scored `scores` for, read from them: a
-    score without probabilities is regression's, with them a
-    distribution's; classification where no row has a score."""
-    for row in scores:
-        if row.score is not None:
-            return "regression" if row.probabilities is None else "distribution"
-    return "classification"
+    """The task `predict_images` scored `scores` for (each `ImageScore`
+    names it); the default where there are none."""
+    return scores[0].task if scores else tasks.DEFAULT
 
 
 def scores_markdown(scores, class_names, task=None):
     """A markdown table of `ImageScore`s: file, size, class and
     probabilities (score models: score, and a distribution's std and bin
     probabilities). `task` defaults to `task_of(scores)`."""
-    task = task or task_of(scores)
-    if task == "regression":
-        names = ["score"]
-    elif task == "distribution":
-        names = ["score", "std"] + [f"p({name})" for name in class_names]
-    else:
-        names = ["predicted"] + [f"p({name})" for name in class_names]
+    task = tasks.get(task or task_of(scores))
+    names = task.markdown_columns(class_names)
     lines = [
         "| image | size | " + " | ".join(names) + " |",
         "|---" * (2 + len(names)) + "|",
@@ -89,16 +67,8 @@ def scores_markdown(scores, class_names, task=None):
         name = os.path.basename(row.path)
         if not row.scored:
             cells = [name, "", f"error: {row.error}"] + [""] * (len(names) - 1)
-        elif task == "classification":
-            cells = [
-                name,
-                f"{row.width}x{row.height}",
-                class_names[int(np.argmax(row.probabilities))],
-            ] + [f"{p:.3f}" for p in row.probabilities]
         else:
-            cells = [name, f"{row.width}x{row.height}", f"{row.score:.3f}"]
-            if task == "distribution":
-                cells += [f"{row.std:.3f}"]
-                cells += [f"{p:.3f}" for p in row.probabilities]
+            cells = [name, f"{row.width}x{row.height}"]
+            cells += task.markdown_cells(row, class_names)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

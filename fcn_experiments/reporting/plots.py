@@ -1,5 +1,6 @@
-"""The PNG figures of a run: accuracy by experiment, training curves and the
-score map of the best FCN on test_image.jpg."""
+"""The PNG figures of a run: its task's figures (`Task.figures`: accuracy
+by experiment, or SRCC by experiment and predicted against true scores),
+training curves, and the score map of the best FCN on test_image.jpg."""
 
 import os
 
@@ -7,20 +8,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from fcn_experiments.data.bundled import CLASS_NAMES as BUNDLED_CLASS_NAMES
-from fcn_experiments.data.bundled import DEGRADATIONS
-from fcn_experiments.data.bundled import STRENGTHS
-from fcn_experiments.data.bundled import degrade
-from fcn_experiments.models.experiments import best_fcn_row
-from fcn_experiments.models.experiments import build_experiment_model
 from fcn_experiments.models.experiments import get_experiment
-from fcn_experiments.models.experiments import inner_fcn
-from fcn_experiments.models.experiments import preprocess_function
 from fcn_experiments.models.score_map import score_map_model
-from fcn_experiments.models.starting_weights import starting_weights_path
 from fcn_experiments.reporting import score_plots
-from fcn_experiments.tasks import base as tasks
-from fcn_experiments.training import loop as training
+from fcn_experiments.training import records
 
 ACCURACY_PNG = "accuracy_by_experiment.png"
 CURVES_PNG = "training_curves.png"
@@ -91,12 +82,10 @@ def accuracy_chart(rows, path, num_classes):
     return path
 
 
-def training_curves(rows, output_dir, path):
+def training_curves(rows, output_dir, path, task):
     """Validation accuracy (score tasks: validation loss) and training loss
     per epoch, one line per experiment, from the experiments' CSV logs."""
-    metric = "val_accuracy"
-    if rows and rows[0].get("task", "classification") != "classification":
-        metric = "val_loss"
+    metric = task.selection[0]
     title = metric.replace("val_", "validation ")
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     acc_ax, loss_ax = figure.subplots(1, 2)
@@ -104,7 +93,7 @@ def training_curves(rows, output_dir, path):
         folder = os.path.join(
             output_dir, get_experiment(row["experiment"]).folder
         )
-        log = training.read_log(folder)
+        log = records.read_log(folder)
         epochs = [int(r["epoch"]) + 1 for r in log]
         acc_ax.plot(
             epochs,
@@ -125,36 +114,27 @@ def training_curves(rows, output_dir, path):
     return path
 
 
-def _panels(image, class_names):
-    """(title, pixels) to show; for the bundled data, also the image with its
-    right half degraded as the dataset's `degraded` class (at the factors
-    at both ends of its range), to show where the FCN sees it."""
-    panels = [("test_image.jpg", image)]
-    if tuple(sorted(class_names)) == tuple(sorted(BUNDLED_CLASS_NAMES)):
-        half = image.shape[1] // 2
-        for kind in DEGRADATIONS:
-            for strength in STRENGTHS[kind]:
-                pixels = image.copy()
-                pixels[:, half:] = degrade(image[:, half:], kind, strength)
-                panels.append((f"right half: {kind} {strength}", pixels))
-    return panels
-
-
 def score_map_figure(
-    mapper, preprocess, class_names, path, *, title, image_path=TEST_IMAGE
+    mapper, preprocess, class_names, path, *, title, image_path=TEST_IMAGE,
+    panels=None,
 ):
     """Overlays the FCN's score map on `image_path` (at full resolution).
 
     `mapper` is a `score_map.score_map_model`: scores and score map.
+    `panels`, if given, is `f(image, class_names)` giving more `(title,
+    pixels)` to show (the bundled data: the image with its right half
+    degraded).
 
-    Shows the `degraded` class for the bundled data, else the class the FCN
-    predicts for the whole image.
+    Shows a class named `degraded` where there is one, else the class the
+    FCN predicts for the whole image.
     """
     from keras.visualization import overlay_score_map
 
     with Image.open(image_path) as f:
         image = np.asarray(f.convert("RGB"))
-    panels = _panels(image, class_names)
+    panels = [("test_image.jpg", image)] + (
+        panels(image, class_names) if panels else []
+    )
     columns = min(2, len(panels))
     rows = (len(panels) + columns - 1) // columns
     figure = Figure(figsize=(6 * columns, 4.2 * rows), layout="constrained")
@@ -176,61 +156,52 @@ def score_map_figure(
     return path
 
 
-def make_all(rows, config, class_names, strategy):
-    """Writes the three figures into `config.output_dir`; returns their paths.
+FIGURES = {
+    "accuracy_chart": lambda rows, out, class_names: accuracy_chart(
+        rows, os.path.join(out, ACCURACY_PNG), len(class_names)
+    ),
+    "srcc_chart": lambda rows, out, class_names: score_plots.srcc_chart(
+        rows, os.path.join(out, score_plots.SRCC_PNG)
+    ),
+    "scatter_plots": lambda rows, out, class_names: score_plots.scatter_plots(
+        rows, out, os.path.join(out, score_plots.SCATTER_PNG)
+    ),
+}
 
-    The score map uses the FCN experiment with the best validation accuracy
-    (model selection on validation, never on test).
+
+def make_all(rows, config, class_names, *, best_model=None, panels=None):
+    """Writes the run's figures into `config.output_dir`; returns their paths.
+
+    Args:
+        rows: the run's result rows.
+        config: the run's `Config` (its task names the figures).
+        class_names: the model's output names.
+        best_model: `(ModelSource, row)` of the FCN experiment best on
+            validation (model selection on validation, never on test),
+            loaded from its `best.keras`; None: no score map.
+        panels: more panels of the score map figure (`score_map_figure`).
     """
     out = config.output_dir
-    if tasks.is_scored(config.task):
-        paths = [
-            score_plots.srcc_chart(rows, os.path.join(out, score_plots.SRCC_PNG)),
-            score_plots.scatter_plots(
-                rows, out, os.path.join(out, score_plots.SCATTER_PNG)
-            ),
-        ]
-        result = "test SRCC {srcc:.2f}"
-    else:
-        paths = [
-            accuracy_chart(
-                rows, os.path.join(out, ACCURACY_PNG), len(class_names)
-            )
-        ]
-        result = "test accuracy {test_accuracy:.2f}"
-    paths.append(training_curves(rows, out, os.path.join(out, CURVES_PNG)))
-    row = best_fcn_row(rows)
-    if row is None:
+    task = config.task_spec
+    paths = [FIGURES[name](rows, out, class_names) for name in task.figures]
+    paths.append(training_curves(rows, out, os.path.join(out, CURVES_PNG), task))
+    if best_model is None:
         return paths
+    source, row = best_model
     experiment = get_experiment(row["experiment"])
-    folder = os.path.join(out, experiment.folder)
-    with strategy.scope():
-        model = build_experiment_model(
-            experiment,
-            config,
-            len(class_names),
-            f"{starting_weights_path(config)}.weights.h5",
-        )
-        model.load_weights(
-            os.path.join(folder, training.read_best(folder)["file"])
-        )
-    preprocess = preprocess_function(config)
+    value = float(row.get(task.summary_field, "nan") or "nan")
     title = (
         f"Score map of experiment #{experiment.number} ({experiment.title}; "
-        "best FCN on validation, "
-        + result.format(
-            srcc=float(row.get("test_srcc", "nan") or "nan"),
-            test_accuracy=float(row.get("test_accuracy", "nan") or "nan"),
-        )
-        + ")"
+        f"best FCN on validation, {task.summary_title} {value:.2f})"
     )
     paths.append(
         score_map_figure(
-            score_map_model(inner_fcn(model)),
-            preprocess,
+            score_map_model(source.model),
+            source.preprocess,
             class_names,
             os.path.join(out, SCORE_MAP_PNG),
             title=title,
+            panels=panels,
         )
     )
     return paths

@@ -1,30 +1,12 @@
 """results.csv, results.md and the summary table printed at the end."""
 
 import csv
-import json
 import os
 
+from fcn_experiments import tasks
 from fcn_experiments.evaluation.classification import format_p
-from fcn_experiments.evaluation.per_class import per_class_markdown
+from fcn_experiments.tasks.classification import COLUMNS
 
-# (field, column title in the markdown and printed tables)
-COLUMNS = (
-    ("experiment", "#"),
-    ("name", "experiment"),
-    ("model", "model"),
-    ("input_size", "input size"),
-    ("resize_mode", "resize mode"),
-    ("epochs", "epochs"),
-    ("best_epoch", "best epoch"),
-    ("val_accuracy", "val acc"),
-    ("test_accuracy", "test acc"),
-    ("test_ci", "95% interval"),
-    ("mcnemar_p_vs_1", "p vs #1"),
-    ("test_loss", "test loss"),
-    ("train_images_per_s", "train img/s"),
-    ("wall_time_s", "wall time s"),
-    ("weights", "weights"),
-)
 EXTRA_FIELDS = (
     "test_ci_low",
     "test_ci_high",
@@ -36,21 +18,6 @@ EXTRA_FIELDS = (
     "classes",
     "mixed_precision",
     "precision_reason",
-)
-# The tables of a regression or distribution run: (field, title); a
-# `*_ci` field is shown from its `_low`/`_high` fields.
-SCORE_COLUMNS = COLUMNS[:7] + (
-    ("val_loss", "val loss"),
-    ("test_srcc", "test SRCC"),
-    ("test_srcc_ci", "95% interval"),
-    ("srcc_diff_vs_1_ci", "SRCC - #1 (95%)"),
-    ("test_plcc", "PLCC"),
-    ("test_plcc_ci", "95% interval"),
-    ("test_krcc", "KRCC"),
-    ("test_rmse", "RMSE"),
-    ("test_threshold_accuracy", "acc @ threshold"),
-    ("test_loss", "test loss"),
-    ("wall_time_s", "wall time s"),
 )
 SCORE_FIELDS = (
     "task",
@@ -80,7 +47,7 @@ SCORE_FIELDS = (
 FIELD_DEFAULTS = {
     "mixed_precision": "float32",
     "precision_reason": "",
-    "task": "classification",
+    "task": tasks.DEFAULT,
 }
 # test_ci is shown (from test_ci_low/high), not stored.
 FIELDS = (
@@ -106,13 +73,6 @@ INT_FIELDS = (
     "validation_images",
     "test_images",
 )
-
-
-def write_json_atomic(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
 
 
 def _format(field, value):
@@ -144,7 +104,7 @@ def write_results(rows, output_dir):
         f.write(markdown_table(rows) + "\n")
         details = details_markdown(rows)
         if details:
-            f.write("\n" + details + ("\n" if is_scored(rows) else ""))
+            f.write("\n" + details + ("" if details.endswith("\n") else "\n"))
     return csv_path, md_path
 
 
@@ -164,39 +124,21 @@ def read_results(output_dir):
     return rows
 
 
-def score_notes(rows):
-    """What a score task's table means, under it in results.md."""
-    threshold = rows[0].get("score_threshold", "")
-    at = f" {float(threshold):g}" if threshold != "" else ""
-    return (
-        "Test metrics on each experiment's best epoch on validation (lowest "
-        "validation loss). Intervals: percentile bootstrap, 95%, 2000 "
-        "resamples of the test images. \"SRCC - #1\": the difference from "
-        "experiment #1 on the same images, by a paired bootstrap; it is "
-        "significant where its interval excludes 0. \"acc @ threshold\": "
-        f"how often predicted and true scores fall on the same side of{at}."
-    )
+def task_of(rows):
+    """The `Task` of result rows (rows finished before rows named their
+    task are classification's)."""
+    return tasks.get(rows[0].get("task") if rows else None)
 
 
 def details_markdown(rows):
     """What goes under the results table: the classes' counts and
     accuracies, or for a score task what its intervals mean."""
-    if is_scored(rows):
-        return score_notes(rows)
-    return per_class_markdown(rows)
-
-
-def is_scored(rows):
-    return bool(rows) and rows[0].get("task", "classification") != "classification"
+    return task_of(rows).details_markdown(rows)
 
 
 def columns_of(rows):
     """The table columns of these rows' task."""
-    if not is_scored(rows):
-        return COLUMNS
-    if rows[0].get("task") == "distribution":
-        return SCORE_COLUMNS[:-2] + (("test_emd", "EMD"),) + SCORE_COLUMNS[-2:]
-    return SCORE_COLUMNS
+    return task_of(rows).result_columns
 
 
 def _cells(row, columns=COLUMNS):

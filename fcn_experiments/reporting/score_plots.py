@@ -7,7 +7,7 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
-from fcn_experiments.evaluation.classification import PREDICTIONS_FILE
+from fcn_experiments.evaluation.predictions import PREDICTIONS_FILE
 from fcn_experiments.evaluation.scores import read_scores
 from fcn_experiments.models.experiments import get_experiment
 

@@ -1,152 +1,196 @@
-"""What the experiments learn: classes, a score, or a score distribution.
+"""`Task`: what one kind of experiment learns, and everything that follows.
 
-- `"classification"`: folder-per-class data, a softmax over the classes,
-  categorical crossentropy; the best epoch has the highest validation
-  accuracy.
-- `"regression"`: each split folder holds `scores.csv` (`filename,score`,
-  filenames relative to the folder): one linear output, MSE or Huber.
-- `"distribution"`: each split folder holds `distributions.csv`
-  (`filename,p1,...,pK`: vote counts or probabilities over K ordered
-  bins): a softmax over the K bins, the earth mover's distance as loss;
-  the score is the distribution's mean over the bin values 1..K (AVA's
-  1-10).
+The framework holds one object per task (`tasks.get(name)`):
 
-For both score tasks the FCN pools its per-position outputs as
-`fcn_pooling` says (a distribution only by averaging, so that it stays a
-distribution), `MultiCrop` pools the crops the same way, and the best
-epoch has the lowest validation loss.
+- `classification` (`tasks.classification`): folder-per-class data, a
+  softmax over the classes, categorical crossentropy; the best epoch has
+  the highest validation accuracy.
+- `regression` and `distribution` (`tasks.scores`): each split folder
+  holds a table (`scores.csv`: `filename,score`; `distributions.csv`:
+  `filename,p1,...,pK`), read and checked once (`tasks.tables`); one linear
+  output with MSE or Huber, or a softmax over K bins with the earth
+  mover's distance; the best epoch has the lowest validation loss.
+
+A `Task` answers for: the labels (output names, the files of a split, the
+loader's arguments), the head (activation, pooling of crops), training
+(loss, metrics, model selection, the plateau monitor), testing (the
+evaluator, the run's statistics, the threshold), reporting (result
+columns, headline, figures) and `predict` (outputs, heatmaps, CSV and
+markdown cells).
 """
-
-import csv
-import os
 
 import numpy as np
 
-from fcn_experiments.evaluation import score_statistics
 
-TASKS = ("classification", "regression", "distribution")
-TABLES = {"regression": "scores.csv", "distribution": "distributions.csv"}
-REGRESSION_LOSSES = ("mse", "huber")
-FILENAME_COLUMN = "filename"
+class Task:
+    """The part of a run that depends on what it learns (see the module).
 
-
-def is_scored(task):
-    """Whether `task` learns scores from tables (not classes from folders)."""
-    return task in TABLES
-
-
-def table_path(task, folder):
-    return os.path.join(folder, TABLES[task])
-
-
-def label_columns(task, folder):
-    """The label columns of `folder`'s table: its header less `filename`.
-
-    Raises:
-        ValueError: no table, or the wrong number of columns for `task`.
+    Subclasses set the class attributes and implement the methods that
+    raise `NotImplementedError`.
     """
-    path = table_path(task, folder)
-    if not os.path.isfile(path):
-        layout = (
-            "filename,score" if task == "regression" else "filename,p1,...,pK"
-        )
-        raise ValueError(
-            f"task={task!r} reads each split folder's {TABLES[task]} "
-            f"({layout}, filenames relative to the folder), but {path} does "
-            "not exist. Write it, or use task='classification' for "
-            "folder-per-class data."
-        )
-    with open(path, newline="") as f:
-        header = next(csv.reader(f), [])
-    columns = [name.strip() for name in header if name.strip() != FILENAME_COLUMN]
-    if FILENAME_COLUMN not in [name.strip() for name in header]:
-        raise ValueError(
-            f"{path} has no {FILENAME_COLUMN!r} column. Received: header={header}"
-        )
-    if task == "regression" and len(columns) != 1:
-        raise ValueError(
-            f"{path} must have one score column besides {FILENAME_COLUMN!r} "
-            f"for task='regression' (use task='distribution' for several). "
-            f"Received: header={header}"
-        )
-    if task == "distribution" and len(columns) < 2:
-        raise ValueError(
-            f"{path} must have two or more bin columns (p1,...,pK) besides "
-            f"{FILENAME_COLUMN!r} for task='distribution'. Received: "
-            f"header={header}"
-        )
-    return columns
 
+    name = None
+    # The head's activation, and whether `predict` renormalises its outputs
+    # to sum to 1 (softmax heads; a max-pooled map's maxima sum to >= 1).
+    output_activation = "softmax"
+    normalizes_outputs = True
+    # Keras metrics compiled in, beside the loss.
+    metrics = ()
+    # `(log key, "max" | "min")`: the best epoch on validation, and what
+    # ReduceLROnPlateau watches in training (as the original did).
+    selection = ("val_loss", "min")
+    plateau_monitor = ("loss", "min")
+    # The test figure a row is summed up by (results, figures, headline).
+    summary_field = None
+    summary_title = None
+    # results.md and the printed table: `(field, title)`.
+    result_columns = ()
+    # The run's figures besides the training curves (`reporting.plots`).
+    figures = ()
 
-def output_activation(task):
-    return "linear" if task == "regression" else "softmax"
+    def __repr__(self):
+        return f"<task {self.name}>"
 
+    # Settings.
 
-def loss(config):
-    """The Keras loss `config.task` trains with."""
-    if config.task == "classification":
-        return "categorical_crossentropy"
-    from fcn_experiments.tasks import losses as score_losses
+    def fill_defaults(self, values):
+        """Adds task defaults to `make_config`'s values (in place)."""
 
-    if config.task == "regression":
-        return score_losses.regression_loss(config.regression_loss)
-    return score_losses.EarthMoversDistance()
+    def check_settings(self, config):
+        """Raises `UsageError` for a setting this task cannot take."""
 
+    def unused_settings(self):
+        """`Config` fields this task does not use: left out of the
+        settings fingerprint, as before they existed."""
+        return ()
 
-def metrics(task):
-    if task == "classification":
-        return ["accuracy"]
-    if task == "regression":
-        return ["mae"]
-    return []
+    def bundled_data_settings(self):
+        """Arguments of `build_bundled_dataset` for this task."""
+        return {}
 
+    def recipe(self, config):
+        """The task's part of the one-line training recipe ("" for none)."""
+        return ""
 
-def selection(task):
-    """`(validation log key, "max" or "min")` the best epoch is chosen by."""
-    if task == "classification":
-        return "val_accuracy", "max"
-    return "val_loss", "min"
+    # Labels.
 
+    def check_labels(self, folders, config):
+        """Reads and checks every split's labels once, before anything
+        else reads them; raises `UsageError` naming the first problem."""
 
-def plateau_monitor(task):
-    """What ReduceLROnPlateau watches (training, as the original did)."""
-    if task == "classification":
-        return "accuracy", "max"
-    return "loss", "min"
+    def output_names(self, folder, config):
+        """The names of the model's outputs, from the training folder."""
+        raise NotImplementedError
 
+    def outputs_line(self, names):
+        """The outputs in a few words, for the run's first line."""
+        raise NotImplementedError
 
-def multicrop_pooling(config):
-    """How `MultiCrop` pools the crops: as the FCN pools positions (the
-    max over crops for classes, as the original)."""
-    if config.task == "classification":
-        return "max"
-    if config.task == "distribution":
-        return "avg"
-    return config.fcn_pooling
+    def list_files(self, folder, config):
+        """`([(path, group)], groups)`: a split folder's files as the
+        loader lists them, and the groups a split is stratified by."""
+        raise NotImplementedError
 
+    def loader(self, folder, config):
+        """`(make, arguments)`: the Keras loader of a split folder
+        (`keras.utils.fcn_image_dataset_from_*`) and its label arguments."""
+        raise NotImplementedError
 
-def mean_scores(task, values):
-    """The score of each row of labels or predictions: the value itself
-    (regression) or the distribution's mean over bins 1..K."""
-    values = np.asarray(values, dtype="float64")
-    if task == "regression":
-        return values.reshape(len(values))
-    return score_statistics.distribution_mean(normalised(values))
+    def dataset_output_names(self, dataset):
+        """The output names a loaded dataset says it has."""
+        raise NotImplementedError
+
+    def label_to_output(self, labels):
+        """The loader's label tensor as the model's output takes it."""
+        return labels
+
+    def threshold(self, config, folders):
+        """The binary accuracy's boundary (score tasks), or None."""
+        return None
+
+    # Model and training.
+
+    def loss(self, config):
+        """The Keras loss the model trains with."""
+        raise NotImplementedError
+
+    def multicrop_pooling(self, config):
+        """How `MultiCrop` pools its crops: as the FCN pools positions."""
+        return config.fcn_pooling
+
+    def probe_labels(self, rng, batch, num_outputs):
+        """Random labels for the precision probe's training steps."""
+        raise NotImplementedError
+
+    def best_record(self, epoch, logs):
+        """What the best-epoch checkpoint keeps of an epoch's logs."""
+        return {"epoch": epoch, "val_loss": float(logs["val_loss"])}
+
+    def best_key(self, record):
+        """Orders best-epoch records: the larger the better."""
+        return (-record["val_loss"],)
+
+    # Testing and reporting.
+
+    def evaluate(self, model, split, *, batch_size, folder, config, threshold,
+                 best):
+        """Scores the test split once, writes `test_predictions.csv` and
+        returns the result fields of the test (and of `best`, the epoch
+        selected on validation)."""
+        raise NotImplementedError
+
+    def add_statistics(self, rows, output_dir, experiment_folder):
+        """Adds the run-level statistics (intervals, tests against #1) to
+        the result rows, in place."""
+        raise NotImplementedError
+
+    def headline(self, result):
+        """The one-line test result of an experiment."""
+        raise NotImplementedError
+
+    def details_markdown(self, rows):
+        """What goes under the results table in results.md."""
+        raise NotImplementedError
+
+    def read_predictions(self, path):
+        """`{path: outcome}` of a `test_predictions.csv`."""
+        raise NotImplementedError
+
+    # predict.
+
+    def check_outputs(self, count, where):
+        """Raises `ModelSourceError` when `count` outputs do not fit."""
+
+    def default_names(self, count):
+        """Output names where none were saved."""
+        raise NotImplementedError
+
+    def set_outputs(self, row, mean):
+        """Fills an `ImageScore` from its outputs averaged over scales."""
+        raise NotImplementedError
+
+    def heatmap_of(self, score_map, outputs, class_names):
+        """`(score_map, index, title)` of what to draw over one image."""
+        raise NotImplementedError
+
+    def csv_columns(self, class_names):
+        """The columns of the scores CSV between height and scales."""
+        raise NotImplementedError
+
+    def csv_cells(self, row, class_names):
+        """Those columns' cells of one scored `ImageScore`."""
+        raise NotImplementedError
+
+    def markdown_columns(self, class_names):
+        """The markdown table's columns after image and size."""
+        raise NotImplementedError
+
+    def markdown_cells(self, row, class_names):
+        """Those columns' cells of one scored `ImageScore`."""
+        raise NotImplementedError
 
 
 def normalised(values):
     """Rows divided by their sums (float32 softmax rows miss 1 slightly)."""
     values = np.asarray(values, dtype="float64")
     return values / values.sum(axis=1, keepdims=True)
-
-
-def threshold(config, train_scores=None):
-    """The score that splits "high" from "low" for the binary accuracy:
-    `config.score_threshold`, else the middle of `config.score_range`, else
-    the median training score."""
-    if config.score_threshold is not None:
-        return float(config.score_threshold)
-    if config.score_range is not None:
-        low, high = config.score_range
-        return (float(low) + float(high)) / 2
-    return float(np.median(train_scores))

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from fcn_experiments.config import STRATEGIES
+from fcn_experiments.errors import UsageError
 
 
 def resolve_strategy(strategy="auto", collective_timeout=None):
@@ -37,7 +38,7 @@ def resolve_strategy(strategy="auto", collective_timeout=None):
     if strategy is None:
         strategy = "auto"
     if strategy not in STRATEGIES:
-        raise ValueError(
+        raise UsageError(
             f"`strategy` must be a tf.distribute.Strategy or one of {STRATEGIES}. "
             f"Received: strategy={strategy!r}"
         )
@@ -83,7 +84,7 @@ def backend_strategy(strategy="auto"):
     """
     backend = keras.backend.backend()
     if strategy in ("mirrored", "multi_worker"):
-        raise ValueError(
+        raise UsageError(
             f"strategy={strategy!r} is a tf.distribute strategy, for "
             f"KERAS_BACKEND=tensorflow; on {backend} pass 'auto' or 'default'. "
             f"Received: strategy={strategy!r} with KERAS_BACKEND={backend}"
@@ -107,7 +108,7 @@ def _cluster_from_tf_config():
     try:
         config = json.loads(os.environ.get("TF_CONFIG", "{}"))
     except json.JSONDecodeError as error:
-        raise ValueError(
+        raise UsageError(
             f"TF_CONFIG is not valid JSON ({error}); fix or unset it. "
             f"Received: TF_CONFIG={os.environ['TF_CONFIG']!r}"
         ) from None
@@ -159,7 +160,17 @@ class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     """`MultiWorkerMirroredStrategy` that takes what Keras 3's TF trainer
     passes to `reduce`: a nest of values (the first batch, to build the
     model), and scalars with `axis=0` (the step's logs). TF's own `reduce`
-    accepts one value of rank >= 1 only (keras-team/keras#20585)."""
+    accepts one value of rank >= 1 only (keras-team/keras#20585). It
+    keeps its collective timeout (`collective_timeout`, seconds), which TF
+    keeps only in a private attribute."""
+
+    def __init__(self, collective_timeout):
+        self.collective_timeout = float(collective_timeout)
+        super().__init__(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                timeout_seconds=self.collective_timeout
+            )
+        )
 
     def reduce(self, reduce_op, value, axis):
         def reduce_one(item):
@@ -189,21 +200,18 @@ def multi_worker_strategy(collective_timeout=None):
         or not isinstance(collective_timeout, (int, float))
         or not collective_timeout > 0
     ):
-        raise ValueError(
+        raise UsageError(
             "`collective_timeout` must be a positive number of seconds. "
             f"Received: collective_timeout={collective_timeout!r}"
         )
     if not _cluster_from_tf_config():
-        raise ValueError(
+        raise UsageError(
             "Multi-worker training needs TF_CONFIG to name the cluster, e.g. "
             '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": '
             '{"type": "worker", "index": 0}}. Received: TF_CONFIG='
             f"{os.environ.get('TF_CONFIG')!r}"
         )
-    options = tf.distribute.experimental.CommunicationOptions(
-        timeout_seconds=float(collective_timeout)
-    )
-    return _MultiWorkerMirroredStrategy(communication_options=options)
+    return _MultiWorkerMirroredStrategy(collective_timeout)
 
 
 def is_multi_worker(strategy):
@@ -211,14 +219,16 @@ def is_multi_worker(strategy):
 
 
 def worker_lost_error(error, strategy):
-    """The one-line `WorkerLostError` for a collective op's failure."""
-    timeout = strategy.extended._communication_options.timeout_seconds
+    """The one-line `WorkerLostError` for a collective op's failure (with
+    the collective timeout of a strategy made by `multi_worker_strategy`)."""
+    timeout = getattr(strategy, "collective_timeout", None)
     cause = _cause(str(getattr(error, "message", error)))
+    if timeout is not None:
+        cause += f"; collective timeout {timeout:g} s"
     return WorkerLostError(
         "Multi-worker training stopped: another worker stopped answering "
-        f"({type(error).__name__}: {cause}; collective timeout {timeout:g} "
-        "s). Start all workers again with the same command: they resume "
-        "from the last finished epoch."
+        f"({type(error).__name__}: {cause}). Start all workers again with "
+        "the same command: they resume from the last finished epoch."
     )
 
 

@@ -1,23 +1,12 @@
 """Training one experiment: resumable, selected on validation, tested once.
 
-Each experiment owns a folder `<output_dir>/exp<k>_<name>/`:
-
-- `config.json`: the settings fingerprint it was trained with;
-- `training_log.csv`: Keras' CSVLogger, one row per epoch;
-- `best_e<epoch>.weights.h5` + `best.json`: the best epoch on validation;
-- `backup/`: Keras' BackupAndRestore state after the last finished epoch;
-- `result.json`: written last, once the test set has been evaluated. Its
-  presence marks the experiment finished, so a re-run skips it.
-
 A killed run resumes from the last finished epoch: BackupAndRestore restores
 the weights, optimizer state (learning rate included) and epoch counter; the
-log is cut back to that epoch, and the best-so-far comes from `best.json`.
+log is cut back to that epoch, and the best-so-far comes from `best.json`
+(`records` describes the experiment's folder).
 """
 
-import csv
 import errno
-import glob
-import json
 import os
 import shutil
 import statistics
@@ -27,17 +16,8 @@ import numpy as np
 
 import keras
 
-from fcn_experiments.evaluation import classification as scored_test_set
-from fcn_experiments.evaluation import scores as scored_test_scores
 from fcn_experiments.models.experiments import RANDOM_INIT_BN_MOMENTUM
-from fcn_experiments.reporting.results import write_json_atomic
-from fcn_experiments.tasks import base as tasks
-
-RESULT_FILE = "result.json"
-CONFIG_FILE = "config.json"
-LOG_FILE = "training_log.csv"
-BEST_FILE = "best.json"
-BACKUP_DIR = "backup"
+from fcn_experiments.training import records
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -61,35 +41,31 @@ class EpochTimer(keras.callbacks.Callback):
 class BestCheckpoint(keras.callbacks.Callback):
     """Keeps the weights of the best epoch on validation.
 
-    Best means highest `val_accuracy`, ties broken by lower `val_loss`
-    (score tasks: lowest `val_loss`). The weights go to a new
-    `best_e<epoch>.weights.h5`, then `best.json` is replaced atomically to
-    point at it, then older files are removed: a kill at any moment leaves
-    `best.json` naming a complete file.
+    Best is what the task says (`Task.best_key`: classification the highest
+    `val_accuracy`, ties broken by lower `val_loss`; score tasks the lowest
+    `val_loss`). The weights go to a new `best_e<epoch>.weights.h5`, then
+    `best.json` is replaced atomically to point at it, then older files are
+    removed: a kill at any moment leaves `best.json` naming a complete file.
     """
 
-    def __init__(self, folder, task="classification"):
+    def __init__(self, folder, task):
         super().__init__()
         self.folder = folder
         self.task = task
-        self.best = read_best(folder)
-
-    def _key(self, record):
-        if self.task != "classification":
-            return (-record["val_loss"],)
-        return (record["val_accuracy"], -record["val_loss"])
+        self.best = records.read_best(folder)
 
     def on_epoch_end(self, epoch, logs=None):
-        record = {"epoch": epoch + 1, "val_loss": float(logs["val_loss"])}
-        if self.task == "classification":
-            record["val_accuracy"] = float(logs["val_accuracy"])
-        if self.best is not None and self._key(record) <= self._key(self.best):
+        record = self.task.best_record(epoch + 1, logs)
+        key = self.task.best_key
+        if self.best is not None and key(record) <= key(self.best):
             return
         record["file"] = f"best_e{epoch + 1:03d}.weights.h5"
         self.model.save_weights(os.path.join(self.folder, record["file"]))
-        write_json_atomic(os.path.join(self.folder, BEST_FILE), record)
+        records.write_json_atomic(
+            os.path.join(self.folder, records.BEST_FILE), record
+        )
         self.best = record
-        remove_stale_best_files(self.folder, keep=record["file"])
+        records.remove_stale_best_files(self.folder, keep=record["file"])
 
 
 class FreeSpaceCheck(keras.callbacks.Callback):
@@ -105,12 +81,14 @@ class FreeSpaceCheck(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         # The best checkpoint, the backup's model and optimizer state, and
         # room for the HDF5 headers.
-        variables = [*self.model.weights, *self.model.optimizer.variables]
-        needed = 2**20 + sum(
-            int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables
-        ) + sum(
-            int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
-            for v in self.model.weights
+        def size(variables):
+            return sum(
+                int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+                for v in variables
+            )
+
+        needed = 2**20 + 2 * size(self.model.weights) + size(
+            self.model.optimizer.variables
         )
         check_free_space(self.folder, needed)
 
@@ -125,92 +103,6 @@ def check_free_space(folder, needed):
             f"No space left on device ({free / 2**20:.1f} MiB free, an "
             f"epoch's checkpoints need about {needed / 2**20:.1f} MiB)",
             folder,
-        )
-
-
-def read_best(folder):
-    path = os.path.join(folder, BEST_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def remove_stale_best_files(folder, keep):
-    for path in glob.glob(os.path.join(folder, "best_e*.weights.h5")):
-        if os.path.basename(path) != keep:
-            os.remove(path)
-
-
-def read_log(folder):
-    path = os.path.join(folder, LOG_FILE)
-    if not os.path.isfile(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _restored_epoch(folder):
-    path = os.path.join(folder, BACKUP_DIR, "training_metadata.json")
-    if not os.path.isfile(path):
-        return 0
-    with open(path) as f:
-        return int(json.load(f)["epoch"])
-
-
-def _cut_log(folder, epochs_kept):
-    """Drops log rows of epochs that the backup does not hold (a kill after
-    CSVLogger wrote the row, before BackupAndRestore saved the epoch)."""
-    path = os.path.join(folder, LOG_FILE)
-    rows = read_log(folder)
-    if not rows:
-        return
-    kept = [row for row in rows if int(row["epoch"]) < epochs_kept]
-    if len(kept) == len(rows):
-        return
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(kept)
-
-
-class SettingsChangedError(RuntimeError):
-    """An experiment folder holds a run made with other settings."""
-
-
-def load_finished(folder, fingerprint):
-    """The result of a finished experiment, or None if it has not finished.
-
-    Raises:
-        SettingsChangedError: the folder holds a run with other settings.
-    """
-    check_fingerprint(folder, fingerprint)
-    path = os.path.join(folder, RESULT_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def check_fingerprint(folder, fingerprint):
-    path = os.path.join(folder, CONFIG_FILE)
-    if not os.path.isfile(path):
-        return
-    with open(path) as f:
-        saved = json.load(f)
-    if saved != fingerprint:
-        changed = sorted(
-            key
-            for key in set(saved) | set(fingerprint)
-            if saved.get(key) != fingerprint.get(key)
-        )
-        details = ", ".join(
-            f"{k}: {saved.get(k)!r} -> {fingerprint.get(k)!r}" for k in changed
-        )
-        raise SettingsChangedError(
-            f"{folder} holds an experiment trained with other settings "
-            f"({details}). Pass force=True to retrain it, or choose another "
-            "output_dir."
         )
 
 
@@ -229,14 +121,71 @@ def recipe(config, random_init):
         f"(x0.2 after {config.lr_patience} flat epochs), batch "
         f"{config.batch_size}, {config.epochs} epochs, base "
         f"{config.input_size} px, BatchNorm momentum {momentum}, FCN "
-        f"pooling {config.fcn_pooling}"
-        + (
-            f", {config.task} loss "
-            + (config.regression_loss if config.task == "regression" else "EMD r=2")
-            if tasks.is_scored(config.task)
-            else ""
-        )
+        f"pooling {config.fcn_pooling}" + config.task_spec.recipe(config)
     )
+
+
+def _compile(model, config):
+    task = config.task_spec
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=task.loss(config),
+        metrics=list(task.metrics),
+        # XLA would recompile for every input shape (native-size buckets,
+        # the last partial batch), costing more than it saves on a CPU.
+        jit_compile=False,
+        run_eagerly=config.run_eagerly,
+    )
+    # Optimizer slots made now, not inside the first traced step: otherwise
+    # TensorFlow traces the training step twice (the first trace creates
+    # variables), about 20 s for MobileNetV2 on the 2-core CPU.
+    model.optimizer.build(model.trainable_variables)
+
+
+def _resume(folder, config, verbose):
+    """The number of epochs restored from the backup (0: a fresh start)."""
+    resume_epoch = records.restored_epoch(folder)
+    records.cut_log(folder, resume_epoch)
+    if resume_epoch == 0:
+        best_path = os.path.join(folder, records.BEST_FILE)
+        if os.path.exists(best_path):
+            os.remove(best_path)
+    elif verbose:
+        print(
+            f"Resuming from epoch {resume_epoch + 1}/{config.epochs}: "
+            f"{resume_epoch} finished epoch(s) restored from "
+            f"{os.path.join(folder, records.BACKUP_DIR)}"
+        )
+    return resume_epoch
+
+
+def _callbacks(folder, config, best, *, extra_callbacks, verbose):
+    monitor, mode = config.task_spec.plateau_monitor
+    return [
+        EpochTimer(),
+        FreeSpaceCheck(folder),  # Before anything of the epoch is written.
+        keras.callbacks.CSVLogger(
+            os.path.join(folder, records.LOG_FILE), append=True
+        ),
+        best,
+        # As in the original: drop the rate 5x when training accuracy (score
+        # tasks: loss) stalls.
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor,
+            mode=mode,
+            factor=0.2,
+            patience=config.lr_patience,
+            min_delta=1e-3,
+            min_lr=config.lr_min,
+            verbose=1 if verbose else 0,
+        ),
+        # Last of the framework's callbacks: an epoch counts as finished once
+        # the log and best checkpoint have it.
+        keras.callbacks.BackupAndRestore(
+            os.path.join(folder, records.BACKUP_DIR), delete_checkpoint=False
+        ),
+        *extra_callbacks,
+    ]
 
 
 def train_and_test(
@@ -244,6 +193,7 @@ def train_and_test(
     splits,
     folder,
     config,
+    *,
     extra_callbacks=(),
     verbose=1,
     started=None,
@@ -262,85 +212,37 @@ def train_and_test(
         started: `time.perf_counter()` when this session began preparing
             the experiment (data, model); default: now.
         threshold: score tasks: the binary accuracy's boundary
-            (`tasks.threshold`).
+            (`Task.threshold`).
 
     Returns:
-        A dict of measurements: `epochs`, `best_epoch`, `val_accuracy`,
-        `test_accuracy`, `test_loss`, `test_images` (those scored),
-        `train_images_per_s`, `wall_time_s`. Score tasks give `val_loss`
-        and the `scored_test_scores` metrics instead of the accuracies.
+        A dict of measurements: `epochs`, `best_epoch`,
+        `train_images_per_s`, `wall_time_s`, and the task's test fields
+        (`Task.evaluate`; `test_images` is those scored).
     """
     start = time.perf_counter() if started is None else started
     train, validation, test = splits
-    loss = tasks.loss(config)
-    model.compile(
-        optimizer=make_optimizer(config),
-        loss=loss,
-        metrics=tasks.metrics(config.task),
-        # XLA would recompile for every input shape (native-size buckets,
-        # the last partial batch), costing more than it saves on a CPU.
-        jit_compile=False,
-        run_eagerly=config.run_eagerly,
-    )
-    # Optimizer slots made now, not inside the first traced step: otherwise
-    # TensorFlow traces the training step twice (the first trace creates
-    # variables), about 20 s for MobileNetV2 on the 2-core CPU.
-    model.optimizer.build(model.trainable_variables)
-    resume_epoch = _restored_epoch(folder)
-    _cut_log(folder, resume_epoch)
-    if resume_epoch == 0:
-        best_path = os.path.join(folder, BEST_FILE)
-        if os.path.exists(best_path):
-            os.remove(best_path)
-    elif verbose:
-        print(
-            f"Resuming from epoch {resume_epoch + 1}/{config.epochs}: "
-            f"{resume_epoch} finished epoch(s) restored from "
-            f"{os.path.join(folder, BACKUP_DIR)}"
-        )
-    best = BestCheckpoint(folder, config.task)
-    monitor, mode = tasks.plateau_monitor(config.task)
-    remove_stale_best_files(
+    _compile(model, config)
+    resume_epoch = _resume(folder, config, verbose)
+    best = BestCheckpoint(folder, config.task_spec)
+    records.remove_stale_best_files(
         folder, keep=best.best["file"] if best.best else None
     )
-    callbacks = [
-        EpochTimer(),
-        FreeSpaceCheck(folder),  # Before anything of the epoch is written.
-        keras.callbacks.CSVLogger(os.path.join(folder, LOG_FILE), append=True),
-        best,
-        # As in the original: drop the rate 5x when training accuracy (score
-        # tasks: loss) stalls.
-        keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor,
-            mode=mode,
-            factor=0.2,
-            patience=config.lr_patience,
-            min_delta=1e-3,
-            min_lr=config.lr_min,
-            verbose=1 if verbose else 0,
-        ),
-        # Last of the framework's callbacks: an epoch counts as finished once
-        # the log and best checkpoint have it.
-        keras.callbacks.BackupAndRestore(
-            os.path.join(folder, BACKUP_DIR), delete_checkpoint=False
-        ),
-        *extra_callbacks,
-    ]
     model.fit(
         train.dataset,
         validation_data=validation.dataset,
         epochs=config.epochs,
-        callbacks=callbacks,
+        callbacks=_callbacks(folder, config, best,
+                             extra_callbacks=extra_callbacks, verbose=verbose),
         verbose=verbose,
         shuffle=False,  # The training dataset shuffles itself.
     )
     if best.best is None:
         raise RuntimeError(
             f"No epoch of {folder} was validated; the training log "
-            f"{os.path.join(folder, LOG_FILE)} shows what ran."
+            f"{os.path.join(folder, records.LOG_FILE)} shows what ran."
         )
     model.load_weights(os.path.join(folder, best.best["file"]))
-    log = read_log(folder)
+    log = records.read_log(folder)
     train_seconds = [float(row["train_seconds"]) for row in log]
     measured = {
         "epochs": len(log),
@@ -348,34 +250,11 @@ def train_and_test(
         # The median leaves out the first epoch's graph tracing.
         "train_images_per_s": train.num_images
         / statistics.median(train_seconds),
+        **config.task_spec.evaluate(
+            model, test, batch_size=config.batch_size, folder=folder,
+            config=config, threshold=threshold, best=best.best,
+        ),
     }
-    if tasks.is_scored(config.task):
-        scores = scored_test_scores.score_and_write(
-            model, test, config.batch_size, folder, config, threshold, loss
-        )
-        measured.update(
-            task=config.task,
-            val_loss=best.best["val_loss"],
-            test_loss=scores.pop("loss"),
-            test_images=scores.pop("images"),
-            score_threshold=scores.pop("threshold"),
-            **{f"test_{k}" if k == "emd" else k: v for k, v in scores.items()},
-        )
-    else:
-        # Per-image predictions (test_predictions.csv); accuracy and loss
-        # come from them, so that the McNemar tests use exactly the scored
-        # outcomes.
-        scores = scored_test_set.score_and_write(
-            model, test, config.batch_size, folder
-        )
-        measured.update(
-            val_accuracy=best.best["val_accuracy"],
-            test_accuracy=float(scores["accuracy"]),
-            test_loss=float(scores["loss"]),
-            # Less any test file that failed to decode.
-            test_images=scores["images"],
-            per_class_test=scores["per_class"],
-        )
     measured["wall_time_s"] = (
         sum(float(row["epoch_seconds"]) for row in log)
         + (time.perf_counter() - start)
@@ -391,14 +270,3 @@ def _session_epoch_seconds(log, resume_epoch):
         for row in log
         if int(row["epoch"]) >= resume_epoch
     )
-
-
-def finish(folder, result):
-    """Marks an experiment finished (result.json), then drops its backup."""
-    write_json_atomic(os.path.join(folder, RESULT_FILE), result)
-    shutil.rmtree(os.path.join(folder, BACKUP_DIR), ignore_errors=True)
-
-
-def reset(folder):
-    """Deletes an experiment's folder (force=True)."""
-    shutil.rmtree(folder, ignore_errors=True)

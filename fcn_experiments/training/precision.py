@@ -75,6 +75,7 @@ def gpu_present():
 def choose_precision(
     requested,
     probe=None,
+    *,
     cpu_flags=read_cpu_flags,
     gpu=gpu_present,
     min_speedup=MIN_SPEEDUP,
@@ -137,7 +138,8 @@ def choose_precision(
 
 
 def time_training(
-    build_model, x, y, policies, warmup=1, steps=3, rounds=2, timer=time.perf_counter
+    build_model, x, y, policies, *, warmup=1, steps=3, rounds=2,
+    timer=time.perf_counter,
 ):
     """Training images/s of `build_model(policy)` for each policy.
 
@@ -173,17 +175,12 @@ def make_probe(config, num_classes):
     from fcn_experiments.models.experiments import build_model
     from fcn_experiments.models.experiments import get_experiment
     from fcn_experiments.models.starting_weights import build_original
-    from fcn_experiments.tasks import base as tasks
     from fcn_experiments.training.loop import make_optimizer
 
     size, batch = config.input_size, config.batch_size
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, (batch, size, size, 3)).astype("float32")
-    y = keras.utils.to_categorical(np.arange(batch) % num_classes, num_classes)
-    if config.task == "regression":
-        y = rng.uniform(1.0, 4.0, (batch, 1)).astype("float32")
-    elif config.task == "distribution":
-        y = rng.dirichlet(np.ones(num_classes), batch).astype("float32")
+    y = config.task_spec.probe_labels(rng, batch, num_classes)
 
     def build(policy):
         previous = keras.mixed_precision.global_policy()
@@ -193,7 +190,7 @@ def make_probe(config, num_classes):
             model = build_model(get_experiment(2), original, config)
             model.compile(
                 optimizer=make_optimizer(config),
-                loss=tasks.loss(config),
+                loss=config.task_spec.loss(config),
                 jit_compile=False,
             )
         finally:
@@ -209,7 +206,7 @@ def make_probe(config, num_classes):
     return probe
 
 
-def epoch_estimate(images_per_s, num_images, size, base_size, crops=1):
+def epoch_estimate(images_per_s, num_images, size, base_size, *, crops=1):
     """Seconds of one training epoch of `num_images` at `size` px, from a
     speed measured at `base_size` px: the work of an FCN grows with its
     pixels, and multi-crop trains `crops` crops per image."""
@@ -227,6 +224,7 @@ def estimate_line(seconds):
 def resolve(
     config,
     num_classes,
+    *,
     strategy=None,
     say=print,
     cpu_flags=read_cpu_flags,
@@ -258,7 +256,9 @@ def resolve(
         "TF_CONFIG"
     ):
         probe = make_probe(config, num_classes)
-    choice = choose_precision(config.mixed_precision, probe, cpu_flags, gpu)
+    choice = choose_precision(
+        config.mixed_precision, probe, cpu_flags=cpu_flags, gpu=gpu
+    )
     if (
         choice.images_per_s is None
         and probe is not None

@@ -1,4 +1,15 @@
-"""A markdown table rendered from results files, with where they come from.
+"""Reading the committed results and rendering markdown tables from them.
+
+One reader per kind of file under `docs/results/`:
+
+- `read_results_file`: a bench's results file (its `--out`, written by
+  `bench/results_file.py`): figures with the date, machine, load, command
+  and source of each row;
+- `read_run_results`: a framework run's `results.csv`, by experiment;
+- `read_run_info`: the `run.json` beside copied runs (date, machine,
+  commit, command);
+- `read_predictions`: one experiment's `test_predictions.csv`, as
+  `{path: correct}`.
 
 A `Table` names the results file(s) under `docs/results/` a bench script
 wrote with `--out` (see `bench/results_file.py`), which rows it shows
@@ -17,11 +28,14 @@ from; rows of different runs get a `run` column (a, b, ...).
 """
 
 import collections
+import csv
+import json
+import math
 import os
 import re
 import string
 
-from bench.results_file import read_results
+from bench.results_file import PROVENANCE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(ROOT, "docs", "results")
@@ -36,7 +50,82 @@ def col(header, template, align="r"):
     return Column(header, template, align)
 
 
+# ------------------------------------------------------------------ readers
+
+
+def read_results_file(path):
+    """The rows of a bench's results file, as dicts of strings."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(
+            f"{path} has no rows: write it with the bench's --out "
+            "(see docs/results/README.md)."
+        )
+    missing = [k for k in PROVENANCE if k not in rows[0]]
+    if missing:
+        raise ValueError(
+            f"{path} lacks the columns {missing}: every results file says "
+            "when, where and how it was measured (see docs/results/README.md)."
+        )
+    return rows
+
+
+def read_run_results(path):
+    """The rows of a framework run's `results.csv`, by experiment number."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path} has no rows: copy a finished run's file.")
+    return {int(row["experiment"]): row for row in rows}
+
+
+def read_run_info(folder):
+    """The `run.json` of copied runs: date, machine, commit, command."""
+    path = os.path.join(folder, "run.json")
+    with open(path) as f:
+        info = json.load(f)
+    missing = {"date", "machine", "commit", "command"} - set(info)
+    if missing:
+        raise ValueError(
+            f"{path} lacks {sorted(missing)}: add them (see "
+            "docs/results/README.md)."
+        )
+    return info
+
+
+def read_predictions(run_dir, row):
+    """`{path: correct}` of one experiment's `test_predictions.csv`, or
+    `None` when it was not committed."""
+    path = os.path.join(
+        run_dir, f"exp{row['experiment']}_{row['name']}", "test_predictions.csv"
+    )
+    if not os.path.isfile(path):
+        return None
+    with open(path, newline="") as f:
+        return {
+            r["path"]: r["true_class"] == r["predicted_class"]
+            for r in csv.DictReader(f)
+        }
+
+
 # ------------------------------------------------------------------ cells
+
+
+def input_cell(row):
+    """The "input" cell of a run's row: size (x 3 for multi-crop) and
+    resize mode."""
+    size = f"{row['input_size']} px"
+    if row["resize_mode"] == "multicrop":
+        size = f"3 x {size}"
+    return f"{size}, {row['resize_mode']}"
+
+
+def number(text, digits=3, signed=False):
+    """A run's figure rounded, or "n/a" when it is missing or NaN."""
+    if text in ("", None) or math.isnan(float(text)):
+        return "n/a"
+    return f"{float(text):{'+' if signed else ''}.{digits}f}"
 
 
 def _value(text):
@@ -125,13 +214,13 @@ def caption(rows, files):
 def read_rows(table, results_dir=RESULTS_DIR):
     rows = []
     for name in table.files:
-        rows += read_results(os.path.join(results_dir, name))
+        rows += read_results_file(os.path.join(results_dir, name))
     where = table.where or {}
     rows = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
     if not rows:
         raise ValueError(
             f"No rows with {where} in {list(table.files)}: re-run the bench "
-            "with --out, or check the table's `where` in bench/bench_tables.py."
+            "with --out, or check the table's `where` in bench/blocks.py."
         )
     return rows
 
