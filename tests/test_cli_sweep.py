@@ -26,6 +26,7 @@ from cli_helpers import tmpfs
 from cli_helpers import write_class_split
 from cli_helpers import write_scored_split
 from fcn_experiments import cli
+from fcn_experiments.models.experiments import get_experiment
 from loader_test_images import photo
 from loader_test_images import write_bad_files
 
@@ -34,8 +35,7 @@ pytestmark = pytest.mark.sweep
 TASKS = ("classification", "regression", "distribution")
 # Experiment number: its resize mode in the tiny profile.
 MODES = {1: "stretch", 3: "native", 6: "crop", 7: "pad", 8: "multicrop"}
-FOLDERS = {1: "exp1_original", 3: "exp3_fcn_1.5x", 6: "exp6_fcn_crop",
-           7: "exp7_fcn_pad", 8: "exp8_fcn_multicrop"}
+FOLDERS = {number: get_experiment(number).folder for number in MODES}
 TINY = ("--profile", "tiny", "--no-plots", "--quiet")
 MOUNTABLE = can_mount()
 
