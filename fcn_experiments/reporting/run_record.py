@@ -21,8 +21,8 @@ import sys
 
 import numpy as np
 
-from fcn_experiments.reporting.results import write_json_atomic
 from fcn_experiments.training.precision import read_cpu_flags
+from fcn_experiments.training.records import write_json_atomic
 
 RUN_FILE = "run.json"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
