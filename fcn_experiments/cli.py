@@ -9,6 +9,8 @@ export   save a trained experiment as .keras, SavedModel or ONNX
 
 import argparse
 import dataclasses
+import errno
+import re
 import sys
 
 from fcn_experiments.config import PARAMETER_HELP
@@ -64,6 +66,12 @@ FLAG_OPTIONS = {
 }
 
 
+RUN_STATUS = (
+    "Exit status: 0 finished, 1 the run stopped (one line says why and what "
+    "to do; a re-run resumes), 2 usage error."
+)
+
+
 def build_parser(prog="python -m fcn_experiments"):
     """The command line's `argparse` parser (`demo`, `run`, `predict`,
     `export`)."""
@@ -76,12 +84,12 @@ def build_parser(prog="python -m fcn_experiments"):
         "demo",
         help="quick profile on the bundled dataset (all nine experiments)",
         description="Runs the quick profile on the bundled dataset. Flags "
-        "override the profile.",
+        f"override the profile. {RUN_STATUS}",
     )
     run = commands.add_parser(
         "run",
         help="run with any settings",
-        description="Runs the experiments. Flags override the profile.",
+        description=f"Runs the experiments. Flags override the profile. {RUN_STATUS}",
     )
     for sub, profile in ((demo, "quick"), (run, "quick")):
         sub.add_argument(
@@ -219,7 +227,8 @@ def _add_model_commands(commands):
         help="export a trained experiment for serving",
         description="Exports a trained model: a .keras file, a SavedModel "
         "with a dynamic-size serving signature, or ONNX. Writes OUT.json "
-        "beside it (backbone, input size, class names, task).",
+        "beside it (backbone, input size, class names, task). Exit status: "
+        "0 exported, 1 a write failed, 2 usage error.",
     )
     _add_model_source_flags(export)
     export.add_argument("out", metavar="OUT", help="file or folder to write")
@@ -297,8 +306,65 @@ def _run_model_command(args):
     return 0
 
 
+# What to do about a failed write, by errno name.
+WRITE_FIXES = {
+    "ENOSPC": "Free some space there, or pass another {flag}",
+    "EDQUOT": "Free some of your quota there, or pass another {flag}",
+    "EROFS": "That file system is read-only: pass a {flag} on a writable one",
+    "EACCES": "Give yourself write permission there, or pass another {flag}",
+    "EPERM": "Give yourself write permission there, or pass another {flag}",
+}
+
+
+def os_error_line(error, command, output):
+    """One line for an `OSError` of `command`: the path, what went wrong,
+    what to do. `output` is the command's output path (where the path is
+    not known, e.g. from inside h5py)."""
+    path = error.filename or _h5py_file_name(str(error)) or output
+    reason = error.strerror or str(error).split(" (")[0]
+    code = errno.errorcode.get(error.errno, "")
+    if code not in WRITE_FIXES:
+        return f"{path}: {reason}."
+    fix = WRITE_FIXES[code].format(
+        flag="--output-dir" if command in ("run", "demo") else "output path"
+    )
+    again = (
+        "run the same command again: it resumes from the last finished epoch"
+        if command in ("run", "demo")
+        else "run the command again"
+    )
+    return f"could not write {path}: {reason}. {fix}, then {again}."
+
+
+def _h5py_file_name(text):
+    """The file named in an h5py error message (`name = '...'`), if any."""
+    found = re.search(r"name = '([^']+)'", text)
+    return found.group(1) if found else None
+
+
 def main(argv=None, prog="python -m fcn_experiments"):
     parsed = build_parser(prog).parse_args(argv)
+    output = getattr(parsed, "output_dir", None) or getattr(
+        parsed, "output", None
+    ) or getattr(parsed, "out", None)
+    command = parsed.command
+    try:
+        return _run_command(parsed)
+    except OSError as error:  # Disk full, read-only, no permission, ...
+        print(f"error: {os_error_line(error, command, output)}", file=sys.stderr)
+        # h5py's file objects, freed with the error's frames, would report
+        # the same failed write again as 'Exception ignored' tracebacks.
+        sys.unraisablehook = _quiet_h5py_cleanup
+        return 1
+
+
+def _quiet_h5py_cleanup(unraisable):
+    if "h5py" not in repr(unraisable.object):
+        sys.__unraisablehook__(unraisable)
+
+
+def _run_command(parsed):
+    """`parsed`'s command; returns the exit status."""
     if parsed.command in ("predict", "export"):
         return _run_model_command(parsed)
     args = vars(parsed)
@@ -313,6 +379,7 @@ def main(argv=None, prog="python -m fcn_experiments"):
     from fcn_experiments.models.starting_weights import StartingWeightsError
     from fcn_experiments.runner import run_experiments
     from fcn_experiments.training import distribute
+    from fcn_experiments.training.output_lock import OutputInUseError
     from fcn_experiments.training.records import SettingsChangedError
 
     try:
@@ -330,6 +397,7 @@ def main(argv=None, prog="python -m fcn_experiments"):
         )
     except (
         distribute.WorkerLostError,
+        OutputInUseError,
         SettingsChangedError,
         StartingWeightsError,
         UsageError,  # SplitError included.

@@ -81,7 +81,9 @@ class Config:
     @property
     def input_size(self):
         """The base ("1x") input side."""
-        return self.base_size or get_backbone(self.model).default_size
+        if self.base_size is None:
+            return get_backbone(self.model).default_size
+        return self.base_size
 
     def fingerprint(self):
         """What a finished experiment's results depend on, as a dict.

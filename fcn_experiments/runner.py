@@ -25,6 +25,7 @@ from fcn_experiments.models.starting_weights import prepare_starting_weights
 from fcn_experiments.predict.model_source import resolve_model_source
 from fcn_experiments.predict.model_source import save_best_model
 from fcn_experiments.reporting import plots
+from fcn_experiments.reporting import run_record
 from fcn_experiments.reporting.results import text_table
 from fcn_experiments.reporting.results import write_results
 from fcn_experiments.training import distribute
@@ -33,6 +34,7 @@ from fcn_experiments.training import precision as run_precision
 from fcn_experiments.training import records
 from fcn_experiments.training.distribute import resolve_strategy
 from fcn_experiments.training.distribute import worker_id
+from fcn_experiments.training.output_lock import output_lock
 
 
 def _elapsed(seconds):
@@ -78,11 +80,24 @@ class _Run:
         self.start = prepare_starting_weights(self.config, len(self.class_names))
         # Before the experiments' models are built: the policy applies to
         # all of them.
+        config, single = self.config, worker_id(self.strategy) is None and (
+            self.strategy.num_replicas_in_sync == 1
+        )
         self.precision = run_precision.resolve(
-            self.config, len(self.class_names), strategy=self.strategy,
+            config, len(self.class_names), strategy=self.strategy,
             say=self.say,
+            # A resumed run keeps the policy it started with (one process:
+            # the workers of a cluster choose alike, without a probe).
+            recorded=run_record.recorded_precision(
+                config.output_dir, self.fingerprint
+            ) if single and not config.force else None,
         )
         keras.mixed_precision.set_global_policy(self.precision.policy)
+        if worker_id(self.strategy) is None:
+            run_record.record_run(
+                config.output_dir, config=config, fingerprint=self.fingerprint,
+                files=self.split.files, precision=self.precision,
+            )
 
 
 def _say_estimate(run, splits, size, mode):
@@ -253,12 +268,14 @@ def _run_configured(config, strategy, *, callbacks, plots_to_make, verbose):
         )
     say = print if verbose else (lambda *args, **kwargs: None)
     try:
-        run = _plan_run(config, strategy, callbacks=tuple(callbacks),
-                        verbose=verbose, say=say)
-        rows = _run_experiments(run, worker=worker, chief_dir=chief_dir)
-        if worker is not None:
-            return rows
-        return _report(run, rows, plots_to_make=plots_to_make)
+        os.makedirs(config.output_dir, exist_ok=True)
+        with output_lock(config.output_dir):  # Before anything is written.
+            run = _plan_run(config, strategy, callbacks=tuple(callbacks),
+                            verbose=verbose, say=say)
+            rows = _run_experiments(run, worker=worker, chief_dir=chief_dir)
+            if worker is not None:
+                return rows
+            return _report(run, rows, plots_to_make=plots_to_make)
     except distribute.LOST_WORKER_ERRORS as error:
         if not distribute.is_multi_worker(strategy):
             raise

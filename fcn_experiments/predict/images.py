@@ -262,7 +262,8 @@ def _score_scales(source, task, *, score, scores, infos, good, scales,
             loader, _shape_order(source, loader, len(good)), batch_size
         ):
             outputs = score(images)
-            values = (outputs[0] if draw else outputs).numpy()
+            # With heatmaps every scale returns (outputs, score maps).
+            values = (outputs[0] if heatmaps is not None else outputs).numpy()
             values = _normalised(values) if task.normalizes_outputs else values
             shapes_seen.add(images.shape[1:3])
             for k, p in zip(batch, values):

@@ -6,9 +6,13 @@ log is cut back to that epoch, and the best-so-far comes from `best.json`
 (`records` describes the experiment's folder).
 """
 
+import errno
 import os
+import shutil
 import statistics
 import time
+
+import numpy as np
 
 import keras
 
@@ -62,6 +66,44 @@ class BestCheckpoint(keras.callbacks.Callback):
         )
         self.best = record
         records.remove_stale_best_files(self.folder, keep=record["file"])
+
+
+class FreeSpaceCheck(keras.callbacks.Callback):
+    """Stops with `OSError(ENOSPC)` before an epoch's checkpoints are
+    written to a disk that cannot hold them: h5py, writing on a full disk,
+    may fail half-way or even crash the process (a segmentation fault was
+    seen) instead of raising. The epoch is then redone on a re-run."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch, logs=None):
+        # The best checkpoint, the backup's model and optimizer state, and
+        # room for the HDF5 headers.
+        def size(variables):
+            return sum(
+                int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+                for v in variables
+            )
+
+        needed = 2**20 + 2 * size(self.model.weights) + size(
+            self.model.optimizer.variables
+        )
+        check_free_space(self.folder, needed)
+
+
+def check_free_space(folder, needed):
+    """Raises `OSError(ENOSPC)` naming `folder` when its disk has fewer than
+    `needed` bytes free."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device ({free / 2**20:.1f} MiB free, an "
+            f"epoch's checkpoints need about {needed / 2**20:.1f} MiB)",
+            folder,
+        )
 
 
 def make_optimizer(config):
@@ -121,6 +163,7 @@ def _callbacks(folder, config, best, *, extra_callbacks, verbose):
     monitor, mode = config.task_spec.plateau_monitor
     return [
         EpochTimer(),
+        FreeSpaceCheck(folder),  # Before anything of the epoch is written.
         keras.callbacks.CSVLogger(
             os.path.join(folder, records.LOG_FILE), append=True
         ),

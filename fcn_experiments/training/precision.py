@@ -229,8 +229,13 @@ def resolve(
     say=print,
     cpu_flags=read_cpu_flags,
     gpu=gpu_present,
+    recorded=None,
 ):
     """The run's `PrecisionChoice`, printed in one line by `say`.
+
+    `recorded` (`{"policy", "reason"}` from run.json) is the choice made
+    when this run started: a resumed `auto` run keeps it, untimed, so that
+    all its epochs train under one policy whatever the load or machine.
 
     The probe runs for `auto` on a bf16 CPU; the chosen policy alone is
     timed (for the epoch estimate) on other CPUs. Nothing is timed when
@@ -238,6 +243,13 @@ def resolve(
     replicas (every worker must choose the same policy). `cpu_flags` and
     `gpu` are as in `choose_precision`.
     """
+    if config.mixed_precision == "auto" and recorded is not None:
+        choice = PrecisionChoice(
+            recorded["policy"],
+            f"recorded when this run started: {recorded['reason']}",
+        )
+        say(f"Precision: {choice.policy} ({choice.reason})")
+        return choice
     probe = None
     replicas = getattr(strategy, "num_replicas_in_sync", 1)
     if not config.run_eagerly and replicas == 1 and not os.environ.get(
