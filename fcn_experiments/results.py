@@ -6,6 +6,7 @@ import os
 
 from fcn_experiments.class_report import per_class_markdown
 from fcn_experiments.scored_test_set import format_p
+from fcn_experiments.timings import COLUMNS as TIMING_FIELDS
 
 # (field, column title in the markdown and printed tables)
 COLUMNS = (
@@ -87,8 +88,10 @@ FIELDS = (
     tuple(field for field, _ in COLUMNS if field != "test_ci")
     + EXTRA_FIELDS
     + SCORE_FIELDS
+    # Where each experiment's time went (fcn_experiments/timings.py).
+    + TIMING_FIELDS
 )
-FLOAT_FIELDS = SCORE_FIELDS[1:] + (
+FLOAT_FIELDS = SCORE_FIELDS[1:] + TIMING_FIELDS + (
     "val_accuracy",
     "test_accuracy",
     "test_ci_low",

@@ -15,6 +15,7 @@ from fcn_experiments import scored_test_scores
 from fcn_experiments import scored_test_set
 from fcn_experiments import splits as run_splits
 from fcn_experiments import tasks
+from fcn_experiments import timings
 from fcn_experiments import training
 from fcn_experiments.backbones import get_backbone
 from fcn_experiments.config import make_config
@@ -109,6 +110,7 @@ def _run_one(
     threshold=None,
 ):
     started = time.perf_counter()
+    watch = timings.Stopwatch()
     os.makedirs(folder, exist_ok=True)
     # Frees the previous experiment's model and restarts Keras' layer naming.
     # It also resets Keras' global dtype policy to float32: set it again.
@@ -121,7 +123,10 @@ def _run_one(
     keras.utils.set_random_seed(config.seed + experiment.number)
     size, mode = experiment.input_size(config), experiment.mode(config)
     batch_size = config.batch_size * strategy.num_replicas_in_sync
-    splits = load_splits(folders, config, size=size, mode=mode, batch_size=batch_size)
+    with watch.phase("data"):
+        splits = load_splits(
+            folders, config, size=size, mode=mode, batch_size=batch_size
+        )
     if splits[0].class_names != class_names:
         raise ValueError(
             f"The loader found classes {splits[0].class_names} in "
@@ -151,16 +156,17 @@ def _run_one(
                 f"{config.input_size} px)"
             )
     with strategy.scope():
-        model = build_experiment_model(
-            experiment,
-            config,
-            len(class_names),
-            start["path"],
-            random_init=start["weights"] == "random",
-        )
+        with watch.phase("build"):
+            model = build_experiment_model(
+                experiment,
+                config,
+                len(class_names),
+                start["path"],
+                random_init=start["weights"] == "random",
+            )
         measured = training.train_and_test(
             model, splits, folder, config, callbacks, verbose, started,
-            threshold=threshold,
+            threshold=threshold, watch=watch,
         )
     result = {
         "experiment": experiment.number,
@@ -182,7 +188,9 @@ def _run_one(
         "mixed_precision": precision.policy,
         "precision_reason": precision.reason,
     }
-    save_best_model(model, experiment, config, class_names, folder)
+    with watch.phase("save"):
+        save_best_model(model, experiment, config, class_names, folder)
+    result.update(watch.columns())
     training.finish(folder, result)
     return result
 
@@ -301,9 +309,11 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
              verbose):
     say = print if verbose else (lambda *args, **kwargs: None)
     began = time.perf_counter()
+    watch = timings.Stopwatch()
     os.makedirs(config.output_dir, exist_ok=True)
     check_offline_weights(config)  # Before building the bundled dataset.
-    folders = resolve_folders(config)
+    with watch.phase("dataset"):
+        folders = resolve_folders(config)
     class_names = output_names(config, folders.train)
     threshold = (
         score_threshold(config, folders) if tasks.is_scored(config.task) else None
@@ -360,12 +370,14 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
                 # The starting weights first: a broken weights file stops
                 # the run before the precision probe's timed steps. They are
                 # float32 variables under any policy, so the file is the same.
-                start = prepare_starting_weights(config, len(class_names))
+                with watch.phase("weights"):
+                    start = prepare_starting_weights(config, len(class_names))
                 # Before the experiments' models are built: the policy
                 # applies to all of them.
-                precision = run_precision.resolve(
-                    config, len(class_names), strategy, say
-                )
+                with watch.phase("precision"):
+                    precision = run_precision.resolve(
+                        config, len(class_names), strategy, say
+                    )
                 keras.mixed_precision.set_global_policy(precision.policy)
             result = _run_one(
                 experiment,
@@ -394,12 +406,18 @@ def _run_all(config, strategy, worker, chief_dir, callbacks, plots_to_make,
     statistics = (
         scored_test_scores if tasks.is_scored(config.task) else scored_test_set
     )
-    statistics.add_statistics(
-        rows, config.output_dir, lambda number: get_experiment(number).folder
-    )
-    csv_path, _ = write_results(rows, config.output_dir)
+    with watch.phase("statistics"):
+        statistics.add_statistics(
+            rows, config.output_dir, lambda number: get_experiment(number).folder
+        )
+    with watch.phase("results"):
+        csv_path, _ = write_results(rows, config.output_dir)
     if plots_to_make:
-        plots.make_all(rows, config, class_names, strategy)
+        with watch.phase("plots"):
+            plots.make_all(rows, config, class_names, strategy)
+    timings.write_run_timings(
+        config.output_dir, watch, time.perf_counter() - began
+    )
     say(
         f"\nResults ({csv_path}), total {_elapsed(time.perf_counter() - began)}:"
     )

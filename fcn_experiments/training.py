@@ -27,6 +27,7 @@ import keras
 from fcn_experiments import scored_test_scores
 from fcn_experiments import scored_test_set
 from fcn_experiments import tasks
+from fcn_experiments import timings
 from fcn_experiments.experiments import RANDOM_INIT_BN_MOMENTUM
 from fcn_experiments.results import write_json_atomic
 
@@ -35,24 +36,6 @@ CONFIG_FILE = "config.json"
 LOG_FILE = "training_log.csv"
 BEST_FILE = "best.json"
 BACKUP_DIR = "backup"
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Adds `train_seconds` (before validation) and `epoch_seconds` to the
-    epoch logs, so that CSVLogger records them."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-        self._train_end = None
-
-    def on_test_begin(self, logs=None):
-        if self._train_end is None:
-            self._train_end = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        logs["train_seconds"] = (self._train_end or now) - self._start
-        logs["epoch_seconds"] = now - self._start
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -200,6 +183,22 @@ def recipe(config, random_init):
     )
 
 
+def _compile(model, config, loss):
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=loss,
+        metrics=tasks.metrics(config.task),
+        # XLA would recompile for every input shape (native-size buckets,
+        # the last partial batch), costing more than it saves on a CPU.
+        jit_compile=False,
+        run_eagerly=config.run_eagerly,
+    )
+    # Optimizer slots made now, not inside the first traced step: otherwise
+    # TensorFlow traces the training step twice (the first trace creates
+    # variables), about 20 s for MobileNetV2 on the 2-core CPU.
+    model.optimizer.build(model.trainable_variables)
+
+
 def train_and_test(
     model,
     splits,
@@ -209,6 +208,7 @@ def train_and_test(
     verbose=1,
     started=None,
     threshold=None,
+    watch=None,
 ):
     """Trains `model` (compiled here) and tests its best epoch once.
 
@@ -224,6 +224,8 @@ def train_and_test(
             the experiment (data, model); default: now.
         threshold: score tasks: the binary accuracy's boundary
             (`tasks.threshold`).
+        watch: a `timings.Stopwatch` that gets the seconds of compiling,
+            tracing, steps, validation, checkpoints and testing.
 
     Returns:
         A dict of measurements: `epochs`, `best_epoch`, `val_accuracy`,
@@ -232,21 +234,12 @@ def train_and_test(
         and the `scored_test_scores` metrics instead of the accuracies.
     """
     start = time.perf_counter() if started is None else started
+    watch = watch or timings.Stopwatch()
     train, validation, test = splits
     loss = tasks.loss(config)
-    model.compile(
-        optimizer=make_optimizer(config),
-        loss=loss,
-        metrics=tasks.metrics(config.task),
-        # XLA would recompile for every input shape (native-size buckets,
-        # the last partial batch), costing more than it saves on a CPU.
-        jit_compile=False,
-        run_eagerly=config.run_eagerly,
-    )
-    # Optimizer slots made now, not inside the first traced step: otherwise
-    # TensorFlow traces the training step twice (the first trace creates
-    # variables), about 20 s for MobileNetV2 on the 2-core CPU.
-    model.optimizer.build(model.trainable_variables)
+    with watch.phase("compile"):
+        _compile(model, config, loss)
+
     resume_epoch = _restored_epoch(folder)
     _cut_log(folder, resume_epoch)
     if resume_epoch == 0:
@@ -264,8 +257,9 @@ def train_and_test(
     remove_stale_best_files(
         folder, keep=best.best["file"] if best.best else None
     )
+    timer = timings.FitTimer()
     callbacks = [
-        EpochTimer(),
+        timer,
         keras.callbacks.CSVLogger(os.path.join(folder, LOG_FILE), append=True),
         best,
         # As in the original: drop the rate 5x when training accuracy (score
@@ -284,6 +278,7 @@ def train_and_test(
         keras.callbacks.BackupAndRestore(
             os.path.join(folder, BACKUP_DIR), delete_checkpoint=False
         ),
+        timer.last,
         *extra_callbacks,
     ]
     model.fit(
@@ -299,12 +294,29 @@ def train_and_test(
             f"No epoch of {folder} was validated; the training log "
             f"{os.path.join(folder, LOG_FILE)} shows what ran."
         )
-    model.load_weights(os.path.join(folder, best.best["file"]))
+    for phase, seconds in timer.phases().items():
+        watch.add(phase, seconds)
+    with watch.phase("test"):
+        measured = _test_best(model, splits, folder, config, best.best,
+                              threshold, loss)
+    log = read_log(folder)
+    measured["wall_time_s"] = (
+        sum(float(row["epoch_seconds"]) for row in log)
+        + (time.perf_counter() - start)
+        - _session_epoch_seconds(log, resume_epoch)
+    )
+    return measured
+
+
+def _test_best(model, splits, folder, config, best, threshold, loss):
+    """Scores the test set once with the best epoch's weights."""
+    train, _, test = splits
+    model.load_weights(os.path.join(folder, best["file"]))
     log = read_log(folder)
     train_seconds = [float(row["train_seconds"]) for row in log]
     measured = {
         "epochs": len(log),
-        "best_epoch": best.best["epoch"],
+        "best_epoch": best["epoch"],
         # The median leaves out the first epoch's graph tracing.
         "train_images_per_s": train.num_images
         / statistics.median(train_seconds),
@@ -315,7 +327,7 @@ def train_and_test(
         )
         measured.update(
             task=config.task,
-            val_loss=best.best["val_loss"],
+            val_loss=best["val_loss"],
             test_loss=scores.pop("loss"),
             test_images=scores.pop("images"),
             score_threshold=scores.pop("threshold"),
@@ -329,18 +341,13 @@ def train_and_test(
             model, test, config.batch_size, folder
         )
         measured.update(
-            val_accuracy=best.best["val_accuracy"],
+            val_accuracy=best["val_accuracy"],
             test_accuracy=float(scores["accuracy"]),
             test_loss=float(scores["loss"]),
             # Less any test file that failed to decode.
             test_images=scores["images"],
             per_class_test=scores["per_class"],
         )
-    measured["wall_time_s"] = (
-        sum(float(row["epoch_seconds"]) for row in log)
-        + (time.perf_counter() - start)
-        - _session_epoch_seconds(log, resume_epoch)
-    )
     return measured
 
 
