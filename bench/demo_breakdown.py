@@ -7,7 +7,7 @@ Runs `python -m fcn_experiments demo` (the quick profile, all nine
 experiments, offline) in this process, or reads a finished run (`--from`),
 and prints each experiment's phases from its results.csv columns
 `seconds_<phase>` and the run's own phases from timings.json
-(fcn_experiments/timings.py says what each phase holds). `fixed` is
+(fcn_experiments/training/timings.py says what each phase holds). `fixed` is
 everything but the training steps: the cost per experiment that the work
 (images x epochs) does not set.
 """
@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.results_file import Provenance  # noqa: E402
 from bench.results_file import add_out_argument  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
-from fcn_experiments import timings  # noqa: E402
-from fcn_experiments.results import read_results  # noqa: E402
+from fcn_experiments.training import timings  # noqa: E402
+from fcn_experiments.reporting.results import read_results  # noqa: E402
 
 
 def run_demo(output_dir, task, extra):

@@ -23,12 +23,12 @@ sys.path.insert(0, ROOT)
 from bench.results_file import Provenance  # noqa: E402
 from bench.results_file import add_out_argument  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
-from fcn_experiments.accuracy_statistics import mcnemar_exact  # noqa: E402
-from fcn_experiments.accuracy_statistics import wilson_interval  # noqa: E402
-from fcn_experiments.image_listing import list_class_images  # noqa: E402
-from fcn_experiments.model_source import resolve_model_source  # noqa: E402
-from fcn_experiments.predict import parse_scales  # noqa: E402
-from fcn_experiments.predict import predict_images  # noqa: E402
+from fcn_experiments.data.listing import list_class_images  # noqa: E402
+from fcn_experiments.evaluation.accuracy_statistics import mcnemar_exact  # noqa: E402
+from fcn_experiments.evaluation.accuracy_statistics import wilson_interval  # noqa: E402
+from fcn_experiments.predict.images import parse_scales  # noqa: E402
+from fcn_experiments.predict.images import predict_images  # noqa: E402
+from fcn_experiments.predict.model_source import resolve_model_source  # noqa: E402
 
 
 def main():

@@ -6,7 +6,7 @@ sizes and aspect ratios) three ways, side by side in one process:
   (a) naive: each image decoded and resized to its native size (shorter
       side S, longer side rounded to the stride), then one `model.predict`
       per image;
-  (b) `fcn_experiments.predict.predict_images`: the same native sizes,
+  (b) `fcn_experiments.predict.images.predict_images`: the same native sizes,
       batched by shape, one traced function;
   (c) the same, with every image squashed to S x S (one bucket).
 
@@ -44,9 +44,9 @@ from keras.src.utils import fcn_image_files  # noqa: E402
 from bench.results_file import Provenance  # noqa: E402
 from bench.results_file import add_out_argument  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
-from fcn_experiments.model_source import STRIDE  # noqa: E402
-from fcn_experiments.model_source import ModelSource  # noqa: E402
-from fcn_experiments.predict import predict_images  # noqa: E402
+from fcn_experiments.predict.images import predict_images  # noqa: E402
+from fcn_experiments.predict.model_source import STRIDE  # noqa: E402
+from fcn_experiments.predict.model_source import ModelSource  # noqa: E402
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "retina",
           "hubble_deep_field", "immunohistochemistry", "cat")

@@ -12,9 +12,9 @@ code (the backbones' `SPEC` and the built models).
                                       copy a finished demo run in, then rewrite
 
 A block sits between `<!-- begin: NAME -->` and `<!-- end: NAME -->` lines.
-`tests/test_readme_tables.py` runs the check. The demo's tables are
-`bench/demo_tables.py`; the benches' tables (from the results files their
-`--out` writes) are `bench/bench_tables.py`.
+`tests/test_readme_tables.py` runs the check. What each block shows is
+`bench/blocks.py`; reading the committed results and rendering tables is
+`bench/tables.py`.
 """
 
 import argparse
@@ -27,17 +27,18 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench import bench_tables  # noqa: E402
-from bench import score_table  # noqa: E402
-from bench.demo_tables import BF16_DIR  # noqa: E402
-from bench.demo_tables import DEMO_DIR  # noqa: E402
-from bench.demo_tables import demo_table  # noqa: E402
-from bench.demo_tables import import_run  # noqa: E402
-from bench.demo_tables import pairwise_table  # noqa: E402
-from bench.demo_tables import precision_table  # noqa: E402
-from bench.demo_tables import read_demo_seeds  # noqa: E402
-from bench.demo_tables import read_run_info  # noqa: E402
-from bench.demo_tables import single_run_table  # noqa: E402
+from bench.blocks import BF16_DIR  # noqa: E402
+from bench.blocks import DEMO_DIR  # noqa: E402
+from bench.blocks import bench_renderers  # noqa: E402
+from bench.blocks import demo_table  # noqa: E402
+from bench.blocks import import_regression_run  # noqa: E402
+from bench.blocks import import_run  # noqa: E402
+from bench.blocks import pairwise_table  # noqa: E402
+from bench.blocks import precision_table  # noqa: E402
+from bench.blocks import read_demo_seeds  # noqa: E402
+from bench.blocks import regression_block  # noqa: E402
+from bench.blocks import single_run_table  # noqa: E402
+from bench.tables import read_run_info  # noqa: E402
 
 BEGIN = "<!-- begin: {} -->"
 END = "<!-- end: {} -->"
@@ -63,7 +64,7 @@ def model_table():
         "|---|---:|---:|---:|---|---:|---:|",
     ]
     for module_name, builder in BACKBONES:
-        module = importlib.import_module(f"keras.src.applications.{module_name}")
+        module = importlib.import_module(f"keras.applications.{module_name}")
         spec = module.SPEC
         model = getattr(module, builder)(weights=None, pooling=None)
         # The stride: how far the score map moves per input pixel.
@@ -109,14 +110,14 @@ def renderers(demo_dir=DEMO_DIR):
         "README.md": {
             "demo-table": demo,
             "model-table": model_table,
-            "regression-table": score_table.render,
+            "regression-table": regression_block,
         },
         "BENCHMARKS.md": {
             "demo-table": demo,
             "demo-single-run": single,
             "demo-pairwise": pairwise,
             "demo-bf16": lambda: precision_table(demo_dir, BF16_DIR),
-            **bench_tables.renderers(),
+            **bench_renderers(),
         },
     }
 
@@ -189,7 +190,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     if args.import_regression:
-        score_table.import_run(args.import_regression)
+        import_regression_run(args.import_regression)
     if args.import_run:
         if args.seed is None:
             parser.error("--import-run needs --seed N")

@@ -12,8 +12,9 @@ writes its figures here, every row with where and when it was measured:
 - `source`: `measured by bench/<script>.py`, or, for figures copied from an
   older BENCHMARKS.md, where they were transcribed from.
 
-`bench/report.py` renders the tables from these files
-(`bench/bench_tables.py` holds each table's columns).
+`bench/tables.py` reads them back (`read_results_file`), and
+`bench/report.py` renders the tables from them (`bench/blocks.py` holds each
+table's columns).
 """
 
 import csv
@@ -138,24 +139,6 @@ def write_results(path, rows, provenance):
         for row in rows:
             writer.writerow({**{k: row.get(k, "") for k in names}, **extra})
     print(f"wrote {len(rows)} rows to {path}")
-
-
-def read_results(path):
-    """The rows of a results file, as dicts of strings."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(
-            f"{path} has no rows: write it with the bench's --out "
-            "(see docs/results/README.md)."
-        )
-    missing = [k for k in PROVENANCE if k not in rows[0]]
-    if missing:
-        raise ValueError(
-            f"{path} lacks the columns {missing}: every results file says "
-            "when, where and how it was measured (see docs/results/README.md)."
-        )
-    return rows
 
 
 def add_out_argument(parser):

@@ -4,7 +4,7 @@ loop of SciPy calls over the same resamples, side by side.
 usage: .venv/bin/python bench/score_statistics_bench.py [--images 1000]
                                                       [--resamples 2000]
 
-Times `fcn_experiments.score_statistics.bootstrap_interval` for SRCC, PLCC and
+Times `fcn_experiments.evaluation.score_statistics.bootstrap_interval` for SRCC, PLCC and
 KRCC against `scipy.stats.spearmanr` / `pearsonr` / `kendalltau` called once
 per resample (on the first 200 resamples, scaled up), checks that both give
 the same values, and prints seconds and the ratio.
@@ -16,7 +16,7 @@ import time
 import numpy as np
 from scipy import stats
 
-from fcn_experiments import score_statistics
+from fcn_experiments.evaluation import score_statistics
 
 SCIPY = {
     "srcc": lambda a, b: stats.spearmanr(a, b).statistic,

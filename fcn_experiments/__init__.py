@@ -16,19 +16,19 @@ import importlib
 # Public name -> module. Imported on first use, so that `import
 # fcn_experiments` (and `--help`) does not load TensorFlow.
 _EXPORTS = {
-    "EXPERIMENTS": "fcn_experiments.experiments",
+    "EXPERIMENTS": "fcn_experiments.models.experiments",
     "PROFILES": "fcn_experiments.config",
     "Config": "fcn_experiments.config",
-    "build_bundled_dataset": "fcn_experiments.bundled_data",
+    "build_bundled_dataset": "fcn_experiments.data.bundled",
     "make_config": "fcn_experiments.config",
-    "details_markdown": "fcn_experiments.results",
-    "make_ava_scores": "fcn_experiments.ava_scores",
-    "per_class_markdown": "fcn_experiments.class_report",
-    "markdown_table": "fcn_experiments.results",
-    "read_results": "fcn_experiments.results",
+    "details_markdown": "fcn_experiments.reporting.results",
+    "make_ava_scores": "fcn_experiments.data.ava_scores",
+    "per_class_markdown": "fcn_experiments.evaluation.per_class",
+    "markdown_table": "fcn_experiments.reporting.results",
+    "read_results": "fcn_experiments.reporting.results",
     "run_experiments": "fcn_experiments.runner",
-    "score_test_examples": "fcn_experiments.predict_examples",
-    "scores_markdown": "fcn_experiments.score_reports",
+    "score_test_examples": "fcn_experiments.predict.examples",
+    "scores_markdown": "fcn_experiments.predict.reports",
 }
 __all__ = sorted(_EXPORTS)
 

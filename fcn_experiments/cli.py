@@ -16,6 +16,7 @@ from fcn_experiments.config import PRECISIONS
 from fcn_experiments.config import PROFILES
 from fcn_experiments.config import STRATEGIES
 from fcn_experiments.config import Config
+from fcn_experiments.tasks import DEFAULT as DEFAULT_TASK
 from fcn_experiments.tasks import REGRESSION_LOSSES
 from fcn_experiments.tasks import TASKS
 
@@ -176,7 +177,7 @@ def _add_model_source_flags(sub):
         default=None,
         choices=TASKS,
         help="for a .keras file without its .json: what its outputs are "
-        "(default: classification; experiments and their .json files say it "
+        f"(default: {DEFAULT_TASK}; experiments and their .json files say it "
         "themselves)",
     )
 
@@ -228,19 +229,19 @@ def _add_model_commands(commands):
 def _run_model_command(args):
     """`predict` or `export`; returns the exit status."""
     # Imported here so that `--help` answers without loading TensorFlow.
-    from fcn_experiments.model_source import ModelSourceError
-    from fcn_experiments.model_source import resolve_model_source
+    from fcn_experiments.errors import UsageError
+    from fcn_experiments.predict.model_source import resolve_model_source
 
     try:
         scales = (1.0,)
         if args.command == "predict":
-            from fcn_experiments.image_listing import list_images
-            from fcn_experiments.predict import parse_scales
+            from fcn_experiments.data.listing import list_images
+            from fcn_experiments.predict.images import parse_scales
 
             scales = parse_scales(args.scales)
             paths, left_out = list_images(args.inputs)
             if not paths:
-                raise ModelSourceError(
+                raise UsageError(
                     "No image files found (.bmp .gif .jpeg .jpg .png). "
                     f"Received: INPUT={args.inputs}"
                 )
@@ -253,13 +254,13 @@ def _run_model_command(args):
             task=args.task,
         )
         if args.command == "export":
-            from fcn_experiments.export import export_model
+            from fcn_experiments.predict.export import export_model
 
             written = export_model(source, args.out, args.format)
             print(f"Exported {source.name} ({args.format}): {written}")
             return 0
-        from fcn_experiments.predict import predict_images
-        from fcn_experiments.score_reports import write_scores_csv
+        from fcn_experiments.predict.images import predict_images
+        from fcn_experiments.predict.reports import write_scores_csv
 
         if left_out:
             print(f"Left out {left_out} file(s) without an image extension.")
@@ -272,7 +273,7 @@ def _run_model_command(args):
             heatmaps=args.heatmaps,
             verbose=0 if args.quiet else 1,
         )
-    except ModelSourceError as error:
+    except UsageError as error:  # ModelSourceError included: one line.
         print(f"error: {error}", file=sys.stderr)
         return 2
     write_scores_csv(
@@ -307,12 +308,12 @@ def main(argv=None):
     plots_to_make = not args.pop("no_plots")
     verbose = 0 if args.pop("quiet") else 1
     # Imported here so that `--help` answers without loading TensorFlow.
-    from fcn_experiments import distribute
     from fcn_experiments.config import make_config
+    from fcn_experiments.errors import UsageError
+    from fcn_experiments.models.starting_weights import StartingWeightsError
     from fcn_experiments.runner import run_experiments
-    from fcn_experiments.splits import SplitError
-    from fcn_experiments.starting_weights import StartingWeightsError
-    from fcn_experiments.training import SettingsChangedError
+    from fcn_experiments.training import distribute
+    from fcn_experiments.training.records import SettingsChangedError
 
     try:
         config = make_config(**args)
@@ -330,8 +331,8 @@ def main(argv=None):
     except (
         distribute.WorkerLostError,
         SettingsChangedError,
-        SplitError,
         StartingWeightsError,
+        UsageError,  # SplitError included.
     ) as error:  # One line: what went wrong and what to do.
         print(f"error: {error}", file=sys.stderr)
         return 1

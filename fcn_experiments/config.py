@@ -6,10 +6,10 @@ import json
 import os
 import warnings
 
-import numpy as np
-
-from fcn_experiments.backbones import BACKBONES
-from fcn_experiments.backbones import get_backbone
+from fcn_experiments import tasks
+from fcn_experiments.errors import UsageError
+from fcn_experiments.models.backbones import BACKBONES
+from fcn_experiments.models.backbones import get_backbone
 from fcn_experiments.tasks import REGRESSION_LOSSES
 from fcn_experiments.tasks import TASKS
 
@@ -20,7 +20,7 @@ OPTIMIZERS = ("sgd", "adam")
 # Names `distribute.resolve_strategy` takes (here: no TensorFlow import).
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 # Global Keras dtype policies a run can train under; "auto" picks one
-# (fcn_experiments/precision.py).
+# (fcn_experiments/training/precision.py).
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -32,7 +32,7 @@ class Config:
     documented in `PARAMETER_HELP`.
     """
 
-    task: str = "classification"
+    task: str = tasks.DEFAULT
     train_dir: str | None = None
     validation_dir: str | None = None
     test_dir: str | None = None
@@ -68,6 +68,11 @@ class Config:
     regression_loss: str = "mse"
     score_range: tuple | None = None
     score_threshold: float | None = None
+
+    @property
+    def task_spec(self):
+        """The `tasks.base.Task` object named by `task`."""
+        return tasks.get(self.task)
 
     @property
     def uses_bundled_data(self):
@@ -111,12 +116,8 @@ class Config:
             values.pop("mixed_precision")
         if not self.cache_images:
             values.pop("cache_images")
-        if self.task == "classification":
-            for key in ("task", "regression_loss", "score_range",
-                        "score_threshold"):
-                values.pop(key)
-        elif self.task == "distribution":
-            values.pop("regression_loss")
+        for key in self.task_spec.unused_settings():
+            values.pop(key)
         if not self.uses_bundled_data:
             values.pop("data_cell_size")
             values.pop("data_crops_per_cell")
@@ -131,7 +132,7 @@ PARAMETER_HELP = {
     "task": f"what to learn: {' | '.join(TASKS)}: classes from class "
     "subfolders, or scores from each split folder's scores.csv "
     "(filename,score) or distributions.csv (filename,p1,...,pK); see "
-    "fcn_experiments/tasks.py",
+    "fcn_experiments/tasks/",
     "train_dir": "folder-per-class training images; none: the bundled dataset",
     "validation_dir": "folder-per-class validation images for model selection; "
     "none: `validation_split` of train_dir",
@@ -252,7 +253,7 @@ def make_config(profile="quick", **overrides):
             callers can pass unset parameters through.
     """
     if profile != "custom" and profile not in PROFILES:
-        raise ValueError(
+        raise UsageError(
             f"Unknown profile; expected one of {sorted(PROFILES)} or 'custom'. "
             f"Received: profile={profile!r}"
         )
@@ -270,14 +271,7 @@ def make_config(profile="quick", **overrides):
     for key in ("experiments", "data_crops_per_cell", "score_range"):
         if values.get(key) is not None:
             values[key] = tuple(values[key])
-    if (
-        values.get("task") == "regression"
-        and values.get("score_range") is None
-        and values.get("train_dir") is None
-    ):
-        from fcn_experiments.bundled_data import SCORE_RANGE
-
-        values["score_range"] = tuple(SCORE_RANGE)
+    tasks.get(values.get("task")).fill_defaults(values)
     config = Config(**values)
     check_config(config)
     return config
@@ -303,18 +297,23 @@ def _deprecated_download_weights(overrides):
 
 
 def check_config(config):
-    """Raises `ValueError` naming the first bad field of `config`."""
-    c = config
-    min_size = get_backbone(c.model).min_size  # Checks `model`.
-    _check_task(c)
-    if c.input_size < min_size:
-        raise ValueError(
-            f"{c.model} needs inputs of at least {min_size} px. "
-            f"Received: base_size={c.base_size}"
+    """Raises `UsageError` naming the first bad field of `config`."""
+    min_size = get_backbone(config.model).min_size  # Checks `model`.
+    config.task_spec.check_settings(config)  # Checks `task` too.
+    if config.input_size < min_size:
+        raise UsageError(
+            f"{config.model} needs inputs of at least {min_size} px. "
+            f"Received: base_size={config.base_size}"
         )
+    _check_data(config)
+    _check_training(config)
+    _check_choices(config)
+
+
+def _check_data(c):
     if c.uses_bundled_data:
         if c.validation_dir is not None or c.test_dir is not None:
-            raise ValueError(
+            raise UsageError(
                 "validation_dir/test_dir were given without train_dir. Give "
                 "train_dir too, or none of them for the bundled dataset. "
                 f"Received: validation_dir={c.validation_dir!r}, "
@@ -322,7 +321,7 @@ def check_config(config):
             )
     else:
         if c.test_dir is None:
-            raise ValueError(
+            raise UsageError(
                 "A test_dir is needed with train_dir: test accuracy is measured "
                 "on images that neither training nor model selection saw. "
                 f"Received: train_dir={c.train_dir!r}, test_dir=None"
@@ -330,124 +329,77 @@ def check_config(config):
         for key in ("train_dir", "validation_dir", "test_dir"):
             path = getattr(c, key)
             if path is not None and not os.path.isdir(path):
-                raise ValueError(
+                raise UsageError(
                     f"`{key}` must be a folder with one subfolder per class. "
                     f"Received: {key}={path!r}"
                 )
     if c.validation_dir is None and not 0.0 < c.validation_split < 1.0:
-        raise ValueError(
+        raise UsageError(
             "`validation_split` must be in (0, 1) when no validation_dir is "
             f"given. Received: validation_split={c.validation_split}"
         )
-    if c.num_classes is not None and c.num_classes < 2 and c.task == "classification":
-        raise ValueError(
-            f"`num_classes` must be at least 2. Received: num_classes={c.num_classes}"
-        )
+
+
+def _check_training(c):
     for key in ("batch_size", "epochs", "lr_patience", "min_class_images"):
         if int(getattr(c, key)) != getattr(c, key) or getattr(c, key) < 1:
-            raise ValueError(
+            raise UsageError(
                 f"`{key}` must be a positive integer. "
                 f"Received: {key}={getattr(c, key)!r}"
             )
     if not 0.0 < c.lr_min <= c.lr_start:
-        raise ValueError(
+        raise UsageError(
             "Learning rates must satisfy 0 < lr_min <= lr_start. "
             f"Received: lr_start={c.lr_start}, lr_min={c.lr_min}"
         )
     if not 0.0 <= c.dropout < 1.0:
-        raise ValueError(
+        raise UsageError(
             f"`dropout` must be in [0, 1). Received: dropout={c.dropout}"
         )
     if isinstance(c.freeze_up_to, bool) or not isinstance(
         c.freeze_up_to, (int, str)
     ):
-        raise ValueError(
+        raise UsageError(
             "`freeze_up_to` must be a layer count or a layer name. "
             f"Received: freeze_up_to={c.freeze_up_to!r}"
         )
     if isinstance(c.freeze_up_to, int) and c.freeze_up_to < 0:
-        raise ValueError(
+        raise UsageError(
             f"`freeze_up_to` must be >= 0. Received: freeze_up_to={c.freeze_up_to}"
         )
+
+
+def _check_choices(c):
     if c.optimizer not in OPTIMIZERS:
-        raise ValueError(
+        raise UsageError(
             f"`optimizer` must be one of {OPTIMIZERS}. "
             f"Received: optimizer={c.optimizer!r}"
         )
     if c.fcn_pooling not in POOLINGS:
-        raise ValueError(
+        raise UsageError(
             f"`fcn_pooling` must be one of {POOLINGS}. "
             f"Received: fcn_pooling={c.fcn_pooling!r}"
         )
     if c.scale_resize_mode not in ("native", "stretch"):
-        raise ValueError(
+        raise UsageError(
             "`scale_resize_mode` must be 'native' or 'stretch'. "
             f"Received: scale_resize_mode={c.scale_resize_mode!r}"
         )
     if not c.experiments or not set(c.experiments) <= set(ALL_EXPERIMENTS):
-        raise ValueError(
+        raise UsageError(
             "`experiments` must be a non-empty subset of 1..9. "
             f"Received: experiments={c.experiments!r}"
         )
     if c.mixed_precision not in PRECISIONS:
-        raise ValueError(
+        raise UsageError(
             f"`mixed_precision` must be one of {PRECISIONS}. "
             f"Received: mixed_precision={c.mixed_precision!r}"
         )
     if c.weights not in ("auto", "imagenet", "random") and not os.path.isfile(
         str(c.weights)
     ):
-        raise ValueError(
+        raise UsageError(
             "`weights` must be 'auto', 'imagenet', 'random' or the path of a "
             f"weights file. Received: weights={c.weights!r}"
         )
 
-
-def _check_task(c):
-    if c.task not in TASKS:
-        raise ValueError(
-            f"`task` must be one of {TASKS}. Received: task={c.task!r}"
-        )
-    if c.task == "classification":
-        return
-    if c.num_classes is not None:
-        raise ValueError(
-            "`num_classes` applies to task='classification'; a score task "
-            "takes its outputs from the table's columns. Received: "
-            f"task={c.task!r}, num_classes={c.num_classes}"
-        )
-    if c.uses_bundled_data and c.task == "distribution":
-        raise ValueError(
-            "The bundled dataset has one score per image (its upscaling "
-            "factor), not distributions: use task='regression', or give "
-            "train_dir/test_dir folders holding distributions.csv. "
-            f"Received: task={c.task!r}"
-        )
-    if c.task == "distribution" and c.fcn_pooling != "avg":
-        raise ValueError(
-            "task='distribution' needs fcn_pooling='avg': the maximum of "
-            "per-position distributions is not a distribution. Received: "
-            f"fcn_pooling={c.fcn_pooling!r}"
-        )
-    if c.regression_loss not in REGRESSION_LOSSES:
-        raise ValueError(
-            f"`regression_loss` must be one of {REGRESSION_LOSSES}. "
-            f"Received: regression_loss={c.regression_loss!r}"
-        )
-    if c.score_range is not None:
-        try:
-            low, high = (float(v) for v in c.score_range)
-        except (TypeError, ValueError):
-            low = high = None
-        if low is None or not (np.isfinite(low) and np.isfinite(high)) or low >= high:
-            raise ValueError(
-                "`score_range` must be two finite numbers LOW < HIGH. "
-                f"Received: score_range={c.score_range!r}"
-            )
-    if c.score_threshold is not None:
-        value = c.score_threshold
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-            raise ValueError(
-                "`score_threshold` must be a finite number. Received: "
-                f"score_threshold={value!r}"
-            )

@@ -18,7 +18,7 @@ def test_every_module_is_in_the_layout_page():
     modules = [
         path.relative_to(ROOT).as_posix()
         for folder in FOLDERS
-        for path in sorted((ROOT / folder).glob("*.py"))
+        for path in sorted((ROOT / folder).rglob("*.py"))
         if path.name != "__main__.py"
     ]
     assert len(modules) > 60

@@ -3,7 +3,7 @@
 import pytest
 from scipy import stats as scipy_stats
 
-from fcn_experiments import accuracy_statistics as statistics
+from fcn_experiments.evaluation import accuracy_statistics as statistics
 
 
 # Newcombe (1998), Statistics in Medicine 17:857-872, Table I, method 3

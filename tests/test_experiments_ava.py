@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fcn_experiments import ava_scores
-from fcn_experiments import bundled_data
+from fcn_experiments.data import ava_scores
+from fcn_experiments.data import bundled as bundled_data
 
 # Image ids as AVA's: numbers, not in numeric order in AVA.txt.
 IDS = [str(i) for i in (953619, 12, 953958, 954184, 7, 20, 1000, 999, 35, 4)]

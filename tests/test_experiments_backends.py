@@ -16,11 +16,11 @@ import pytest
 
 import keras
 
-from fcn_experiments import plots
-from fcn_experiments import training
-from fcn_experiments.distribute import resolve_strategy
-from fcn_experiments.experiments import get_experiment
-from fcn_experiments.results import read_results
+from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.reporting import plots
+from fcn_experiments.reporting.results import read_results
+from fcn_experiments.training import records as training
+from fcn_experiments.training.distribute import resolve_strategy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

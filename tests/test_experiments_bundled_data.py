@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fcn_experiments import bundled_data
+from fcn_experiments.data import bundled as bundled_data
 
 # Small settings so that a build takes about a second.
 SMALL = dict(cell_size=384, crops_per_cell=(1, 1, 1), seed=0)

@@ -11,14 +11,14 @@ import keras
 from keras.src.legacy.saving import legacy_h5_format
 
 from fcn_experiments import cli
-from fcn_experiments import starting_weights
-from fcn_experiments.ava_two_class import make_two_class_ava
-from fcn_experiments.ava_two_class import read_mean_scores
 from fcn_experiments.config import PROFILES
 from fcn_experiments.config import make_config
-from fcn_experiments.experiments import EXPERIMENTS
-from fcn_experiments.experiments import build_experiment_model
-from fcn_experiments.experiments import inner_fcn
+from fcn_experiments.data.ava_two_class import make_two_class_ava
+from fcn_experiments.data.ava_two_class import read_mean_scores
+from fcn_experiments.models import starting_weights
+from fcn_experiments.models.experiments import EXPERIMENTS
+from fcn_experiments.models.experiments import build_experiment_model
+from fcn_experiments.models.experiments import inner_fcn
 
 
 def test_profiles():

@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from fcn_experiments import distribute
+from fcn_experiments.training import distribute
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

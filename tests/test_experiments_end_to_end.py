@@ -10,10 +10,10 @@ import nbformat
 import pytest
 
 import fcn_experiments
-from fcn_experiments import plots
-from fcn_experiments import scored_test_set
-from fcn_experiments import training
-from fcn_experiments.experiments import EXPERIMENTS
+from fcn_experiments.evaluation import classification as scored_test_set
+from fcn_experiments.models.experiments import EXPERIMENTS
+from fcn_experiments.reporting import plots
+from fcn_experiments.training import records as training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(ROOT, "FCN_demo.ipynb")

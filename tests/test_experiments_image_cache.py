@@ -12,8 +12,8 @@ from PIL import Image
 import keras
 
 from fcn_experiments.config import make_config
-from fcn_experiments.datasets import load_splits
-from fcn_experiments.datasets import resolve_folders
+from fcn_experiments.data.pipelines import load_splits
+from fcn_experiments.data.pipelines import resolve_folders
 
 SKIMAGE_DATA = os.path.dirname(skimage.data.__file__)
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "brick.png")
@@ -126,7 +126,7 @@ def test_cache_images_is_in_the_fingerprint_only_when_on():
 
 
 def test_a_split_too_large_for_memory_is_not_cached(folders, monkeypatch):
-    from fcn_experiments import datasets
+    from fcn_experiments.data import pipelines as datasets
 
     # 24 training images of 32 x 32 x 3 float32 at "stretch": 295 KB.
     monkeypatch.setattr(datasets, "CACHE_LIMIT_BYTES", 24 * 32 * 32 * 12 - 1)

@@ -7,9 +7,11 @@ import pytest
 
 import keras
 
-from fcn_experiments.image_listing import list_class_images
-from fcn_experiments.image_listing import list_images
-from fcn_experiments.model_source import ModelSourceError
+from fcn_experiments import tasks
+from fcn_experiments.config import make_config
+from fcn_experiments.data.listing import list_class_images
+from fcn_experiments.data.listing import list_images
+from fcn_experiments.errors import UsageError
 
 
 def _touch(root, names):
@@ -42,5 +44,24 @@ def test_predict_inputs_skip_hidden_files_and_count_the_rest(tmp_path):
         "single.png", "d/1.jpg", "d/sub/3.gif"
     ]
     assert left_out == 2  # notes.txt and the hidden ._1.jpg
-    with pytest.raises(ModelSourceError, match="INPUT="):
+    with pytest.raises(UsageError, match="INPUT="):
         list_images([str(tmp_path / "missing")])
+
+
+def test_a_hidden_folder_is_no_class_anywhere(tmp_path):
+    """The run's classes, its split and the loader skip a hidden folder
+    (`.git/`, `.ipynb_checkpoints/`) alike: one class-discovery path."""
+    from PIL import Image
+
+    for name in ["a/1.png", "b/2.png", ".ipynb_checkpoints/3.png"]:
+        os.makedirs(tmp_path / os.path.dirname(name), exist_ok=True)
+        Image.new("RGB", (40, 40), (200, 30, 30)).save(tmp_path / name)
+    config = make_config("tiny", output_dir=str(tmp_path / "out"))
+    task = tasks.get("classification")
+    files, groups = task.list_files(str(tmp_path), config)
+    assert task.output_names(str(tmp_path), config) == groups == ["a", "b"]
+    assert [os.path.relpath(p, tmp_path) for p, _ in files] == ["a/1.png", "b/2.png"]
+    dataset = keras.utils.fcn_image_dataset_from_directory(
+        str(tmp_path), image_size=32, verbose=False
+    )
+    assert dataset.class_names == ["a", "b"]

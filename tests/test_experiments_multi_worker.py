@@ -23,9 +23,9 @@ import types
 
 import pytest
 
-from fcn_experiments import distribute
-from fcn_experiments import training
-from fcn_experiments.experiments import get_experiment
+from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.training import distribute
+from fcn_experiments.training import records as training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENT = 1
@@ -51,7 +51,8 @@ def _free_ports(count):
 WORKER = """
 import json, os, sys, time
 import keras
-from fcn_experiments import cli, runner
+from fcn_experiments import cli
+from fcn_experiments import runner
 
 class HoldInEpoch2(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
@@ -247,11 +248,8 @@ def test_a_worker_copies_the_chiefs_state(tmp_path):
 def test_a_lost_worker_reads_as_one_line():
     import tensorflow as tf
 
-    # A real strategy would join the cluster: only its options are read.
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=42)
-    strategy = types.SimpleNamespace(
-        extended=types.SimpleNamespace(_communication_options=options)
-    )
+    # A real strategy would join the cluster: only its timeout is read.
+    strategy = types.SimpleNamespace(collective_timeout=42)
     error = tf.errors.UnavailableError(
         None,
         None,
@@ -271,10 +269,7 @@ def test_a_lost_worker_reads_as_one_line():
 def test_a_lost_heartbeat_names_the_task():
     import tensorflow as tf
 
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=9)
-    strategy = types.SimpleNamespace(
-        extended=types.SimpleNamespace(_communication_options=options)
-    )
+    strategy = types.SimpleNamespace(collective_timeout=9)
     error = tf.errors.UnavailableError(
         None,
         None,
@@ -289,10 +284,7 @@ def test_a_lost_heartbeat_names_the_task():
 def test_a_graph_execution_error_reads_as_its_cause():
     import tensorflow as tf
 
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=9)
-    strategy = types.SimpleNamespace(
-        extended=types.SimpleNamespace(_communication_options=options)
-    )
+    strategy = types.SimpleNamespace(collective_timeout=9)
     # As the chief printed it when its peer was killed (TF 2.21).
     error = tf.errors.UnavailableError(
         None,

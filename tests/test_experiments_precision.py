@@ -10,10 +10,10 @@ import csv
 import numpy as np
 import pytest
 
-from fcn_experiments import precision
-from fcn_experiments import results
 from fcn_experiments.config import PRECISIONS
 from fcn_experiments.config import make_config
+from fcn_experiments.reporting import results
+from fcn_experiments.training import precision
 
 
 def _no_gpu():
@@ -203,7 +203,9 @@ def test_cli_accepts_auto():
 
 def test_results_record_the_reason_and_old_files_still_read(tmp_path):
     row = {field: 1 for field in results.FIELDS}
-    row.update(mixed_precision="mixed_bfloat16", precision_reason="why")
+    row.update(
+        task="regression", mixed_precision="mixed_bfloat16", precision_reason="why"
+    )
     old_row = dict(row)
     del old_row["mixed_precision"], old_row["precision_reason"]
     results.write_results([row, old_row], str(tmp_path))

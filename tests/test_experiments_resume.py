@@ -12,8 +12,8 @@ import time
 import keras
 
 import fcn_experiments
-from fcn_experiments import training
-from fcn_experiments.experiments import get_experiment
+from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.training import records as training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENT = 9  # multi-crop + skip: the most involved model

@@ -10,8 +10,8 @@ from scipy import stats as scipy_stats
 import keras
 import tensorflow as tf
 
-from fcn_experiments import scored_test_set
-from fcn_experiments.datasets import Split
+from fcn_experiments.data.pipelines import Split
+from fcn_experiments.evaluation import classification as scored_test_set
 
 
 def _tiny_model():
@@ -109,7 +109,7 @@ def test_score_and_write_matches_keras_evaluate(tmp_path):
 
 
 def test_tables_show_experiment_1_as_the_reference(tmp_path):
-    from fcn_experiments import results
+    from fcn_experiments.reporting import results
 
     first = [True] * 30 + [False] * 10
     second = [True] * 22 + [False] * 8 + [True] * 2 + [False] * 8
@@ -132,8 +132,8 @@ def test_an_undecodable_test_file_is_left_out_and_rows_stay_aligned(tmp_path):
     import warnings
 
     from fcn_experiments.config import make_config
-    from fcn_experiments.datasets import load_splits
-    from fcn_experiments.datasets import resolve_folders
+    from fcn_experiments.data.pipelines import load_splits
+    from fcn_experiments.data.pipelines import resolve_folders
     from loader_test_images import write_damaged_jpeg
     from loader_test_images import write_photos
 

@@ -13,12 +13,12 @@ import pytest
 import keras
 
 import fcn_experiments
-from fcn_experiments import class_report
-from fcn_experiments import splits
-from fcn_experiments import training
 from fcn_experiments.config import make_config
-from fcn_experiments.datasets import resolve_folders
-from fcn_experiments.experiments import get_experiment
+from fcn_experiments.data import splits
+from fcn_experiments.data.pipelines import resolve_folders
+from fcn_experiments.evaluation import per_class as class_report
+from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.training import records as training
 from split_test_images import write_clean_marked
 
 

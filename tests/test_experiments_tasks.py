@@ -13,17 +13,17 @@ import pytest
 import scipy.stats
 from PIL import Image
 
-from fcn_experiments import results
-from fcn_experiments import score_statistics
 from fcn_experiments import tasks
-from fcn_experiments.bundled_data import SOURCES
-from fcn_experiments.bundled_data import degrade
-from fcn_experiments.bundled_data import load_rgb
 from fcn_experiments.cli import build_parser
 from fcn_experiments.config import make_config
-from fcn_experiments.experiments import get_experiment
+from fcn_experiments.data.bundled import SOURCES
+from fcn_experiments.data.bundled import degrade
+from fcn_experiments.data.bundled import load_rgb
+from fcn_experiments.evaluation import score_statistics
+from fcn_experiments.evaluation.predictions import PREDICTIONS_FILE
+from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.reporting import results
 from fcn_experiments.runner import run_experiments
-from fcn_experiments.scored_test_set import PREDICTIONS_FILE
 
 BINS = 5
 
@@ -336,7 +336,7 @@ def test_missing_or_misshapen_table_names_the_file(scored, tmp_path):
     data = _copy_tree(root, tmp_path)
     os.remove(data / "test" / "scores.csv")
     with pytest.raises(ValueError, match="scores.csv") as raised:
-        tasks.label_columns("regression", str(data / "test"))
+        tasks.get("regression").label_columns(str(data / "test"))
     assert "task='classification'" in str(raised.value)
     path = data / "train" / "scores.csv"
     rows = _read_csv(path)
@@ -345,9 +345,9 @@ def test_missing_or_misshapen_table_names_the_file(scored, tmp_path):
         writer.writerow(["filename", "score", "votes"])
         writer.writerows([r["filename"], r["score"], 3] for r in rows)
     with pytest.raises(ValueError, match="one score column"):
-        tasks.label_columns("regression", str(data / "train"))
+        tasks.get("regression").label_columns(str(data / "train"))
     # A distribution's bins are the other table's columns.
-    assert tasks.label_columns("distribution", str(data / "train")) == [
+    assert tasks.get("distribution").label_columns(str(data / "train")) == [
         f"p{k}" for k in range(1, BINS + 1)]
 
 
@@ -388,3 +388,23 @@ def test_cli_takes_the_task_flags():
     assert args.regression_loss == "huber"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--task", "ranking"])
+
+
+def test_a_bad_table_is_one_line_from_the_command_line(scored, tmp_path, capsys):
+    """The table is checked before anything reads it (the threshold is the
+    median of the training scores here): one line, no traceback."""
+    from fcn_experiments import cli
+
+    root, _ = scored
+    data = _copy_tree(root, tmp_path)
+    _edit_table(str(data / "train"), _set(3, score="nan"))
+    status = cli.main(
+        ["run", "--profile", "tiny", "--task", "regression",
+         "--train-dir", str(data / "train"), "--test-dir", str(data / "test"),
+         "--output-dir", str(tmp_path / "out"), "--experiments", "2",
+         "--fcn-pooling", "avg", "--quiet"]
+    )
+    err = capsys.readouterr().err.strip()
+    assert status == 1
+    assert err.startswith("error: ") and "not a finite number" in err
+    assert "\n" not in err and "Traceback" not in err

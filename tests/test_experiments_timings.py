@@ -5,7 +5,7 @@ import numpy as np
 
 import keras
 
-from fcn_experiments import timings
+from fcn_experiments.training import timings
 
 
 def _fit(epochs, callbacks):

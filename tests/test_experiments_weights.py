@@ -18,8 +18,8 @@ import keras
 from keras.src.applications import fcn_weights
 
 from fcn_experiments import cli
-from fcn_experiments import starting_weights
 from fcn_experiments.config import make_config
+from fcn_experiments.models import starting_weights
 from fcn_model_helpers import save_legacy_h5
 from weights_mirror import closed_port
 from weights_mirror import keras_home  # noqa: F401 (fixture)

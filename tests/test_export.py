@@ -18,9 +18,9 @@ import tensorflow as tf
 
 from fcn_experiments import cli
 from fcn_experiments import run_experiments
-from fcn_experiments.export import export_keras_model
-from fcn_experiments.model_source import resolve_model_source
-from fcn_experiments.predict import predict_images
+from fcn_experiments.predict.export import export_keras_model
+from fcn_experiments.predict.images import predict_images
+from fcn_experiments.predict.model_source import resolve_model_source
 from fcn_model_helpers import photos
 from fcn_model_helpers import randomize_batch_norm
 from loader_test_images import write_photos

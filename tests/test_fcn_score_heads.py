@@ -13,8 +13,8 @@ import pytest
 
 import keras
 
-from fcn_experiments.score_losses import EarthMoversDistance
-from fcn_experiments.score_losses import regression_loss
+from fcn_experiments.tasks.losses import EarthMoversDistance
+from fcn_experiments.tasks.losses import regression_loss
 from fcn_model_helpers import FAMILIES
 from fcn_model_helpers import assert_close
 from fcn_model_helpers import calibrate_batch_norm

@@ -13,9 +13,9 @@ import keras
 
 from fcn_experiments import cli
 from fcn_experiments import run_experiments
-from fcn_experiments.model_source import ModelSourceError
-from fcn_experiments.model_source import resolve_model_source
-from fcn_experiments.predict import predict_images
+from fcn_experiments.predict.images import predict_images
+from fcn_experiments.predict.model_source import ModelSourceError
+from fcn_experiments.predict.model_source import resolve_model_source
 from loader_test_images import photo
 from loader_test_images import save_with_orientation
 from loader_test_images import write_bad_files

@@ -15,18 +15,18 @@ import keras
 import tensorflow as tf
 
 from fcn_experiments import cli
-from fcn_experiments import score_statistics
 from fcn_experiments.config import Config
-from fcn_experiments.experiments import get_experiment
-from fcn_experiments.heatmaps import heatmap_of
-from fcn_experiments.model_source import ModelSource
-from fcn_experiments.model_source import ModelSourceError
-from fcn_experiments.model_source import resolve_model_source
-from fcn_experiments.model_source import write_info
-from fcn_experiments.predict import predict_images
-from fcn_experiments.runner import save_best_model
-from fcn_experiments.score_map import score_map_model
-from fcn_experiments.score_reports import scores_markdown
+from fcn_experiments.evaluation import score_statistics
+from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.models.score_map import score_map_model
+from fcn_experiments.predict.heatmaps import heatmap_of
+from fcn_experiments.predict.images import predict_images
+from fcn_experiments.predict.model_source import ModelSource
+from fcn_experiments.predict.model_source import ModelSourceError
+from fcn_experiments.predict.model_source import resolve_model_source
+from fcn_experiments.predict.model_source import save_best_model
+from fcn_experiments.predict.model_source import write_info
+from fcn_experiments.predict.reports import scores_markdown
 from fcn_model_helpers import photos
 from loader_test_images import photo
 
@@ -301,7 +301,8 @@ def test_save_best_model_records_the_task(models, tmp_path):
     model, _ = models["distribution"]
     config = Config(task="distribution", base_size=32)
     names = [f"p{k}" for k in range(1, BINS + 1)]
-    save_best_model(model, get_experiment(3), config, names, str(tmp_path))
+    save_best_model(model, get_experiment(3), config, class_names=names,
+                    folder=str(tmp_path))
     source = resolve_model_source(str(tmp_path / "best.keras"))
     assert source.task == "distribution" and source.class_names == names
     assert source.input_size == 48

@@ -15,11 +15,10 @@ import sys
 
 import pytest
 
-from bench import bench_tables
-from bench import demo_tables
+from bench import blocks
 from bench import report
 from bench import results_file
-from bench import results_table
+from bench import tables
 
 ROOT = report.ROOT
 # Every generated block but the model table (built from the models: slow,
@@ -69,7 +68,7 @@ def test_the_demo_table_comes_from_every_committed_seed():
     for seed, rows in seeds.items():
         for row in rows.values():
             assert f"{float(row['test_accuracy']):.3f}" in table
-    assert report.read_run_info()["date"] in table
+    assert report.read_run_info(report.DEMO_DIR)["date"] in table
 
 
 def test_rendered_p_values_agree_with_the_framework():
@@ -79,13 +78,13 @@ def test_rendered_p_values_agree_with_the_framework():
     seed = min(seeds)
     rows = seeds[seed]
     run_dir = os.path.join(report.DEMO_DIR, f"seed{seed}")
-    reference = demo_tables.read_predictions(run_dir, rows[1])
+    reference = tables.read_predictions(run_dir, rows[1])
     assert reference is not None, "commit seed 1's test_predictions.csv files"
     for k, row in rows.items():
         if k == 1:
             continue
-        mine = demo_tables.read_predictions(run_dir, row)
-        assert demo_tables.mcnemar_p(reference, mine) == pytest.approx(
+        mine = tables.read_predictions(run_dir, row)
+        assert blocks.mcnemar_p(reference, mine) == pytest.approx(
             float(row["mcnemar_p_vs_1"]), rel=1e-9
         )
 
@@ -237,12 +236,12 @@ def test_benchmarks_has_no_table_outside_a_generated_block():
 
 
 def test_every_results_file_says_where_it_comes_from_and_is_shown():
-    used = {f for t in bench_tables.TABLES.values() for f in t.files}
-    folder = bench_tables.RESULTS_DIR
+    used = {f for t in blocks.TABLES.values() for f in t.files}
+    folder = blocks.RESULTS_DIR
     csvs = sorted(f for f in os.listdir(folder) if f.endswith(".csv"))
     assert sorted(used) == csvs, "a results file no table shows, or a table's file missing"
     for name in csvs:
-        for row in results_file.read_results(os.path.join(folder, name)):
+        for row in tables.read_results_file(os.path.join(folder, name)):
             assert row["date"].startswith("20") and row["machine"], name
             assert row["source"].startswith(
                 ("measured by bench/", "transcribed from BENCHMARKS.md")
@@ -251,14 +250,14 @@ def test_every_results_file_says_where_it_comes_from_and_is_shown():
 
 def test_cells_format_optional_segments_divisors_and_labels():
     row = {"a": "1500000000", "b": "", "c": "0.4", "d": "-", "e": "87"}
-    assert results_table.format_cell("{a:.3g/1e9}", row) == "1.5"
-    assert results_table.format_cell("{c:.2f}x<< ({b:.2f})>>", row) == "0.40x"
-    assert results_table.format_cell("<<{c:.1f} to {a:.0f}>>", row) == "0.4 to 1500000000"
-    assert results_table.format_cell("{d:.2g}", row) == "-"
-    assert results_table.format_cell("{c:auto} {e:auto} {a:auto}", row) == (
+    assert tables.format_cell("{a:.3g/1e9}", row) == "1.5"
+    assert tables.format_cell("{c:.2f}x<< ({b:.2f})>>", row) == "0.40x"
+    assert tables.format_cell("<<{c:.1f} to {a:.0f}>>", row) == "0.4 to 1500000000"
+    assert tables.format_cell("{d:.2g}", row) == "-"
+    assert tables.format_cell("{c:auto} {e:auto} {a:auto}", row) == (
         "0.40 87.0 1500000000"
     )
-    assert results_table.format_cell("{b:.2f}", row) == ""
+    assert tables.format_cell("{b:.2f}", row) == ""
 
 
 def _provenance(date, load, command="python bench/x.py --y"):
@@ -272,8 +271,8 @@ def test_rows_of_two_runs_get_a_run_column(tmp_path):
         writer.writeheader()
         writer.writerow({"v": "1.25", **_provenance("2026-01-01", "0.5")})
         writer.writerow({"v": "2", **_provenance("2026-01-02", "9")})
-    table = results_table.Table("x", ("x.csv",), (results_table.col("v", "{v:.1f}"),))
-    text = results_table.render(table, str(tmp_path))
+    table = tables.Table("x", ("x.csv",), (tables.col("v", "{v:.1f}"),))
+    text = tables.render(table, str(tmp_path))
     assert "(a) measured 2026-01-01 on a machine, load average 0.5" in text
     assert "(b) measured 2026-01-02 on a machine, load average 9" in text
     assert "| a | 1.2 |" in text and "| b | 2.0 |" in text
@@ -282,7 +281,7 @@ def test_rows_of_two_runs_get_a_run_column(tmp_path):
 def test_a_results_file_without_provenance_is_refused(tmp_path):
     (tmp_path / "x.csv").write_text("v\n1\n")
     with pytest.raises(ValueError, match="date"):
-        results_file.read_results(str(tmp_path / "x.csv"))
+        tables.read_results_file(str(tmp_path / "x.csv"))
 
 
 def test_check_detects_an_edited_bench_figure(tmp_path, capsys):
@@ -315,15 +314,15 @@ def test_precision_table_compares_the_same_seeds(tmp_path):
 
     fp32 = run("fp32", "float32", {1: 0.6, 2: 0.8, 3: 0.5})
     bf16 = run("bf16", "mixed_bfloat16", {1: 0.7, 2: 0.9})
-    table = demo_tables.precision_table(fp32, bf16)
+    table = blocks.precision_table(fp32, bf16)
     # Seed 3 has no bf16 run: both means are over seeds 1 and 2.
     assert "| 4 | FCN at 2x | 0.600 / 0.800 | **0.700** | 0.700 / 0.900 | **0.800** |" in table
     with pytest.raises(ValueError, match="mixed policy"):
-        demo_tables.precision_table(fp32, fp32)
+        blocks.precision_table(fp32, fp32)
 
 
 def test_the_demo_bf16_runs_are_mixed_bfloat16_runs():
-    seeds = demo_tables.read_demo_seeds(demo_tables.BF16_DIR)
+    seeds = blocks.read_demo_seeds(blocks.BF16_DIR)
     assert {row["mixed_precision"] for rows in seeds.values() for row in rows.values()} == {
         "mixed_bfloat16"
     }
@@ -336,12 +335,12 @@ def test_matmul_peak_writes_the_results_file_its_table_reads(tmp_path):
          "--repeats", "1", "--rounds", "1", "--out", str(out)],
         check=True, capture_output=True, timeout=300,
     )
-    rows = results_file.read_results(str(out))
+    rows = tables.read_results_file(str(out))
     assert [r["dtype"] for r in rows] == ["float32", "bfloat16"]
     assert rows[0]["source"] == "measured by bench/matmul_peak.py"
     assert f"{os.cpu_count()} cores" in rows[0]["machine"]
-    table = bench_tables.TABLES["matmul-peak"]._replace(files=("matmul_peak.csv",))
-    text = results_table.render(table, str(tmp_path))
+    table = blocks.TABLES["matmul-peak"]._replace(files=("matmul_peak.csv",))
+    text = tables.render(table, str(tmp_path))
     assert "| float32 | " in text and "bfloat16 / float32" in text
     assert "--size 64" in text
 
@@ -350,10 +349,10 @@ def test_every_bench_with_a_table_can_write_its_results_file():
     # A table's rows name the bench that measured them; that bench takes
     # --out, so the next measurement lands in a results file, not in prose.
     scripts = set()
-    for table in bench_tables.TABLES.values():
+    for table in blocks.TABLES.values():
         for name in table.files:
-            for row in results_file.read_results(
-                os.path.join(bench_tables.RESULTS_DIR, name)
+            for row in tables.read_results_file(
+                os.path.join(blocks.RESULTS_DIR, name)
             ):
                 scripts.update(re.findall(r"bench/(\w+\.py)", row["command"]))
     assert len(scripts) >= 8, scripts

@@ -1,4 +1,4 @@
-"""`fcn_experiments.score_losses`: the EMD against SciPy and the formula,
+"""`fcn_experiments.tasks.losses`: the EMD against SciPy and the formula,
 its reductions, gradients and serialization; the regression losses."""
 
 import numpy as np
@@ -7,9 +7,9 @@ import scipy.stats
 
 import keras
 
-from fcn_experiments import score_statistics
-from fcn_experiments.score_losses import EarthMoversDistance
-from fcn_experiments.score_losses import regression_loss
+from fcn_experiments.evaluation import score_statistics
+from fcn_experiments.tasks.losses import EarthMoversDistance
+from fcn_experiments.tasks.losses import regression_loss
 
 # Runs under every backend in `./run.sh backends` (tests/backend_suite.py).
 pytestmark = pytest.mark.backend_suite

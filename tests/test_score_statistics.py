@@ -9,7 +9,7 @@ import skimage.color
 import skimage.data
 from scipy import stats as scipy_stats
 
-from fcn_experiments import score_statistics as ss
+from fcn_experiments.evaluation import score_statistics as ss
 
 PHOTOS = ("camera", "astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field")
 

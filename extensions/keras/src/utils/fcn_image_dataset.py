@@ -68,6 +68,7 @@ are always float32 in [0, 255] (Keras gives uint8 for `"nearest"`). Only
 channels-last tf.data datasets are made.
 """
 
+import collections
 import contextlib
 import gc
 import warnings
@@ -173,7 +174,7 @@ def fcn_image_dataset_from_directory(
     if labels is None or label_mode is None:
         labels = None
         label_mode = None
-    size, interpolation = check_arguments(
+    options = check_arguments(
         color_mode=color_mode,
         image_size=image_size,
         resize_mode=resize_mode,
@@ -186,17 +187,20 @@ def fcn_image_dataset_from_directory(
         subset=subset,
         shuffle=shuffle,
         seed=seed,
+        horizontal_flip=horizontal_flip,
+        verbose=verbose,
     )
 
     if seed is None:
         seed = np.random.randint(1e6)
+        options = options._replace(seed=seed)
     # Cached images are reshuffled whole each epoch: they are kept in file
     # order, which the seeded shuffle of the list would only permute.
     shuffle_files = shuffle and not cache_images
     # A build allocates a few tuples per file; with TF loaded, the cyclic
     # GC walked its ~300k objects again and again meanwhile (0.4 s per
     # 100k files), and in the forked scan workers it copied every page.
-    with _gc_paused():
+    with gc_paused():
         image_paths, labels, class_names, unlisted = fcn_image_index.index_directory(
             directory,
             # A copy: Keras shuffles a list of labels in place.
@@ -223,29 +227,26 @@ def fcn_image_dataset_from_directory(
             class_names=class_names,
             split_groups=labels,
             source=f"directory {directory}",
-            size=size,
-            resize_mode=resize_mode,
-            color_mode=color_mode,
-            interpolation=interpolation,
-            stride=stride,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            validation_split=validation_split,
-            subset=subset,
-            horizontal_flip=horizontal_flip,
-            on_bad_image=on_bad_image,
-            cache_images=cache_images,
-            verbose=verbose,
+            options=options,
         )
+
+
+class LoadOptions(collections.namedtuple(
+    "LoadOptions",
+    "size resize_mode color_mode interpolation stride batch_size shuffle seed "
+    "validation_split subset horizontal_flip on_bad_image cache_images verbose",
+)):
+    """The checked image and split arguments shared by the FCN dataset
+    makers (`check_arguments`): `size` is `(height, width)`,
+    `interpolation` lower case."""
 
 
 def check_arguments(*, color_mode, image_size, resize_mode, interpolation,
                     stride, on_bad_image, cache_images, batch_size,
-                    validation_split, subset, shuffle, seed):
+                    validation_split, subset, shuffle, seed, horizontal_flip,
+                    verbose):
     """Checks the image and split arguments shared by the FCN dataset
-    makers; returns `(size, interpolation)`: `(height, width)` and the
-    lower-case interpolation name."""
+    makers; returns them as `LoadOptions`."""
     if color_mode not in NUM_CHANNELS:
         raise ValueError(
             "`color_mode` must be one of 'rgb', 'rgba', 'grayscale'. "
@@ -293,7 +294,13 @@ def check_arguments(*, color_mode, image_size, resize_mode, interpolation,
             "training and validation calls split the same seeded order, so "
             "pass the same seed to both. Received: seed=None"
         )
-    return size, interpolation
+    return LoadOptions(
+        size=size, resize_mode=resize_mode, color_mode=color_mode,
+        interpolation=interpolation, stride=stride, batch_size=batch_size,
+        shuffle=shuffle, seed=seed, validation_split=validation_split,
+        subset=subset, horizontal_flip=horizontal_flip,
+        on_bad_image=on_bad_image, cache_images=cache_images, verbose=verbose,
+    )
 
 
 def datasets_from_paths(
@@ -304,20 +311,7 @@ def datasets_from_paths(
     class_names,
     split_groups,
     source,
-    size,
-    resize_mode,
-    color_mode,
-    interpolation,
-    stride,
-    batch_size,
-    shuffle,
-    seed,
-    validation_split,
-    subset,
-    horizontal_flip,
-    on_bad_image,
-    cache_images,
-    verbose,
+    options,
 ):
     """The dataset (two for `subset="both"`) of listed files and labels.
 
@@ -325,12 +319,15 @@ def datasets_from_paths(
     seeded split (by `split_groups`, one value per file, stratified; None
     for no stratification), the bad-file scan (a skipped file's label
     leaves with it), the loader and the tf.data pipeline. `image_paths` are
-    in the order the split starts from; `seed` is an int; `size` and
-    `interpolation` come from `check_arguments`. `label_mode` is one of
+    in the order the split starts from; `options` come from
+    `check_arguments`, their `seed` an int. `label_mode` is one of
     `fcn_image_dataset_from_directory`'s, or `"float"`: `labels` are then
     float32 arrays, one row (a scalar or a vector) per file, delivered as
     they are. `source` names where the files come from in errors.
     """
+    (size, resize_mode, color_mode, interpolation, stride, batch_size, shuffle,
+     seed, validation_split, subset, horizontal_flip, on_bad_image,
+     cache_images, verbose) = options
     # Cached images are reshuffled whole each epoch (see the caller).
     shuffle_files = shuffle and not cache_images
     datasets = []
@@ -383,7 +380,7 @@ def datasets_from_paths(
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def gc_paused():
     """Pauses Python's cyclic garbage collector (if on) for a block."""
     enabled = gc.isenabled()
     gc.disable()

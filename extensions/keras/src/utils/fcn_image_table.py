@@ -107,7 +107,7 @@ def fcn_image_dataset_from_table(
             f"Received: distribution={distribution!r}"
         )
     score_range = _check_score_range(score_range)
-    size, interpolation = fcn_image_dataset.check_arguments(
+    options = fcn_image_dataset.check_arguments(
         color_mode=color_mode,
         image_size=image_size,
         resize_mode=resize_mode,
@@ -120,6 +120,8 @@ def fcn_image_dataset_from_table(
         subset=subset,
         shuffle=shuffle,
         seed=seed,
+        horizontal_flip=horizontal_flip,
+        verbose=verbose,
     )
     image_dir = os.fspath(image_dir)
     if not os.path.isdir(image_dir):
@@ -146,7 +148,7 @@ def fcn_image_dataset_from_table(
         order = np.random.default_rng(seed).permutation(len(paths))
         paths = [paths[i] for i in order]
         scores = scores[order]
-    with fcn_image_dataset._gc_paused():
+    with fcn_image_dataset.gc_paused():
         datasets = fcn_image_dataset.datasets_from_paths(
             paths,
             scores,
@@ -155,20 +157,7 @@ def fcn_image_dataset_from_table(
             # Continuous scores have no classes to stratify by.
             split_groups=None,
             source=f"the table's files in {image_dir}",
-            size=size,
-            resize_mode=resize_mode,
-            color_mode=color_mode,
-            interpolation=interpolation,
-            stride=stride,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            validation_split=validation_split,
-            subset=subset,
-            horizontal_flip=horizontal_flip,
-            on_bad_image=on_bad_image,
-            cache_images=cache_images,
-            verbose=verbose,
+            options=options._replace(seed=seed),
         )
     for dataset in datasets if subset == "both" else [datasets]:
         dataset.label_columns = label_columns

@@ -1,0 +1,1 @@
+"""The images a run learns from: bundled and AVA datasets, listing, splits, pipelines."""

@@ -1,0 +1,1 @@
+"""Testing a trained experiment: per-image test predictions and their statistics."""

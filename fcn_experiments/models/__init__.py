@@ -1,0 +1,1 @@
+"""The models the experiments train: backbones, the nine experiments' models, starting weights."""

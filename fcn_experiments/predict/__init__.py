@@ -1,0 +1,1 @@
+"""Scoring and exporting with a trained FCN: `predict` and `export`."""

@@ -1,0 +1,1 @@
+"""What a run reports: results files, tables and figures."""

@@ -1,0 +1,1 @@
+"""Training one experiment: the resumable loop, its precision and distribution strategy."""
