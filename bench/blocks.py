@@ -491,9 +491,29 @@ _SCALE = (
     col("bad files skipped", "<<{bad_skipped}>>"),
 )
 
+_BREAKDOWN = (
+    col("#", "{experiment}", "l"),
+    col("data + build",
+        lambda r: f"{float(r['data']) + float(r['build']):.1f}"),
+    col("compile", "{compile:.1f}"),
+    col("trace", "{trace:.1f}"),
+    col("first epoch", "{first_epoch:.1f}"),
+    col("steps", "{steps:.1f}"),
+    col("validation", "{validation:.1f}"),
+    col("checkpoint", "{checkpoint:.1f}"),
+    col("test", "{test:.1f}"),
+    col("save", "{save:.1f}"),
+    col("run's own", "<<dataset {dataset:.0f}, weights {weights:.0f}, "
+        "precision {precision:.0f}, plots {plots:.0f}>>", "l"),
+    col("fixed", "**{fixed:.0f}**"),
+    col("wall", "{wall:.0f}"),
+    col("CPU", "<<{cpu:.0f}>>"),
+)
+
 TABLES = {
     t.name: t
     for t in (
+        Table("demo-breakdown", ("demo_breakdown_before.csv",), _BREAKDOWN),
         Table(
             "fcn-native-speed",
             ("fcn_native_speed.csv",),

@@ -184,7 +184,7 @@ PARAMETER_HELP = {
     "force": "re-run experiments that already finished",
     "regression_loss": f"loss of task regression: {' | '.join(REGRESSION_LOSSES)}",
     "score_range": "LOW HIGH: every score must lie in it (AVA: 1 10; the "
-    "bundled dataset's upscaling factors: 1 4, the default there)",
+    "bundled dataset's scores, log2 of the upscaling factor: 0 3, the default there)",
     "score_threshold": "score tasks: the binary accuracy's boundary between "
     "low and high scores (AVA: 5); default the middle of score_range, else "
     "the median training score",

@@ -32,6 +32,7 @@ from fcn_experiments.training import distribute
 from fcn_experiments.training import loop as training
 from fcn_experiments.training import precision as run_precision
 from fcn_experiments.training import records
+from fcn_experiments.training import timings
 from fcn_experiments.training.distribute import resolve_strategy
 from fcn_experiments.training.distribute import worker_id
 from fcn_experiments.training.output_lock import output_lock
@@ -66,6 +67,7 @@ class _Run:
     verbose: int
     say: object
     began: float
+    watch: object  # The run's own phases (`timings.Stopwatch`).
     start: dict | None = None  # The starting weights, once prepared.
     precision: object = None  # The dtype policy, once resolved.
 
@@ -77,21 +79,25 @@ class _Run:
         # The starting weights first: a broken weights file stops the run
         # before the precision probe's timed steps. They are float32
         # variables under any policy, so the file is the same.
-        self.start = prepare_starting_weights(self.config, len(self.class_names))
+        with self.watch.phase("weights"):
+            self.start = prepare_starting_weights(
+                self.config, len(self.class_names)
+            )
         # Before the experiments' models are built: the policy applies to
         # all of them.
-        config, single = self.config, worker_id(self.strategy) is None and (
-            self.strategy.num_replicas_in_sync == 1
-        )
-        self.precision = run_precision.resolve(
-            config, len(self.class_names), strategy=self.strategy,
-            say=self.say,
-            # A resumed run keeps the policy it started with (one process:
-            # the workers of a cluster choose alike, without a probe).
-            recorded=run_record.recorded_precision(
-                config.output_dir, self.fingerprint
-            ) if single and not config.force else None,
-        )
+        with self.watch.phase("precision"):
+            config, single = self.config, worker_id(self.strategy) is None and (
+                self.strategy.num_replicas_in_sync == 1
+            )
+            self.precision = run_precision.resolve(
+                config, len(self.class_names), strategy=self.strategy,
+                say=self.say,
+                # A resumed run keeps the policy it started with (one process:
+                # the workers of a cluster choose alike, without a probe).
+                recorded=run_record.recorded_precision(
+                    config.output_dir, self.fingerprint
+                ) if single and not config.force else None,
+            )
         keras.mixed_precision.set_global_policy(self.precision.policy)
         if worker_id(self.strategy) is None:
             run_record.record_run(
@@ -125,6 +131,7 @@ def _run_one(run, experiment, folder):
     """Trains and tests one experiment; returns its result row."""
     config = run.config
     started = time.perf_counter()
+    watch = timings.Stopwatch()
     os.makedirs(folder, exist_ok=True)
     # Frees the previous experiment's model and restarts Keras' layer naming.
     # It also resets Keras' global dtype policy to float32: set it again.
@@ -137,8 +144,9 @@ def _run_one(run, experiment, folder):
     keras.utils.set_random_seed(config.seed + experiment.number)
     size, mode = experiment.input_size(config), experiment.mode(config)
     batch_size = config.batch_size * run.strategy.num_replicas_in_sync
-    splits = load_splits(run.folders, config, size=size, mode=mode,
-                         batch_size=batch_size)
+    with watch.phase("data"):
+        splits = load_splits(run.folders, config, size=size, mode=mode,
+                             batch_size=batch_size)
     if splits[0].class_names != run.class_names:
         raise UsageError(
             f"The loader found classes {splits[0].class_names} in "
@@ -153,13 +161,15 @@ def _run_one(run, experiment, folder):
         _say_estimate(run, splits, size, mode)
     random_init = run.start["weights"] == "random"
     with run.strategy.scope():
-        model = build_experiment_model(
-            experiment, config, len(run.class_names), run.start["path"],
-            random_init=random_init,
-        )
+        with watch.phase("build"):
+            model = build_experiment_model(
+                experiment, config, len(run.class_names), run.start["path"],
+                random_init=random_init,
+            )
         measured = training.train_and_test(
             model, splits, folder, config, extra_callbacks=run.callbacks,
             verbose=run.verbose, started=started, threshold=run.threshold,
+            watch=watch,
         )
     result = {
         "experiment": experiment.number,
@@ -181,9 +191,12 @@ def _run_one(run, experiment, folder):
         "mixed_precision": run.precision.policy,
         "precision_reason": run.precision.reason,
     }
-    save_best_model(
-        model, experiment, config, class_names=run.class_names, folder=folder
-    )
+    with watch.phase("save"):
+        save_best_model(
+            model, experiment, config, class_names=run.class_names,
+            folder=folder,
+        )
+    result.update(watch.columns())
     records.finish(folder, result)
     return result
 
@@ -288,10 +301,12 @@ def _run_configured(config, strategy, *, callbacks, plots_to_make, verbose):
 def _plan_run(config, strategy, *, callbacks, verbose, say):
     """Checks the data and plans the split, before anything trains."""
     began = time.perf_counter()
+    watch = timings.Stopwatch()
     os.makedirs(config.output_dir, exist_ok=True)
     check_offline_weights(config)  # Before building the bundled dataset.
     task = config.task_spec
-    folders = resolve_folders(config)
+    with watch.phase("dataset"):
+        folders = resolve_folders(config)
     # Every label table read and checked before anything else reads it.
     task.check_labels(folders, config)
     class_names = task.output_names(folders.train, config)
@@ -332,6 +347,7 @@ def _plan_run(config, strategy, *, callbacks, verbose, say):
         verbose=verbose,
         say=say,
         began=began,
+        watch=watch,
     )
 
 
@@ -377,16 +393,23 @@ def _report(run, rows, *, plots_to_make):
     figures, and prints the table."""
     config = run.config
     rows = _with_other_finished(rows, config, run.fingerprint)
-    config.task_spec.add_statistics(
-        rows, config.output_dir, lambda number: get_experiment(number).folder
-    )
-    csv_path, _ = write_results(rows, config.output_dir)
-    if plots_to_make:
-        plots.make_all(
-            rows, config, run.class_names,
-            best_model=_best_fcn_source(rows, config),
-            panels=example_panels if config.uses_bundled_data else None,
+    with run.watch.phase("statistics"):
+        config.task_spec.add_statistics(
+            rows, config.output_dir,
+            lambda number: get_experiment(number).folder,
         )
+    with run.watch.phase("results"):
+        csv_path, _ = write_results(rows, config.output_dir)
+    if plots_to_make:
+        with run.watch.phase("plots"):
+            plots.make_all(
+                rows, config, run.class_names,
+                best_model=_best_fcn_source(rows, config),
+                panels=example_panels if config.uses_bundled_data else None,
+            )
+    timings.write_run_timings(
+        config.output_dir, run.watch, time.perf_counter() - run.began
+    )
     run.say(
         f"\nResults ({csv_path}), total "
         f"{_elapsed(time.perf_counter() - run.began)}:"

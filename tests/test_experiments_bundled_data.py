@@ -1,5 +1,5 @@
 """The bundled image-quality dataset: deterministic, balanced, no leakage,
-with a score per image (its upscaling factor) for regression."""
+with a score per image (log2 of its upscaling factor) for regression."""
 
 import csv
 import hashlib
@@ -198,12 +198,12 @@ def test_scores_list_every_image_of_its_split(built):
             row = manifest[name]
             assert low <= score <= high and row["score"] == score
             if row["label"] == "pristine":
-                assert score == 1.0
+                assert score == 0.0
             else:
-                # The factor the image was made with (the manifest's strength,
-                # fallback included), within the two-class factors.
-                assert score == float(row["strength"])
-                assert 3.0 <= score <= 4.0
+                # log2 of the factor the image was made with (the manifest's
+                # strength, fallback included), within the two-class factors.
+                assert score == pytest.approx(np.log2(float(row["strength"])))
+                assert 3.0 <= float(row["strength"]) <= 4.0
 
 
 def test_scores_load_with_the_table_loader(built):
@@ -245,9 +245,10 @@ def test_regression_build_spreads_the_scores(built, tmp_path):
         (r["path"], r["box"]) for r in default_rows
     ]
     degraded = [r["score"] for r in rows if r["label"] == "degraded"]
-    low, high = bundled_data.REGRESSION_RESAMPLE_RANGE
-    assert all(low <= s <= high for s in degraded)
-    # Over the range: each half of it holds at least a quarter of the scores.
+    low, high = np.log2(bundled_data.REGRESSION_RESAMPLE_RANGE)
+    assert all(low - 0.01 <= s <= high + 0.01 for s in degraded)
+    # Log-uniform over the range: each half of it (in log2 units) holds at
+    # least a quarter of the scores.
     middle = (low + high) / 2
     assert min(sum(s < middle for s in degraded),
                sum(s >= middle for s in degraded)) >= len(degraded) / 4
@@ -262,7 +263,7 @@ def test_regression_build_spreads_the_scores(built, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "resample_range", [(1.0, 2.0), (3.0, 2.0), (2.0, 5.0), "wide", 2.0]
+    "resample_range", [(1.0, 2.0), (3.0, 2.0), (2.0, 9.0), "wide", 2.0]
 )
 def test_bad_resample_range_is_refused(resample_range, tmp_path):
     with pytest.raises(ValueError, match="resample_range"):

@@ -250,8 +250,9 @@ def test_score_tasks_leave_classification_fingerprints_unchanged(tmp_path):
     regression = make_config("tiny", output_dir=str(tmp_path), task="regression")
     fingerprint = regression.fingerprint()
     assert fingerprint["task"] == "regression"
-    # The bundled dataset's factors are the default range.
-    assert fingerprint["score_range"] == [1.0, 4.0]
+    # The bundled dataset's scores (log2 of its factors) are the default
+    # range.
+    assert fingerprint["score_range"] == [0.0, 3.0]
 
 
 @pytest.mark.parametrize(

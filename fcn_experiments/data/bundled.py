@@ -18,13 +18,15 @@ same split, which also makes the content of the two classes identical: only
 the degradation tells them apart. Crops of one cell overlap, so the test
 images are correlated; the test accuracy's interval assumes they are not.
 
-Every image also has a score, for regression: the upscaling factor, 1.0
-for a pristine image, up to 4.0 (`SCORE_RANGE`), listed in each split's
-`scores.csv` (`filename,score`, the filename relative to the split folder,
-as `keras.utils.fcn_image_dataset_from_table` reads it). The default
-factors (3 to 4) suit the two-class task; a regression build draws them
-from `REGRESSION_RESAMPLE_RANGE` instead (same crops, other factors, its
-own cached folder), so that the scores cover the range.
+Every image also has a score, for regression: the base-2 logarithm of
+its upscaling factor, 0 for a pristine image, 1 for 2x, up to 3 for 8x
+(`SCORE_RANGE`), listed in each split's `scores.csv` (`filename,score`, the
+filename relative to the split folder, as
+`keras.utils.fcn_image_dataset_from_table` reads it). The default factors
+(3 to 4) suit the two-class task; a regression build draws them
+log-uniformly from `REGRESSION_RESAMPLE_RANGE` instead (same crops, other
+factors, its own cached folder), so that the scores cover the range
+evenly.
 
 The build is deterministic (one seed, fixed file list, lossless PNG output),
 written to a temporary folder and renamed into place when complete, so a
@@ -48,10 +50,10 @@ from fcn_experiments.errors import UsageError
 
 CLASS_NAMES = ("degraded", "pristine")
 SPLITS = ("train", "validation", "test")
-# 5: each split's scores.csv and the manifest's score column (the images
-# are those of 4); a new number so that a cached 4, which lacks them, is
-# not taken for a complete dataset.
-DATASET_VERSION = 5
+# 6: scores are log2 of the upscaling factor, and a regression build draws
+# its factors log-uniformly from 2-8 (5: factors as scores, 1.5-4 drawn
+# uniformly; 4: no scores). The two-class images are those of 4.
+DATASET_VERSION = 6
 
 # Photos from skimage/data with the licence their docstring in
 # skimage/data/_fetchers.py states. Photos without a clear free licence
@@ -91,14 +93,19 @@ STRENGTHS = {
 }
 MIN_MEAN_CHANGE = 0.5
 
-# The score of an image: its upscaling factor, 1.0 for a pristine image.
-SCORE_RANGE = (1.0, 4.0)
-PRISTINE_SCORE = 1.0
-# The factors a regression build draws (`resample_range`): wide, so that
-# the scores spread over SCORE_RANGE. Not below 1.5: the smooth crops change
-# by less than MIN_MEAN_CHANGE and fall back to the strongest factor (in the
-# quick profile 9% of the crops at 1.5, 14% at 1.25; 2-4% of a 1.5-4 build).
-REGRESSION_RESAMPLE_RANGE = (1.5, 4.0)
+# The largest upscaling factor a build may apply.
+MAX_FACTOR = 8.0
+# The score of an image: log2 of its upscaling factor, 0 for a pristine
+# image. On a log scale each doubling of the factor is one unit: the
+# network's error weighs 2x against 4x as 4x against 8x.
+SCORE_RANGE = (0.0, float(np.log2(MAX_FACTOR)))
+PRISTINE_SCORE = 0.0
+# The factors a regression build draws, log-uniformly (`resample_range`).
+# From 2: a factor below 2 leaves the crops at 64 px (the quick profile's
+# 2x) practically unchanged, so that a third of a 1.25-8 build looked
+# pristine there. Up to 8: the crops lose most of their detail, which the
+# squashed 32 px input of #1 could partly see.
+REGRESSION_RESAMPLE_RANGE = (2.0, 8.0)
 SCORES_FILE = "scores.csv"
 
 
@@ -198,21 +205,28 @@ def _strengths(resample_range):
         low, high = (float(v) for v in resample_range)
     except (TypeError, ValueError):
         low = high = float("nan")
-    if not SCORE_RANGE[0] < low <= high <= SCORE_RANGE[1]:
+    if not 1.0 < low <= high <= MAX_FACTOR:
         raise ValueError(
             "`resample_range` must be None or (low, high) with "
-            f"{SCORE_RANGE[0]} < low <= high <= {SCORE_RANGE[1]} (the factors "
-            f"SCORE_RANGE allows). Received: resample_range={resample_range!r}"
+            f"1 < low <= high <= {MAX_FACTOR:g} (the upscaling factors). "
+            f"Received: resample_range={resample_range!r}"
         )
     return {**STRENGTHS, "resample": (low, high)}
 
 
-def _random_degradation(rng, strengths):
+def _random_degradation(rng, strengths, log_uniform=False):
     kind = DEGRADATIONS[rng.integers(len(DEGRADATIONS))]
     low, high = strengths[kind]
     if kind == "jpeg":
         return kind, int(rng.integers(low, high + 1))
+    if log_uniform:  # One draw either way: the crops stay the same.
+        return kind, round(float(np.exp(rng.uniform(np.log(low), np.log(high)))), 2)
     return kind, round(float(rng.uniform(low, high)), 2)
+
+
+def score_of(factor):
+    """The score of an image upscaled by `factor` (1: pristine)."""
+    return float(np.log2(factor))
 
 
 def _random_box(cell, rng, min_fraction):
@@ -245,8 +259,9 @@ def plan_crops(
             varies too.
         seed: seeds every random choice.
         resample_range: `(low, high)`, the range the resampling factors are
-            drawn from; None: `STRENGTHS["resample"]`. The crops do not
-            depend on it (one draw per factor whatever the range).
+            drawn from, log-uniformly; None: `STRENGTHS["resample"]`,
+            uniformly. The crops do not depend on it (one draw per factor
+            whatever the range).
 
     Returns:
         A list of dicts, one per crop: `split`, `source`, `cell` and `box`
@@ -278,7 +293,9 @@ def plan_crops(
             split = SPLIT_PATTERN[deal % len(SPLIT_PATTERN)]
             deal += 1
             for k in range(counts[split]):
-                kind, strength = _random_degradation(rng, strengths)
+                kind, strength = _random_degradation(
+                    rng, strengths, log_uniform=resample_range is not None
+                )
                 stem = os.path.splitext(filename)[0]
                 crops.append(
                     {
@@ -318,8 +335,8 @@ def build_bundled_dataset(
 
     Layout: `<folder>/{train,validation,test}/{degraded,pristine}/*.png`;
     in each split `scores.csv` (`filename,score`: every image of the split,
-    `degraded/x.png` or `pristine/x.png`, sorted, with its upscaling
-    factor, 1.0 for pristine); `manifest.csv` (one row per image: split,
+    `degraded/x.png` or `pristine/x.png`, sorted, with its score: log2
+    of its upscaling factor, 0 for pristine); `manifest.csv` (one row per image: split,
     label, source photo, cell, crop box, degradation, score) and
     `SOURCES.md` (photo credits and licences).
 
@@ -418,7 +435,7 @@ def _write_images(folder, crops, strengths):
                     "degradation": kind if label == "degraded" else "",
                     "strength": strength if label == "degraded" else "",
                     # The factor as applied (after any fallback above).
-                    "score": float(strength)
+                    "score": score_of(strength)
                     if label == "degraded"
                     else PRISTINE_SCORE,
                 }
@@ -461,8 +478,8 @@ def _write_manifest(folder, rows, settings):
             "cell, crop box, factor and score. Each grid cell belongs to one\n"
             "split, so no test pixel is in the training or validation images.\n"
             "\nEach split's `scores.csv` (`filename,score`) gives every image's\n"
-            "score for regression: its upscaling factor as applied, 1.0 for a\n"
-            f"pristine image, in {SCORE_RANGE}.\n"
+            "score for regression: log2 of its upscaling factor as applied, 0\n"
+            f"for a pristine image, in {SCORE_RANGE}.\n"
         )
         f.write(f"\nBuild settings: `{json.dumps(settings, sort_keys=True)}`\n")
     # Written last: its presence marks a complete dataset.

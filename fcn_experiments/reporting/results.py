@@ -6,6 +6,7 @@ import os
 from fcn_experiments import tasks
 from fcn_experiments.evaluation.classification import format_p
 from fcn_experiments.tasks.classification import COLUMNS
+from fcn_experiments.training.timings import COLUMNS as TIMING_FIELDS
 
 EXTRA_FIELDS = (
     "test_ci_low",
@@ -54,8 +55,10 @@ FIELDS = (
     tuple(field for field, _ in COLUMNS if field != "test_ci")
     + EXTRA_FIELDS
     + SCORE_FIELDS
+    # Where each experiment's time went (fcn_experiments/training/timings.py).
+    + TIMING_FIELDS
 )
-FLOAT_FIELDS = SCORE_FIELDS[1:] + (
+FLOAT_FIELDS = SCORE_FIELDS[1:] + TIMING_FIELDS + (
     "val_accuracy",
     "test_accuracy",
     "test_ci_low",

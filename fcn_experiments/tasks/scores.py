@@ -239,7 +239,8 @@ class Regression(ScoreTask):
         return f"regression of {names[0]!r}"
 
     def fill_defaults(self, values):
-        # The bundled dataset's upscaling factors span its score range.
+        # The bundled dataset's scores (log2 of its upscaling factors) span
+        # its score range.
         if values.get("score_range") is None and values.get("train_dir") is None:
             from fcn_experiments.data.bundled import SCORE_RANGE
 

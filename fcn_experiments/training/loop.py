@@ -12,30 +12,12 @@ import shutil
 import statistics
 import time
 
-import numpy as np
-
 import keras
+import numpy as np
 
 from fcn_experiments.models.experiments import RANDOM_INIT_BN_MOMENTUM
 from fcn_experiments.training import records
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Adds `train_seconds` (before validation) and `epoch_seconds` to the
-    epoch logs, so that CSVLogger records them."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-        self._train_end = None
-
-    def on_test_begin(self, logs=None):
-        if self._train_end is None:
-            self._train_end = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        logs["train_seconds"] = (self._train_end or now) - self._start
-        logs["epoch_seconds"] = now - self._start
+from fcn_experiments.training import timings
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -125,7 +107,7 @@ def recipe(config, random_init):
     )
 
 
-def _compile(model, config):
+def _compile(model, config, num_outputs):
     task = config.task_spec
     model.compile(
         optimizer=make_optimizer(config),
@@ -136,10 +118,25 @@ def _compile(model, config):
         jit_compile=False,
         run_eagerly=config.run_eagerly,
     )
-    # Optimizer slots made now, not inside the first traced step: otherwise
-    # TensorFlow traces the training step twice (the first trace creates
-    # variables), about 20 s for MobileNetV2 on the 2-core CPU.
+    # Optimizer slots and metric variables made now, not inside the first
+    # traced step: otherwise TensorFlow traces the training step twice (the
+    # first trace creates variables), about 4 s of CPU for MobileNetV2.
     model.optimizer.build(model.trainable_variables)
+    _build_metrics(model, num_outputs)
+
+
+def _build_metrics(model, num_outputs):
+    """Creates the compiled metrics' variables (Keras builds them in the
+    first traced step unless a tf.distribute strategy is in scope)."""
+    if keras.backend.backend() != "tensorflow" or model.run_eagerly:
+        return
+    import tensorflow as tf
+
+    if tf.distribute.has_strategy():  # Keras builds them symbolically.
+        return
+    zeros = np.zeros((1, num_outputs), "float32")
+    model.compute_metrics(None, zeros, zeros, sample_weight=None)
+    model.reset_metrics()
 
 
 def _resume(folder, config, verbose):
@@ -159,10 +156,10 @@ def _resume(folder, config, verbose):
     return resume_epoch
 
 
-def _callbacks(folder, config, best, *, extra_callbacks, verbose):
+def _callbacks(folder, config, best, timer, *, extra_callbacks, verbose):
     monitor, mode = config.task_spec.plateau_monitor
     return [
-        EpochTimer(),
+        timer,
         FreeSpaceCheck(folder),  # Before anything of the epoch is written.
         keras.callbacks.CSVLogger(
             os.path.join(folder, records.LOG_FILE), append=True
@@ -188,6 +185,7 @@ def _callbacks(folder, config, best, *, extra_callbacks, verbose):
         keras.callbacks.BackupAndRestore(
             os.path.join(folder, records.BACKUP_DIR), delete_checkpoint=False
         ),
+        timer.last,
         *extra_callbacks,
     ]
 
@@ -202,6 +200,7 @@ def train_and_test(
     verbose=1,
     started=None,
     threshold=None,
+    watch=None,
 ):
     """Trains `model` (compiled here) and tests its best epoch once.
 
@@ -217,6 +216,8 @@ def train_and_test(
             the experiment (data, model); default: now.
         threshold: score tasks: the binary accuracy's boundary
             (`Task.threshold`).
+        watch: a `timings.Stopwatch` that gets the seconds of compiling,
+            tracing, steps, validation, checkpoints and testing.
 
     Returns:
         A dict of measurements: `epochs`, `best_epoch`,
@@ -224,18 +225,21 @@ def train_and_test(
         (`Task.evaluate`; `test_images` is those scored).
     """
     start = time.perf_counter() if started is None else started
+    watch = watch or timings.Stopwatch()
     train, validation, test = splits
-    _compile(model, config)
+    with watch.phase("compile"):
+        _compile(model, config, len(train.class_names))
     resume_epoch = _resume(folder, config, verbose)
     best = BestCheckpoint(folder, config.task_spec)
     records.remove_stale_best_files(
         folder, keep=best.best["file"] if best.best else None
     )
+    timer = timings.FitTimer()
     model.fit(
         train.dataset,
         validation_data=validation.dataset,
         epochs=config.epochs,
-        callbacks=_callbacks(folder, config, best,
+        callbacks=_callbacks(folder, config, best, timer,
                              extra_callbacks=extra_callbacks, verbose=verbose),
         verbose=verbose,
         shuffle=False,  # The training dataset shuffles itself.
@@ -245,20 +249,23 @@ def train_and_test(
             f"No epoch of {folder} was validated; the training log "
             f"{os.path.join(folder, records.LOG_FILE)} shows what ran."
         )
-    model.load_weights(os.path.join(folder, best.best["file"]))
+    for phase, seconds in timer.phases().items():
+        watch.add(phase, seconds)
     log = records.read_log(folder)
     train_seconds = [float(row["train_seconds"]) for row in log]
-    measured = {
-        "epochs": len(log),
-        "best_epoch": best.best["epoch"],
-        # The median leaves out the first epoch's graph tracing.
-        "train_images_per_s": train.num_images
-        / statistics.median(train_seconds),
-        **config.task_spec.evaluate(
-            model, test, batch_size=config.batch_size, folder=folder,
-            config=config, threshold=threshold, best=best.best,
-        ),
-    }
+    with watch.phase("test"):
+        model.load_weights(os.path.join(folder, best.best["file"]))
+        measured = {
+            "epochs": len(log),
+            "best_epoch": best.best["epoch"],
+            # The median leaves out the first epoch's graph tracing.
+            "train_images_per_s": train.num_images
+            / statistics.median(train_seconds),
+            **config.task_spec.evaluate(
+                model, test, batch_size=config.batch_size, folder=folder,
+                config=config, threshold=threshold, best=best.best,
+            ),
+        }
     measured["wall_time_s"] = (
         sum(float(row["epoch_seconds"]) for row in log)
         + (time.perf_counter() - start)
