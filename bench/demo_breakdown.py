@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.results_file import Provenance  # noqa: E402
 from bench.results_file import add_out_argument  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
-from fcn_experiments.training import timings  # noqa: E402
 from fcn_experiments.reporting.results import read_results  # noqa: E402
+from fcn_experiments.training import timings  # noqa: E402
 
 
 def run_demo(output_dir, task, extra):

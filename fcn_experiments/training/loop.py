@@ -12,8 +12,9 @@ import shutil
 import statistics
 import time
 
-import keras
 import numpy as np
+
+import keras
 
 from fcn_experiments.models.experiments import RANDOM_INIT_BN_MOMENTUM
 from fcn_experiments.training import records
