@@ -513,7 +513,11 @@ _BREAKDOWN = (
 TABLES = {
     t.name: t
     for t in (
-        Table("demo-breakdown", ("demo_breakdown_before.csv",), _BREAKDOWN),
+        Table(
+            "demo-breakdown",
+            ("demo_breakdown_before.csv", "demo_breakdown.csv"),
+            _BREAKDOWN,
+        ),
         Table(
             "fcn-native-speed",
             ("fcn_native_speed.csv",),
