@@ -113,51 +113,6 @@ def test_demo(capsys, tmp_path):
                 "--output-dir", tmp_path / task, statuses=(0,))
 
 
-def _source(run, number, kind):
-    if kind == "experiment folder":
-        return [run / FOLDERS[number]]
-    if kind == "run folder":
-        return [run, "--experiment", number]
-    return [run / FOLDERS[number] / "best.keras"]
-
-
-SOURCES = ("experiment folder", "run folder", ".keras file")
-
-
-@pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.parametrize("heatmaps", (False, True), ids=("", "heatmaps"))
-@pytest.mark.parametrize("scales", ("1", "1,1.5"))
-@pytest.mark.parametrize("number", sorted(MODES), ids=MODES.values())
-@pytest.mark.parametrize("task", TASKS)
-def test_predict(trained, photos, capsys, tmp_path, task, number, scales,
-                 heatmaps, source):
-    output = tmp_path / "scores.csv"
-    flags = ["--scales", scales, "--output", output, "--quiet"]
-    if heatmaps:
-        flags += ["--heatmaps", tmp_path / "maps"]
-    status, line = run_cli(capsys, "predict", *_source(trained[task], number, source),
-                           photos, *flags)
-    fixed = number == 1  # Keras' original: one size, no score map.
-    if fixed and (heatmaps or scales != "1"):
-        assert status == 2 and "Keras' original model" in line
-        return
-    assert status == 0, line
-    with open(output, newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 4 and all(row["error"] == "" for row in rows)
-    if heatmaps:
-        assert len(os.listdir(tmp_path / "maps")) == 4
-
-
-@pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.parametrize("task", TASKS)
-def test_export(trained, capsys, tmp_path, task, source):
-    out = tmp_path / "model.keras"
-    run_cli(capsys, "export", *_source(trained[task], 3, source), out,
-            "--format", "keras", statuses=(0,))
-    assert out.is_file() and (tmp_path / "model.keras.json").is_file()
-
-
 def _nan(rows):
     rows[3][1] = "nan"
     return rows
@@ -304,3 +259,49 @@ def test_outputs_on_a_read_only_or_full_disk(trained, photos, capsys, tmp_path, 
         for args in calls:
             status, line = run_cli(capsys, *args, statuses=(1,))
             assert reason in line and mount in line, line
+
+
+# The model combinations last: the bad inputs, quicker, report first.
+def _source(run, number, kind):
+    if kind == "experiment folder":
+        return [run / FOLDERS[number]]
+    if kind == "run folder":
+        return [run, "--experiment", number]
+    return [run / FOLDERS[number] / "best.keras"]
+
+
+SOURCES = ("experiment folder", "run folder", ".keras file")
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("heatmaps", (False, True), ids=("", "heatmaps"))
+@pytest.mark.parametrize("scales", ("1", "1,1.5"))
+@pytest.mark.parametrize("number", sorted(MODES), ids=MODES.values())
+@pytest.mark.parametrize("task", TASKS)
+def test_predict(trained, photos, capsys, tmp_path, task, number, scales,
+                 heatmaps, source):
+    output = tmp_path / "scores.csv"
+    flags = ["--scales", scales, "--output", output, "--quiet"]
+    if heatmaps:
+        flags += ["--heatmaps", tmp_path / "maps"]
+    status, line = run_cli(capsys, "predict", *_source(trained[task], number, source),
+                           photos, *flags)
+    fixed = number == 1  # Keras' original: one size, no score map.
+    if fixed and (heatmaps or scales != "1"):
+        assert status == 2 and "Keras' original model" in line
+        return
+    assert status == 0, line
+    with open(output, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(row["error"] == "" for row in rows)
+    if heatmaps:
+        assert len(os.listdir(tmp_path / "maps")) == 4
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("task", TASKS)
+def test_export(trained, capsys, tmp_path, task, source):
+    out = tmp_path / "model.keras"
+    run_cli(capsys, "export", *_source(trained[task], 3, source), out,
+            "--format", "keras", statuses=(0,))
+    assert out.is_file() and (tmp_path / "model.keras.json").is_file()

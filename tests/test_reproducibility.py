@@ -13,6 +13,7 @@ import pytest
 
 from cli_helpers import check_ended_cleanly
 from cli_helpers import cli
+from fcn_experiments.models.experiments import get_experiment
 
 pytestmark = pytest.mark.reproducibility
 
@@ -22,7 +23,7 @@ COMMAND = ("run", "--profile", "tiny", "--no-run-eagerly", "--experiments",
            "1", "--no-plots", "--quiet")
 TIMINGS = {"train_images_per_s", "wall_time_s", "epoch_seconds",
            "train_seconds"}
-FOLDERS = ("exp3_fcn_1.5x", "exp8_fcn_multicrop")
+FOLDERS = tuple(get_experiment(number).folder for number in (3, 8))
 
 
 def _rows(path):
