@@ -50,6 +50,7 @@ LONGEST_FIRST = (
     "test_experiments_backends.py",
     "test_experiments_resume.py",
     "test_installer_safety.py",
+    "test_cli_failures.py",  # CLI subprocesses: two runs at once, full disk
     "test_predict.py",
     "test_experiments_weights.py",
     "test_fcn_mixed_precision.py",
