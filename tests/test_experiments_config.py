@@ -69,7 +69,7 @@ def test_experiment_table():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"model": "resnet50"}, "Received: model='resnet50'"),
+        ({"model": "resnet51"}, "Received: model='resnet51'"),
         ({"base_size": 16}, "at least 32 px. Received: base_size=16"),
         ({"train_dir": "."}, "test_dir is needed"),
         ({"test_dir": "."}, "without train_dir"),

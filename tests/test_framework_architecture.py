@@ -16,6 +16,7 @@ TASK_NAMES = {"classification", "regression", "distribution"}
 # predict ask the task; the runner and the command line put it together.
 LAYERS = (
     "errors",
+    "package_files",
     "evaluation",
     "models",
     "data",

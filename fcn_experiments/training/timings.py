@@ -110,7 +110,7 @@ class FitTimer(keras.callbacks.Callback):
         self.epochs["validation"].append(now - train_end)
         logs["train_seconds"] = train_end - self._start
         logs["epoch_seconds"] = now - self._start
-        self._callbacks_start = now
+        self.callbacks_start = now
 
     def phases(self):
         """`{trace, first_epoch, steps, validation, checkpoint}` seconds."""
@@ -136,7 +136,7 @@ class _EpochEndTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         timer = self.timer
-        timer.checkpoint += time.perf_counter() - timer._callbacks_start
+        timer.checkpoint += time.perf_counter() - timer.callbacks_start
 
 
 def _first_excess(seconds):
