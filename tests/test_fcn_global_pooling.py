@@ -6,6 +6,7 @@ that the photos' logits differ); ConvNeXt and InceptionResNetV2 and the
 rest of each family are marked `fcn_families` (.ci/steps/25-fcn-families.sh).
 """
 
+import gc
 import types
 
 import numpy as np
@@ -23,8 +24,9 @@ from fcn_model_helpers import max_abs_diff
 from fcn_model_helpers import photo_batch
 from fcn_model_helpers import run
 
-# Runs under every backend in `./run.sh backends` (tests/backend_suite.py).
-pytestmark = pytest.mark.backend_suite
+# The tests marked `backend_suite` run under every backend in `./run.sh
+# backends` (tests/backend_suite.py): equality, minimum size and refusals;
+# the score maps, round trips and skip branches are TensorFlow's here.
 
 HEAVY = ("ConvNeXtTiny", "InceptionResNetV2")
 TEST_IMAGE = "test_image.jpg"  # 427x640.
@@ -77,6 +79,7 @@ def case(request):
     )
 
 
+@pytest.mark.backend_suite
 def test_equals_original_at_native_size(case):
     assert_photos_differ(case.logits)
     # One window position: the score map is 1x1 and holds the logits.
@@ -111,6 +114,7 @@ def test_score_map_on_non_square_photo(case):
     assert max_abs_diff(score_map[0, 0, 0], score_map[0, -1, -1]) > 0
 
 
+@pytest.mark.backend_suite
 def test_minimum_size(case):
     geometry = fcn.geometry(case.score_map)
     assert geometry.native_size == case.original.input_shape[1:3]
@@ -174,6 +178,7 @@ def test_skip_variant_starts_as_plain_fcn(extra_case):
     assert_close(run(skip, images), run(case.fcn, images))
 
 
+@pytest.mark.backend_suite
 def test_avg_pooling_and_activation():
     builder, preprocess, kwargs = GLOBAL_POOLING_FAMILIES["MobileNet"]
     original, images, logits = build_calibrated(builder, preprocess, **kwargs)
@@ -292,6 +297,7 @@ def test_refused_in_one_line(make, message):
     assert "Received: model=" in str(error.value)
 
 
+@pytest.mark.backend_suite
 def test_flatten_of_a_map_is_refused():
     inputs = keras.Input((64, 64, 3))
     x = keras.layers.Conv2D(8, 3, strides=16)(inputs)
@@ -303,6 +309,7 @@ def test_flatten_of_a_map_is_refused():
         fcn.to_fcn(model)
 
 
+@pytest.mark.backend_suite
 def test_bad_arguments():
     model = keras.applications.MobileNet(weights=None, alpha=0.25)
     with pytest.raises(ValueError, match="Received: pooling=mean"):
@@ -320,3 +327,7 @@ def test_family_member_equals_original(member):
     original, images, logits = build_calibrated(builder, preprocess, **kwargs)
     assert_photos_differ(logits)
     assert_close(run(fcn.to_fcn(original), images), logits)
+    # The members are large: one at a time in memory, not a worker's sum.
+    del original
+    keras.backend.clear_session()
+    gc.collect()
