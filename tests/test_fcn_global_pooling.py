@@ -64,6 +64,8 @@ def assert_photos_differ(logits):
 @pytest.fixture(scope="module", params=_families())
 def case(request):
     family = request.param
+    if family.startswith("NASNet") and keras.backend.backend() == "torch":
+        pytest.skip("Keras' own NASNet refuses the torch backend")
     builder, preprocess, kwargs = GLOBAL_POOLING_FAMILIES[family]
     original, images, logits = build_calibrated(builder, preprocess, **kwargs)
     return types.SimpleNamespace(
