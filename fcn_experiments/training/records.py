@@ -34,12 +34,16 @@ def write_json_atomic(path, data):
     os.replace(tmp, path)
 
 
-def read_best(folder):
-    path = os.path.join(folder, BEST_FILE)
+def _read_json(path):
+    """The JSON in `path`, or None where there is no such file."""
     if not os.path.isfile(path):
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def read_best(folder):
+    return _read_json(os.path.join(folder, BEST_FILE))
 
 
 def remove_stale_best_files(folder, keep):
@@ -57,11 +61,10 @@ def read_log(folder):
 
 
 def restored_epoch(folder):
-    path = os.path.join(folder, BACKUP_DIR, "training_metadata.json")
-    if not os.path.isfile(path):
-        return 0
-    with open(path) as f:
-        return int(json.load(f)["epoch"])
+    metadata = _read_json(
+        os.path.join(folder, BACKUP_DIR, "training_metadata.json")
+    )
+    return 0 if metadata is None else int(metadata["epoch"])
 
 
 def cut_log(folder, epochs_kept):
@@ -91,11 +94,7 @@ def load_finished(folder, fingerprint):
         SettingsChangedError: the folder holds a run with other settings.
     """
     check_fingerprint(folder, fingerprint)
-    path = os.path.join(folder, RESULT_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+    return _read_json(os.path.join(folder, RESULT_FILE))
 
 
 def check_fingerprint(folder, fingerprint):
