@@ -22,6 +22,7 @@ from fcn_experiments.reporting.results import read_results
 from fcn_experiments.reporting.run_record import RUN_FILE
 from fcn_experiments.training import records as training
 from fcn_experiments.training.distribute import resolve_strategy
+from fcn_experiments.training.output_lock import LOCK_FILE
 from fcn_experiments.training.timings import TIMINGS_FILE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,12 +85,12 @@ def test_cli_tiny_profile_fcn_and_multicrop(tmp_path):
     )
     _check_run(done, out, CI_EXPERIMENTS)
     # This process is the chief (no cluster): the results, each experiment's
-    # own files, the data, the starting weights and the run's record, and
-    # nothing else.
+    # own files, the data, the starting weights, the run's record and its
+    # (released) lock, and nothing else.
     folders = [get_experiment(n).folder for n in CI_EXPERIMENTS]
     assert sorted(os.listdir(out)) == sorted(
         ["data", "starting_weights", *folders, "results.csv", "results.md",
-         RUN_FILE, TIMINGS_FILE]
+         RUN_FILE, TIMINGS_FILE, LOCK_FILE]
     )
     for folder in folders:
         assert os.path.isfile(os.path.join(out, folder, training.RESULT_FILE))

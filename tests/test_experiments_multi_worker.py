@@ -24,8 +24,11 @@ import types
 import pytest
 
 from fcn_experiments.models.experiments import get_experiment
+from fcn_experiments.reporting.run_record import RUN_FILE
 from fcn_experiments.training import distribute
 from fcn_experiments.training import records as training
+from fcn_experiments.training.output_lock import LOCK_FILE
+from fcn_experiments.training.timings import TIMINGS_FILE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENT = 1
@@ -175,9 +178,11 @@ def test_two_workers_train_and_only_the_chief_writes(tmp_path, cluster):
     folder = out / get_experiment(EXPERIMENT).folder
     assert [row["epoch"] for row in _log_rows(folder)] == ["0"]
     # The other worker wrote into a scratch folder it removed: the output
-    # folder holds the chief's files and the shared data only.
+    # folder holds the chief's files (its run record and released lock
+    # among them) and the shared data only.
     assert sorted(os.listdir(out)) == sorted(
-        ["data", "starting_weights", folder.name, "results.csv", "results.md"]
+        ["data", "starting_weights", folder.name, "results.csv", "results.md",
+         RUN_FILE, TIMINGS_FILE, LOCK_FILE]
     )
 
 
