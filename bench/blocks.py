@@ -7,7 +7,8 @@ shows, from the results that `bench/tables.py` reads.
   holds `results.csv` of `./run.sh demo --seed N` as the framework wrote
   it, and seed 1's `test_predictions.csv` files (paths relative to the
   run's output folder); `run.json` the date, machine, commit and command.
-- The bundled regression demo's table (`docs/results/regression/`).
+- The bundled regression demo's table (`docs/results/regression/`, one
+  `seed<N>/results.csv` per seed, as for the demo).
 - The benches' tables (`TABLES`): the results file(s) a bench wrote with
   `--out`, the rows each shows and its columns (cell templates described
   in `bench/tables.py`); two need more than columns and have their own
@@ -297,48 +298,57 @@ def precision_table(fp32_dir=DEMO_DIR, mixed_dir=BF16_DIR):
 # ------------------------------------------------------------------ regression
 
 
-def regression_table(rows, info):
-    """Markdown: per experiment the test SRCC and its 95% bootstrap
-    interval, its difference from #1 with the paired bootstrap interval,
-    PLCC, RMSE and the accuracy at the threshold."""
-    threshold = float(rows[0]["score_threshold"])
+def _paired_above(row):
+    """Whether the row's paired bootstrap interval of SRCC - #1 lies above
+    0; None where the run has no difference for it."""
+    if row.get("srcc_diff_low", "") == "":
+        return None
+    return float(row["srcc_diff_low"]) > 0
+
+
+def regression_table(seeds, info):
+    """Markdown: per experiment the test SRCC of each seed, the mean over
+    seeds and its t interval, and in how many seeds the paired bootstrap
+    interval of SRCC - #1 lies above 0."""
+    _check_same_experiments(seeds)
+    names = list(seeds)
+    experiments = sorted(set().union(*(rows.keys() for rows in seeds.values())))
+    first = next(iter(seeds[names[0]].values()))
     lines = [
         f"*`{info['command']}`: measured {info['date']} on {info['machine']}, "
-        f"commit `{info['commit'][:10]}`{reproduce(info)}; one run, "
-        f"{rows[0]['test_images']} "
-        "test images; intervals: percentile bootstrap, 95%, 2000 resamples; "
-        "rendered by `bench/report.py` from `docs/results/regression/`.*",
+        f"commit `{info['commit'][:10]}`{reproduce(info)}; seeds "
+        f"{', '.join(map(str, names))}, {first['test_images']} test images "
+        "each; SRCC - #1: the paired percentile bootstrap interval (95%, 2000 "
+        "resamples of the test images) of each seed's run; rendered by "
+        "`bench/report.py` from `docs/results/regression/`.*",
         "",
-        "| # | experiment | input | test SRCC | 95% interval | SRCC - #1 "
-        "(95% paired interval) | PLCC | RMSE | accuracy at "
-        f"{threshold:g} |",
-        "|---|---|---|---:|---|---|---:|---:|---:|",
+        "| # | experiment | input | "
+        + " | ".join(f"seed {s}" for s in names)
+        + f" | mean SRCC | 95% interval of the mean (t, n={len(names)}) | "
+        "seeds with SRCC - #1 above 0 |",
+        "|---|---|---|" + "---:|" * len(names) + "---:|---|---|",
     ]
-    for row in rows:
-        if int(row["experiment"]) == 1:
-            difference = "-"
-        elif row.get("srcc_diff_vs_1", "") == "":
-            difference = "n/a"
+    for k in experiments:
+        rows = [seeds[s].get(k) for s in names]
+        ref = next(r for r in rows if r is not None)
+        values = [float(r["test_srcc"]) for r in rows if r is not None]
+        mean, low, high = t_interval(values)
+        above = [_paired_above(r) for r in rows if r is not None]
+        if k == 1:
+            paired = "-"
+        elif None in above:
+            paired = "n/a"
         else:
-            difference = (
-                f"{number(row['srcc_diff_vs_1'], signed=True)} "
-                f"({number(row['srcc_diff_low'], signed=True)} to "
-                f"{number(row['srcc_diff_high'], signed=True)})"
-            )
+            paired = f"{sum(above)} of {len(above)}"
         lines.append(
             "| "
             + " | ".join(
-                [
-                    row["experiment"],
-                    row["title"],
-                    input_cell(row),
-                    f"**{number(row['test_srcc'])}**",
-                    f"{number(row['test_srcc_low'])} to "
-                    f"{number(row['test_srcc_high'])}",
-                    difference,
-                    number(row["test_plcc"]),
-                    number(row["test_rmse"]),
-                    number(row["test_threshold_accuracy"]),
+                [str(k), ref["title"], input_cell(ref)]
+                + ["" if r is None else number(r["test_srcc"]) for r in rows]
+                + [
+                    f"**{number(mean)}**",
+                    "" if low is None else f"{number(low)} to {number(high)}",
+                    paired,
                 ]
             )
             + " |"
@@ -346,32 +356,28 @@ def regression_table(rows, info):
     return "\n".join(lines)
 
 
-def read_regression_run(regression_dir=REGRESSION_DIR):
-    """`(rows, info)`: the regression run's result rows and run.json."""
-    path = os.path.join(regression_dir, "results.csv")
-    rows = list(read_run_results(path).values())
-    if any(row.get("task") != "regression" for row in rows):
-        raise ValueError(
-            f"{path} must hold the rows of a finished `--task regression` "
-            "run: copy its results.csv with --import-regression."
-        )
-    return rows, read_run_info(regression_dir)
+def read_regression_seeds(regression_dir=REGRESSION_DIR):
+    """`({seed: {experiment: row}}, info)`: each `seed<N>/results.csv` of
+    the regression demo, and run.json."""
+    seeds = read_demo_seeds(regression_dir)
+    for seed, rows in seeds.items():
+        if any(row.get("task") != "regression" for row in rows.values()):
+            raise ValueError(
+                f"{regression_dir}/seed{seed}/results.csv must hold the rows "
+                "of a finished `--task regression` run: copy its results.csv "
+                "with --import-regression DIR --seed N."
+            )
+    return seeds, read_run_info(regression_dir)
 
 
 def regression_block(regression_dir=REGRESSION_DIR):
-    return regression_table(*read_regression_run(regression_dir))
+    return regression_table(*read_regression_seeds(regression_dir))
 
 
-def import_regression_run(output_dir, regression_dir=REGRESSION_DIR):
-    """Copies a finished regression run's results.csv into `regression_dir`."""
-    source = os.path.join(output_dir, "results.csv")
-    if not os.path.isfile(source):
-        raise ValueError(
-            f"{source} does not exist: import a run once all its experiments "
-            "have finished."
-        )
-    os.makedirs(regression_dir, exist_ok=True)
-    shutil.copyfile(source, os.path.join(regression_dir, "results.csv"))
+def import_regression_run(output_dir, seed, regression_dir=REGRESSION_DIR):
+    """Copies a finished regression run's results.csv into
+    `regression_dir/seed<seed>/`."""
+    import_run(output_dir, seed, regression_dir)
 
 
 # ------------------------------------------------------------------ footers

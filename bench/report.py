@@ -217,7 +217,7 @@ def main(argv=None):
         "--import-regression",
         metavar="DIR",
         help="first copy this finished `./run.sh demo --task regression` "
-        "run's results.csv into docs/results/regression/",
+        "run's results.csv into docs/results/regression/seed<N>/ (with --seed)",
     )
     parser.add_argument(
         "--with-predictions",
@@ -226,7 +226,9 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     if args.import_regression:
-        import_regression_run(args.import_regression)
+        if args.seed is None:
+            parser.error("--import-regression needs --seed N")
+        import_regression_run(args.import_regression, args.seed)
     if args.import_run:
         if args.seed is None:
             parser.error("--import-run needs --seed N")

@@ -3,8 +3,8 @@
 # (requirements-backends.txt); TensorFlow's share is the
 # README's test command, which CI has just run, plus the `backends_only`
 # tests it leaves out. Together: every backend, and the framework's CLI on
-# each (tiny profile, experiments 1, 3 and 8: Keras' own model, an FCN at
-# 1.5x, multi-crop). The CLI's all-nine run (marker `cli_all_nine`: minutes per
+# each (tiny profile, experiment 8: multi-crop, the FCN at 1.5x on three
+# crops). The CLI's all-nine run (marker `cli_all_nine`: minutes per
 # experiment under JAX) stays in `./run.sh backends`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
