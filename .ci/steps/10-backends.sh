@@ -8,5 +8,8 @@
 # experiment under JAX) stays in `./run.sh backends`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine and not fcn_families"
+# Two pytest workers per backend, a test file each: XLA compiles on one
+# core, so a second worker about halves JAX's share.
+./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine and not fcn_families" \
+    -n 2 --dist loadfile
 FCN_TEST_WORKERS=0 ./run.sh test -m "backends_only and not cli_all_nine" -q -p no:cacheprovider
