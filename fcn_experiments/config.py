@@ -268,6 +268,7 @@ def make_config(profile="quick", **overrides):
             f"Received: {', '.join(f'{k}={overrides[k]!r}' for k in unknown)}"
         )
     values = dict(PROFILES.get(profile, {}))
+    values.update(tasks.get(overrides.get("task")).profile_settings(profile))
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["profile"] = profile
     for key in ("experiments", "data_crops_per_cell", "score_range"):

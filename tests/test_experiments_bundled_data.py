@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fcn_experiments import tasks
+from fcn_experiments.config import make_config
 from fcn_experiments.data import bundled as bundled_data
 from fcn_experiments.errors import UsageError
 
@@ -260,6 +262,54 @@ def test_regression_build_spreads_the_scores(built, tmp_path):
             if r["split"] == split:
                 name = os.path.relpath(r["path"], split).replace(os.sep, "/")
                 assert listed[name] == r["score"]
+
+
+def test_regression_build_has_no_crop_an_experiment_enlarges(built, tmp_path):
+    # The quick profile's largest input: #5 at 3x its base size.
+    assert make_config("quick").base_size * 3 == bundled_data.REGRESSION_MIN_SIDE
+    settings = tasks.get("regression").bundled_data_settings()
+    assert settings["min_side"] == bundled_data.REGRESSION_MIN_SIDE
+    folder = bundled_data.build_bundled_dataset(
+        tmp_path, verbose=False, cell_size=96, crops_per_cell=(1, 1, 1),
+        seed=0, **settings,
+    )
+    rows = bundled_data.read_manifest(folder)
+    assert {r["split"] for r in rows} == set(bundled_data.SPLITS)
+    sides = []
+    for r in rows:
+        with Image.open(os.path.join(folder, r["path"])) as image:
+            sides.append(min(image.size))
+        x0, y0, x1, y1 = r["box"]
+        assert min(image.size) == min(x1 - x0, y1 - y0)
+    assert min(sides) >= bundled_data.REGRESSION_MIN_SIDE
+    # Still of varied sizes and aspect ratios.
+    assert len({r["box"][2] - r["box"][0] for r in rows}) > 10
+    # Only cells with detail to lose: retina.jpg has none; the others' cells
+    # change by at least REGRESSION_MIN_CHANGE levels at the weakest factor.
+    sources = {r["source"] for r in rows}
+    assert "retina.jpg" not in sources and len(sources) == len(bundled_data.SOURCES) - 1
+    photos = {name: bundled_data.load_rgb(name) for name in sources}
+    weakest = bundled_data.REGRESSION_RESAMPLE_RANGE[0]
+    for cell, source in {(r["cell"], r["source"]) for r in rows}:
+        x0, y0, x1, y1 = cell
+        patch = photos[source][y0:y1, x0:x1]
+        change = np.abs(
+            bundled_data.degrade(patch, "resample", weakest).astype(float) - patch
+        ).mean()
+        assert change >= bundled_data.REGRESSION_MIN_CHANGE
+    # The two-class build (no min_side) cuts smaller crops from the cells.
+    two_class = bundled_data.plan_crops(96, crops_per_cell=(1, 1, 1), seed=0)
+    assert min(min(c["box"][2] - c["box"][0], c["box"][3] - c["box"][1])
+               for c in two_class) < 60
+
+
+@pytest.mark.parametrize("min_side", [0, -5, "96", 96.0, True])
+def test_bad_min_side_is_refused(min_side, tmp_path):
+    with pytest.raises(ValueError, match="min_side"):
+        bundled_data.build_bundled_dataset(
+            tmp_path, verbose=False, min_side=min_side, **SMALL
+        )
+    assert not os.listdir(tmp_path)
 
 
 @pytest.mark.parametrize(

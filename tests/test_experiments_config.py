@@ -40,6 +40,23 @@ def test_profiles():
     )
 
 
+def test_a_task_changes_its_profile_below_the_callers_settings():
+    quick = make_config("quick")
+    regression = make_config("quick", task="regression")
+    # More, smaller steps for a score; everything else the profile's.
+    assert (regression.batch_size, regression.epochs) == (16, 24)
+    assert (quick.batch_size, quick.epochs) == (32, 8)
+    assert (regression.lr_start, regression.base_size, regression.alpha) == (
+        quick.lr_start, quick.base_size, quick.alpha,
+    )
+    # The caller's settings win; other profiles are left as they are.
+    assert make_config("quick", task="regression", epochs=3).epochs == 3
+    assert make_config("quick", task="regression", batch_size=8).batch_size == 8
+    tiny = make_config("tiny", task="regression")
+    assert (tiny.batch_size, tiny.epochs) == (8, 1)
+    assert make_config("paper", task="regression").epochs == 20
+
+
 def test_experiment_table():
     assert [e.number for e in EXPERIMENTS] == list(range(1, 10))
     config = make_config("quick")

@@ -53,6 +53,11 @@ class Task:
 
     # Settings.
 
+    def profile_settings(self, profile):
+        """Settings this task changes in the named profile: they override
+        the profile's, and are overridden by the caller's."""
+        return {}
+
     def fill_defaults(self, values):
         """Adds task defaults to `make_config`'s values (in place)."""
 
