@@ -525,6 +525,11 @@ TABLES = {
             _BREAKDOWN,
         ),
         Table(
+            "regression-breakdown",
+            ("regression_breakdown.csv",),
+            _BREAKDOWN,
+        ),
+        Table(
             "fcn-native-speed",
             ("fcn_native_speed.csv",),
             (
