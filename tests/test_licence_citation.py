@@ -10,9 +10,11 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-# The original distribution's address, as the credits cite it. Only
-# compared as text: no test fetches it (tests never leave 127.0.0.1).
-ORIGINAL_REPOSITORY = "https://github.com/bmezaris/fully_convolutional_networks"
+# The original distribution's address, from the package's metadata (its one
+# home), which CITATION.cff and the credits must repeat. Only compared as
+# text: no test fetches it (tests never leave 127.0.0.1).
+with open(REPO / "pyproject.toml", "rb") as _f:
+    ORIGINAL_REPOSITORY = tomllib.load(_f)["project"]["urls"]["Original distribution"]
 
 # From the CFF 1.2.0 schema (citation-file-format.github.io/1.2.0/schema).
 CFF_REQUIRED = {"cff-version", "message", "title", "authors"}
@@ -107,6 +109,8 @@ def test_licence_is_keras_apache_2_0_text():
 
 def test_credits_page_names_the_original_and_the_papers():
     text = (REPO / "docs" / "credits.md").read_text(encoding="utf-8")
+    assert ORIGINAL_REPOSITORY.startswith("https://")
+    assert ORIGINAL_REPOSITORY.endswith("/bmezaris/fully_convolutional_networks")
     assert ORIGINAL_REPOSITORY in text
     assert "independent reimplementation" in text
     assert "none of the original distribution's code" in text
