@@ -111,12 +111,30 @@ def _check_same_experiments(seeds):
                 )
 
 
+def _by_experiment(seeds):
+    """`(experiment, its row in the first seed that has it, [its row or
+    None in each seed])`, in experiment order."""
+    _check_same_experiments(seeds)
+    for k in sorted(set().union(*(rows.keys() for rows in seeds.values()))):
+        rows = [rows_of_seed.get(k) for rows_of_seed in seeds.values()]
+        yield k, next(r for r in rows if r is not None), rows
+
+
+def _seed_cells(rows, field, value, interval):
+    """Cells of each seed's `field`, the mean over seeds (bold) and its t
+    interval; `value(x)` and `interval(low, high)` format them."""
+    values = [float(r[field]) for r in rows if r is not None]
+    mean, low, high = t_interval(values)
+    return (
+        ["" if r is None else value(float(r[field])) for r in rows]
+        + [f"**{value(mean)}**", "" if low is None else interval(low, high)]
+    )
+
+
 def demo_table(seeds, info):
     """Test accuracy per experiment and seed, the mean over seeds and its t
     interval; with one seed, the test accuracy's Wilson interval."""
-    _check_same_experiments(seeds)
     names = list(seeds)
-    experiments = sorted(set().union(*(rows.keys() for rows in seeds.values())))
     seeds_text = ("seed " if len(names) == 1 else "seeds ") + ", ".join(
         map(str, names)
     )
@@ -133,23 +151,16 @@ def demo_table(seeds, info):
             f"95% interval of the mean (t, n={len(names)}) |",
             "|---|---|---|" + "---:|" * len(names) + "---:|---|",
         ]
-    for k in experiments:
-        rows = [seeds[s].get(k) for s in names]
-        ref = next(r for r in rows if r is not None)
+    for k, ref, rows in _by_experiment(seeds):
         cells = [str(k), ref["title"], input_cell(ref)]
         if len(names) == 1:
             low, high = wilson_interval(*correct_count(ref))
             cells += [f"{float(ref['test_accuracy']):.3f}", f"{low:.3f}-{high:.3f}"]
         else:
-            accs = [float(r["test_accuracy"]) for r in rows if r is not None]
-            cells += [
-                "" if r is None else f"{float(r['test_accuracy']):.3f}" for r in rows
-            ]
-            mean, low, high = t_interval(accs)
-            cells += [
-                f"**{mean:.3f}**",
-                "" if low is None else f"{low:.2f}-{high:.2f}",
-            ]
+            cells += _seed_cells(
+                rows, "test_accuracy", lambda x: f"{x:.3f}",
+                lambda low, high: f"{low:.2f}-{high:.2f}",
+            )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -310,9 +321,7 @@ def regression_table(seeds, info):
     """Markdown: per experiment the test SRCC of each seed, the mean over
     seeds and its t interval, and in how many seeds the paired bootstrap
     interval of SRCC - #1 lies above 0."""
-    _check_same_experiments(seeds)
     names = list(seeds)
-    experiments = sorted(set().union(*(rows.keys() for rows in seeds.values())))
     first = next(iter(seeds[names[0]].values()))
     lines = [
         f"*`{info['command']}`: measured {info['date']} on {info['machine']}, "
@@ -328,11 +337,7 @@ def regression_table(seeds, info):
         "seeds with SRCC - #1 above 0 |",
         "|---|---|---|" + "---:|" * len(names) + "---:|---|---|",
     ]
-    for k in experiments:
-        rows = [seeds[s].get(k) for s in names]
-        ref = next(r for r in rows if r is not None)
-        values = [float(r["test_srcc"]) for r in rows if r is not None]
-        mean, low, high = t_interval(values)
+    for k, ref, rows in _by_experiment(seeds):
         above = [_paired_above(r) for r in rows if r is not None]
         if k == 1:
             paired = "-"
@@ -340,19 +345,10 @@ def regression_table(seeds, info):
             paired = "n/a"
         else:
             paired = f"{sum(above)} of {len(above)}"
-        lines.append(
-            "| "
-            + " | ".join(
-                [str(k), ref["title"], input_cell(ref)]
-                + ["" if r is None else number(r["test_srcc"]) for r in rows]
-                + [
-                    f"**{number(mean)}**",
-                    "" if low is None else f"{number(low)} to {number(high)}",
-                    paired,
-                ]
-            )
-            + " |"
+        cells = [str(k), ref["title"], input_cell(ref)] + _seed_cells(
+            rows, "test_srcc", number, lambda low, high: f"{number(low)} to {number(high)}"
         )
+        lines.append("| " + " | ".join(cells + [paired]) + " |")
     return "\n".join(lines)
 
 
