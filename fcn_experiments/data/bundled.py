@@ -270,6 +270,25 @@ def _random_box(cell, rng, min_fraction, min_side=0):
     return (left, top, left + w, top + h)
 
 
+def _check_crop_settings(crops_per_cell, min_fraction, min_side):
+    if len(crops_per_cell) != len(SPLITS) or min(crops_per_cell) < 1:
+        raise ValueError(
+            "`crops_per_cell` needs one count >= 1 for each of train, "
+            f"validation and test. Received: crops_per_cell={crops_per_cell}"
+        )
+    if not 0.1 <= min_fraction <= 1.0:
+        raise ValueError(
+            f"`min_fraction` must be in [0.1, 1]. Received: min_fraction={min_fraction}"
+        )
+    if min_side is not None and (
+        isinstance(min_side, bool) or not isinstance(min_side, int) or min_side < 1
+    ):
+        raise ValueError(
+            "`min_side` must be None or a number of pixels >= 1. "
+            f"Received: min_side={min_side!r}"
+        )
+
+
 def plan_crops(
     cell_size=256,
     *,
@@ -308,21 +327,8 @@ def plan_crops(
         `name`.
     """
     strengths = _strengths(resample_range)
-    if len(crops_per_cell) != len(SPLITS) or min(crops_per_cell) < 1:
-        raise ValueError(
-            "`crops_per_cell` needs one count >= 1 for each of train, "
-            f"validation and test. Received: crops_per_cell={crops_per_cell}"
-        )
-    if not 0.1 <= min_fraction <= 1.0:
-        raise ValueError(
-            f"`min_fraction` must be in [0.1, 1]. Received: min_fraction={min_fraction}"
-        )
+    _check_crop_settings(crops_per_cell, min_fraction, min_side)
     if min_side is not None:
-        if isinstance(min_side, bool) or not isinstance(min_side, int) or min_side < 1:
-            raise ValueError(
-                "`min_side` must be None or a number of pixels >= 1. "
-                f"Received: min_side={min_side!r}"
-            )
         cell_size = max(cell_size, int(np.ceil(min_side / min_fraction)))
     rng = np.random.default_rng(seed)
     counts = dict(zip(SPLITS, crops_per_cell))
