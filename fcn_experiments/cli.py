@@ -44,6 +44,17 @@ def _layer(text):
     return int(text) if text.isdigit() else text
 
 
+def _jobs(text):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a positive integer. Received: {text!r}"
+        ) from None
+
+
 def _flag_type(field):
     if field.name in ("experiments", "data_crops_per_cell"):
         return _int_list
@@ -51,6 +62,8 @@ def _flag_type(field):
         return float
     if field.name == "freeze_up_to":
         return _layer
+    if field.name == "jobs":
+        return _jobs
     for kind in (int, float):
         if kind.__name__ in str(field.type):
             return kind
@@ -380,6 +393,7 @@ def _run_command(parsed):
     from fcn_experiments.runner import run_experiments
     from fcn_experiments.training import distribute
     from fcn_experiments.training.output_lock import OutputInUseError
+    from fcn_experiments.training.parallel import WorkerProcessError
     from fcn_experiments.training.records import SettingsChangedError
 
     try:
@@ -401,6 +415,7 @@ def _run_command(parsed):
         SettingsChangedError,
         StartingWeightsError,
         UsageError,  # SplitError included.
+        WorkerProcessError,
     ) as error:  # One line: what went wrong and what to do.
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -63,6 +63,7 @@ class Config:
     seed: int = 1
     run_eagerly: bool = False
     mixed_precision: str = "auto"
+    jobs: int | str = 1
     force: bool = False
     profile: str = "custom"
     regression_loss: str = "mse"
@@ -99,6 +100,9 @@ class Config:
             "data_dir",
             "run_eagerly",
             "offline",
+            # How many train side by side: the threads of each are in
+            # results.csv and run.json.
+            "jobs",
             "min_class_images",  # a warning threshold: no effect on results
         }
         values = {
@@ -188,6 +192,11 @@ PARAMETER_HELP = {
     "score_threshold": "score tasks: the binary accuracy's boundary between "
     "low and high scores (AVA: 5); default the middle of score_range, else "
     "the median training score",
+    "jobs": "experiments trained side by side, each in its own process "
+    "with its share of the cores: auto (one per core on a machine without "
+    "a GPU; 1 with a GPU, several replicas or callbacks) | N. A small model "
+    "trains as fast on one thread as on two; the thread count changes the "
+    "last digits of the arithmetic, so results.csv records it",
     "mixed_precision": "Keras dtype policy for training: "
     f"{' | '.join(PRECISIONS)} (the models' scores stay float32). auto: "
     "mixed_float16 on a GPU; mixed_bfloat16 on a CPU with native bf16 "
@@ -225,6 +234,9 @@ PROFILES = {
         lr_patience=2,
         fcn_pooling="avg",
         cache_images=True,
+        # One experiment per core: MobileNetV2-0.35 at 32-96 px trains as
+        # fast on one thread as on two (BENCHMARKS.md).
+        jobs="auto",
         data_cell_size=96,
         data_crops_per_cell=(5, 3, 5),
     ),
@@ -392,6 +404,13 @@ def _check_choices(c):
         raise UsageError(
             "`experiments` must be a non-empty subset of 1..9. "
             f"Received: experiments={c.experiments!r}"
+        )
+    if c.jobs != "auto" and (
+        isinstance(c.jobs, bool) or not isinstance(c.jobs, int) or c.jobs < 1
+    ):
+        raise UsageError(
+            "`jobs` must be 'auto' or a positive integer. "
+            f"Received: jobs={c.jobs!r}"
         )
     if c.mixed_precision not in PRECISIONS:
         raise UsageError(

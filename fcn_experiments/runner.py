@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import shutil
+import sys
 import tempfile
 import time
 
@@ -30,6 +31,7 @@ from fcn_experiments.reporting.results import text_table
 from fcn_experiments.reporting.results import write_results
 from fcn_experiments.training import distribute
 from fcn_experiments.training import loop as training
+from fcn_experiments.training import parallel
 from fcn_experiments.training import precision as run_precision
 from fcn_experiments.training import records
 from fcn_experiments.training import timings
@@ -68,6 +70,7 @@ class _Run:
     say: object
     began: float
     watch: object  # The run's own phases (`timings.Stopwatch`).
+    jobs: int = 1  # Worker processes that train side by side (1: this one).
     start: dict | None = None  # The starting weights, once prepared.
     precision: object = None  # The dtype policy, once resolved.
 
@@ -103,7 +106,17 @@ class _Run:
             run_record.record_run(
                 config.output_dir, config=config, fingerprint=self.fingerprint,
                 files=self.split.files, precision=self.precision,
+                jobs=self.jobs,
+                threads=parallel.threads_per_job(self.jobs)
+                if self.jobs > 1 else None,
             )
+
+    def worker_state(self):
+        """What a worker process needs to train an experiment of this run
+        (`_train_in_worker`)."""
+        names = ("config", "folders", "class_names", "threshold", "split",
+                 "fingerprint", "start", "precision", "verbose")
+        return {name: getattr(self, name) for name in names}
 
 
 def _say_estimate(run, splits, size, mode):
@@ -190,6 +203,8 @@ def _run_one(run, experiment, folder):
         # The policy it trained under (`auto` resolved), and why.
         "mixed_precision": run.precision.policy,
         "precision_reason": run.precision.reason,
+        # Part of the arithmetic: other thread counts give other numbers.
+        "threads": parallel.training_threads(),
     }
     with watch.phase("save"):
         save_best_model(
@@ -335,6 +350,10 @@ def _plan_run(config, strategy, *, callbacks, verbose, say):
             )
     run_splits.record(split, config.output_dir, folders.train)
     say(run_splits.summary(split))
+    jobs = parallel.resolve_jobs(
+        config.jobs, replicas=strategy.num_replicas_in_sync,
+        gpu=run_precision.gpu_present(), callbacks=callbacks,
+    )
     return _Run(
         config=config,
         strategy=strategy,
@@ -348,6 +367,7 @@ def _plan_run(config, strategy, *, callbacks, verbose, say):
         say=say,
         began=began,
         watch=watch,
+        jobs=jobs,
     )
 
 
@@ -355,7 +375,7 @@ def _run_experiments(run, *, worker, chief_dir):
     """The result row of each selected experiment: trained, or finished
     earlier."""
     config, say = run.config, run.say
-    rows = []
+    rows, to_train = {}, []
     for number in config.experiments:
         experiment = get_experiment(number)
         folder = os.path.join(config.output_dir, experiment.folder)
@@ -363,29 +383,107 @@ def _run_experiments(run, *, worker, chief_dir):
             distribute.copy_chief_state(
                 os.path.join(chief_dir, experiment.folder), folder
             )
-        say(
-            f"\nexperiment {number}/9: {experiment.name} - {experiment.title} "
-            f"({experiment.input_size(config)} px, {experiment.mode(config)}) "
-            f"[elapsed {_elapsed(time.perf_counter() - run.began)}]"
-        )
         if config.force:
             records.reset(folder)
         result = records.load_finished(folder, run.fingerprint)
-        if result is not None:
-            say(
-                f"  finished earlier ({headline(result)}); "
-                "skipped. Pass force=True to re-run it."
-            )
+        if result is None:
+            to_train.append(experiment)
+            continue
+        _say_start(run, experiment)
+        say(
+            f"  finished earlier ({headline(result)}); "
+            "skipped. Pass force=True to re-run it."
+        )
+        rows[number] = result
+    if to_train:
+        run.prepare_training()
+        if run.jobs > 1:
+            rows.update(_train_in_workers(run, to_train))
         else:
-            run.prepare_training()
-            result = _run_one(run, experiment, folder)
-            say(
-                f"experiment {number}/9 done: {headline(result)} "
-                f"(best epoch {result['best_epoch']} "
-                f"on validation) [elapsed {_elapsed(time.perf_counter() - run.began)}]"
-            )
-        rows.append(result)
-    return rows
+            for experiment in to_train:
+                _say_start(run, experiment)
+                result = _run_one(
+                    run, experiment,
+                    os.path.join(config.output_dir, experiment.folder),
+                )
+                _say_done(run, result)
+                rows[experiment.number] = result
+    return [rows[number] for number in config.experiments]
+
+
+def _say_start(run, experiment):
+    run.say(
+        f"\nexperiment {experiment.number}/9: {experiment.name} - "
+        f"{experiment.title} ({experiment.input_size(run.config)} px, "
+        f"{experiment.mode(run.config)}) "
+        f"[elapsed {_elapsed(time.perf_counter() - run.began)}]"
+    )
+
+
+def _say_done(run, result):
+    run.say(
+        f"experiment {result['experiment']}/9 done: {headline(result)} "
+        f"(best epoch {result['best_epoch']} on validation) "
+        f"[elapsed {_elapsed(time.perf_counter() - run.began)}]"
+    )
+
+
+def _train_in_workers(run, experiments):
+    """Trains `experiments` in `run.jobs` worker processes (`parallel`),
+    the largest first; returns their rows by number."""
+    config = run.config
+
+    def work(experiment):  # Pixels per training image.
+        crops = 3 if experiment.mode(config) == "multicrop" else 1
+        return experiment.input_size(config) ** 2 * crops
+
+    threads = parallel.threads_per_job(run.jobs)
+    run.say(
+        f"{len(experiments)} experiment(s) in {min(run.jobs, len(experiments))} "
+        f"worker process(es), {threads} thread(s) each (jobs={config.jobs})"
+    )
+
+    def on_event(kind, number, value):
+        if kind == "start":
+            _say_start(run, get_experiment(number))
+        elif kind == "done":
+            _say_done(run, value)
+        elif run.verbose:
+            stream, line = value
+            print(f"  #{number}: {line}",
+                  file=sys.stderr if stream == "stderr" else sys.stdout)
+
+    ordered = sorted(experiments, key=work, reverse=True)
+    return parallel.run_in_workers(
+        "fcn_experiments.runner:_train_in_worker",
+        run.worker_state(),
+        [experiment.number for experiment in ordered],
+        jobs=run.jobs,
+        threads=threads,
+        on_event=on_event,
+    )
+
+
+def _train_in_worker(state, number):
+    """In a worker process: trains experiment `number` of the run that
+    `state` (`_Run.worker_state`) describes; returns its row."""
+    state = dict(state)  # The worker's copy serves all its experiments.
+    verbose = state.pop("verbose")
+    run = _Run(
+        **state,
+        strategy=resolve_strategy("default"),
+        callbacks=(),
+        # One line per epoch: progress bars of side-by-side workers would
+        # overwrite each other.
+        verbose=2 if verbose else 0,
+        say=print,
+        began=time.perf_counter(),
+        watch=timings.Stopwatch(),
+    )
+    experiment = get_experiment(number)
+    return _run_one(
+        run, experiment, os.path.join(run.config.output_dir, experiment.folder)
+    )
 
 
 def _report(run, rows, *, plots_to_make):

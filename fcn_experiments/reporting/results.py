@@ -19,6 +19,7 @@ EXTRA_FIELDS = (
     "classes",
     "mixed_precision",
     "precision_reason",
+    "threads",
 )
 SCORE_FIELDS = (
     "task",

@@ -155,7 +155,8 @@ def recorded_precision(output_dir, fingerprint):
     return None
 
 
-def record_run(output_dir, *, config, fingerprint, files, precision):
+def record_run(output_dir, *, config, fingerprint, files, precision,
+               jobs=1, threads=None):
     """Appends this invocation's record to `output_dir/run.json` (a new
     file when the settings differ from the recorded run's, or on
     `force`)."""
@@ -177,7 +178,13 @@ def record_run(output_dir, *, config, fingerprint, files, precision):
         "backend": keras.backend.backend(),
         "platform": platform.platform(),
         "cpu": {"model": cpu_model(), "flags": sorted(read_cpu_flags() or [])},
-        "threads": thread_settings(),
+        "threads": {
+            **thread_settings(),
+            # Experiments side by side, and the threads of each (None: this
+            # process's own settings above).
+            "jobs": jobs,
+            "threads_per_experiment": threads,
+        },
         "numerics": numerics_settings(),
         "precision": {
             "requested": config.mixed_precision,

@@ -51,6 +51,24 @@ class BestCheckpoint(keras.callbacks.Callback):
         records.remove_stale_best_files(self.folder, keep=record["file"])
 
 
+class EpochLine(keras.callbacks.Callback):
+    """One line per epoch (`verbose=2`): the metrics and the epoch's
+    seconds, for output where a progress bar cannot redraw itself."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        seconds = logs.pop("epoch_seconds", None)
+        for key in ("train_seconds", "learning_rate"):
+            logs.pop(key, None)
+        metrics = ", ".join(f"{key} {value:.4f}" for key, value in logs.items())
+        took = f" ({seconds:.1f} s)" if seconds is not None else ""
+        print(f"epoch {epoch + 1}/{self.epochs}: {metrics}{took}", flush=True)
+
+
 class FreeSpaceCheck(keras.callbacks.Callback):
     """Stops with `OSError(ENOSPC)` before an epoch's checkpoints are
     written to a disk that cannot hold them: h5py, writing on a full disk,
@@ -187,6 +205,7 @@ def _callbacks(folder, config, best, timer, *, extra_callbacks, verbose):
             os.path.join(folder, records.BACKUP_DIR), delete_checkpoint=False
         ),
         timer.last,
+        *([EpochLine(config.epochs)] if verbose == 2 else []),
         *extra_callbacks,
     ]
 
@@ -212,7 +231,7 @@ def train_and_test(
         config: the run's `Config`.
         extra_callbacks: more Keras callbacks, run after the framework's own
             (so after the epoch's backup is saved).
-        verbose: Keras' `fit` verbosity (1: progress bar).
+        verbose: 0 silent, 1 Keras' progress bar, 2 one line per epoch.
         started: `time.perf_counter()` when this session began preparing
             the experiment (data, model); default: now.
         threshold: score tasks: the binary accuracy's boundary
@@ -242,7 +261,7 @@ def train_and_test(
         epochs=config.epochs,
         callbacks=_callbacks(folder, config, best, timer,
                              extra_callbacks=extra_callbacks, verbose=verbose),
-        verbose=verbose,
+        verbose=1 if verbose == 1 else 0,
         shuffle=False,  # The training dataset shuffles itself.
     )
     if best.best is None:
