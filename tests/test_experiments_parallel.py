@@ -3,13 +3,13 @@ the cores give each experiment the numbers it gets alone; a worker's error
 stops the run with that error; killing the run ends its workers."""
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
 
-import multiprocessing
 import pytest
 
 import fcn_experiments

@@ -228,7 +228,9 @@ def _exit_with_parent():
 
     def watch():
         multiprocessing.connection.wait([parent.sentinel])
-        os._exit(1)
+        # At once, without the interpreter's clean-up: nothing of the
+        # experiment may be written after this.
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
