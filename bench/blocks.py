@@ -526,6 +526,20 @@ TABLES = {
             _BREAKDOWN,
         ),
         Table(
+            "experiments-side-by-side",
+            ("experiments_side_by_side.csv",),
+            (
+                col("way", "{way}", "l"),
+                col("experiments", "{experiments}", "l"),
+                col("jobs", "{jobs}"),
+                col("threads each", "{threads}"),
+                col("wall s", "{wall_s:.1f}"),
+                col("CPU s", "{cpu_s:.1f}"),
+                col("vs one process, wall", "**{speedup:.2f}x**"),
+                col("test accuracy", "{test_accuracy}", "l"),
+            ),
+        ),
+        Table(
             "fcn-native-speed",
             ("fcn_native_speed.csv",),
             (

@@ -48,6 +48,7 @@ class Config:
     lr_min: float = 0.001
     lr_patience: int = 3
     epochs: int = 20
+    ema_momentum: float | None = None
     freeze_up_to: int | str = 0
     dropout: float = 0.0
     fcn_pooling: str = "max"
@@ -122,6 +123,8 @@ class Config:
             values.pop("mixed_precision")
         if not self.cache_images:
             values.pop("cache_images")
+        if self.ema_momentum is None:
+            values.pop("ema_momentum")
         for key in self.task_spec.unused_settings():
             values.pop(key)
         if not self.uses_bundled_data:
@@ -159,6 +162,10 @@ PARAMETER_HELP = {
     "lr_patience": "epochs without training-accuracy gain before the "
     "learning rate drops 5x",
     "epochs": "epochs per experiment",
+    "ema_momentum": "keep an exponential moving average of the weights "
+    "with this momentum (e.g. 0.995) and validate, checkpoint and test it "
+    "instead of the last step's weights: steadier from random "
+    "initialisation; none: off",
     "freeze_up_to": "freeze the backbone up to this layer: a count of "
     "leading layers (0: train all) or a layer name (frozen inclusive)",
     "dropout": "dropout rate before the classifier",
@@ -366,6 +373,11 @@ def _check_training(c):
         raise UsageError(
             "Learning rates must satisfy 0 < lr_min <= lr_start. "
             f"Received: lr_start={c.lr_start}, lr_min={c.lr_min}"
+        )
+    if c.ema_momentum is not None and not 0.0 < c.ema_momentum < 1.0:
+        raise UsageError(
+            "`ema_momentum` must be in (0, 1), or None for no moving "
+            f"average. Received: ema_momentum={c.ema_momentum}"
         )
     if not 0.0 <= c.dropout < 1.0:
         raise UsageError(

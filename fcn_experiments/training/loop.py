@@ -31,10 +31,11 @@ class BestCheckpoint(keras.callbacks.Callback):
     removed: a kill at any moment leaves `best.json` naming a complete file.
     """
 
-    def __init__(self, folder, task):
+    def __init__(self, folder, task, ema=None):
         super().__init__()
         self.folder = folder
         self.task = task
+        self.ema = ema  # The run's `SwapEMAWeights`, if it averages.
         self.best = records.read_best(folder)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -43,7 +44,17 @@ class BestCheckpoint(keras.callbacks.Callback):
         if self.best is not None and key(record) <= key(self.best):
             return
         record["file"] = f"best_e{epoch + 1:03d}.weights.h5"
-        self.model.save_weights(os.path.join(self.folder, record["file"]))
+        path = os.path.join(self.folder, record["file"])
+        if self.ema is None:
+            self.model.save_weights(path)
+        else:
+            # The averaged weights, as validated. Swapped back after, so the
+            # backup holds the training state itself and a resume is exact.
+            self.ema.on_test_begin()
+            try:
+                self.model.save_weights(path)
+            finally:
+                self.ema.on_test_end()
         records.write_json_atomic(
             os.path.join(self.folder, records.BEST_FILE), record
         )
@@ -108,10 +119,16 @@ def check_free_space(folder, needed):
 
 
 def make_optimizer(config):
-    """Plain SGD (the original's) or Adam, at `config.lr_start`."""
+    """Plain SGD (the original's) or Adam, at `config.lr_start`; with a
+    moving average of the weights when `config.ema_momentum` is set."""
+    ema = {}
+    if config.ema_momentum is not None:
+        ema = {"use_ema": True, "ema_momentum": config.ema_momentum}
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=config.lr_start)
-    return keras.optimizers.SGD(learning_rate=config.lr_start, momentum=0.0)
+        return keras.optimizers.Adam(learning_rate=config.lr_start, **ema)
+    return keras.optimizers.SGD(
+        learning_rate=config.lr_start, momentum=0.0, **ema
+    )
 
 
 def recipe(config, random_init):
@@ -122,7 +139,10 @@ def recipe(config, random_init):
         f"(x0.2 after {config.lr_patience} flat epochs), batch "
         f"{config.batch_size}, {config.epochs} epochs, base "
         f"{config.input_size} px, BatchNorm momentum {momentum}, FCN "
-        f"pooling {config.fcn_pooling}" + config.task_spec.recipe(config)
+        f"pooling {config.fcn_pooling}"
+        + (f", weights averaged (EMA {config.ema_momentum:g})"
+           if config.ema_momentum is not None else "")
+        + config.task_spec.recipe(config)
     )
 
 
@@ -179,6 +199,8 @@ def _callbacks(folder, config, best, timer, *, extra_callbacks, verbose):
     monitor, mode = config.task_spec.plateau_monitor
     return [
         timer,
+        # Validation sees the averaged weights (`BestCheckpoint` saves them).
+        *([best.ema] if best.ema is not None else []),
         FreeSpaceCheck(folder),  # Before anything of the epoch is written.
         keras.callbacks.CSVLogger(
             os.path.join(folder, records.LOG_FILE), append=True
@@ -250,7 +272,11 @@ def train_and_test(
     with watch.phase("compile"):
         _compile(model, config, len(train.class_names))
     resume_epoch = _resume(folder, config, verbose)
-    best = BestCheckpoint(folder, config.task_spec)
+    best = BestCheckpoint(
+        folder, config.task_spec,
+        ema=keras.callbacks.SwapEMAWeights()
+        if config.ema_momentum is not None else None,
+    )
     records.remove_stale_best_files(
         folder, keep=best.best["file"] if best.best else None
     )
