@@ -163,7 +163,7 @@ PARAMETER_HELP = {
     "learning rate drops 5x",
     "epochs": "epochs per experiment",
     "ema_momentum": "keep an exponential moving average of the weights "
-    "with this momentum (e.g. 0.995) and validate, checkpoint and test it "
+    "with this momentum (e.g. 0.99) and validate, checkpoint and test it "
     "instead of the last step's weights: steadier from random "
     "initialisation; none: off",
     "freeze_up_to": "freeze the backbone up to this layer: a count of "

@@ -84,5 +84,5 @@ def test_ema_momentum_is_checked_and_fingerprinted():
     assert "ema_momentum" not in plain.fingerprint()  # Old runs still resume.
     assert make_config("tiny", ema_momentum=0.99).fingerprint()[
         "ema_momentum"] == 0.99
-    assert make_config("quick", task="regression").ema_momentum == 0.995
+    assert make_config("quick", task="regression").ema_momentum == 0.99
     assert make_config("quick").ema_momentum is None
