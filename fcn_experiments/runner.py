@@ -100,6 +100,7 @@ class _Run:
                 recorded=run_record.recorded_precision(
                     config.output_dir, self.fingerprint
                 ) if single and not config.force else None,
+                estimate=self.jobs == 1,
             )
         keras.mixed_precision.set_global_policy(self.precision.policy)
         if worker_id(self.strategy) is None:
@@ -395,19 +396,26 @@ def _run_experiments(run, *, worker, chief_dir):
             "skipped. Pass force=True to re-run it."
         )
         rows[number] = result
-    if to_train:
+    if to_train and run.jobs > 1:
+        threads = parallel.threads_per_job(run.jobs)
+        # Started first: their imports overlap the starting weights and the
+        # precision choice.
+        with parallel.Workers(
+            "fcn_experiments.runner:_train_in_worker",
+            jobs=min(run.jobs, len(to_train)), threads=threads,
+        ) as workers:
+            run.prepare_training()
+            rows.update(_train_in_workers(run, to_train, workers, threads))
+    elif to_train:
         run.prepare_training()
-        if run.jobs > 1:
-            rows.update(_train_in_workers(run, to_train))
-        else:
-            for experiment in to_train:
-                _say_start(run, experiment)
-                result = _run_one(
-                    run, experiment,
-                    os.path.join(config.output_dir, experiment.folder),
-                )
-                _say_done(run, result)
-                rows[experiment.number] = result
+        for experiment in to_train:
+            _say_start(run, experiment)
+            result = _run_one(
+                run, experiment,
+                os.path.join(config.output_dir, experiment.folder),
+            )
+            _say_done(run, result)
+            rows[experiment.number] = result
     return [rows[number] for number in config.experiments]
 
 
@@ -428,18 +436,17 @@ def _say_done(run, result):
     )
 
 
-def _train_in_workers(run, experiments):
-    """Trains `experiments` in `run.jobs` worker processes (`parallel`),
-    the largest first; returns their rows by number."""
+def _train_in_workers(run, experiments, workers, threads):
+    """Trains `experiments` in `workers` (`parallel.Workers`), the largest
+    first; returns their rows by number."""
     config = run.config
 
     def work(experiment):  # Pixels per training image.
         crops = 3 if experiment.mode(config) == "multicrop" else 1
         return experiment.input_size(config) ** 2 * crops
 
-    threads = parallel.threads_per_job(run.jobs)
     run.say(
-        f"{len(experiments)} experiment(s) in {min(run.jobs, len(experiments))} "
+        f"{len(experiments)} experiment(s) in {len(workers.processes)} "
         f"worker process(es), {threads} thread(s) each (jobs={config.jobs})"
     )
 
@@ -454,12 +461,9 @@ def _train_in_workers(run, experiments):
                   file=sys.stderr if stream == "stderr" else sys.stdout)
 
     ordered = sorted(experiments, key=work, reverse=True)
-    return parallel.run_in_workers(
-        "fcn_experiments.runner:_train_in_worker",
+    return workers.run(
         run.worker_state(),
         [experiment.number for experiment in ordered],
-        jobs=run.jobs,
-        threads=threads,
         on_event=on_event,
     )
 

@@ -252,3 +252,27 @@ def test_real_probe_of_a_tiny_model_returns_a_decision():
     assert len(lines) == 1 and lines[0].startswith(f"Precision: {choice.policy} (")
     # The probe leaves the global policy as it found it.
     assert keras.mixed_precision.global_policy().name == before
+
+
+def test_resolve_times_the_estimate_only_when_asked(monkeypatch):
+    """Experiments side by side time their own epochs: a set policy is then
+    not timed for the estimate line (the probe costs a trace and steps)."""
+    timed = []
+
+    def fake_probe(config, num_classes):
+        def probe(policies):
+            timed.extend(policies)
+            return dict.fromkeys(policies, 100.0)
+        return probe
+
+    monkeypatch.setattr(precision, "make_probe", fake_probe)
+    config = make_config("tiny", mixed_precision="float32", run_eagerly=False)
+    for estimate, rate, calls in ((True, 100.0, ["float32"]), (False, None, [])):
+        timed.clear()
+        choice = precision.resolve(
+            config, 2, say=lambda line: None, cpu_flags=_flags(""),
+            gpu=_no_gpu, estimate=estimate,
+        )
+        assert (choice.policy, choice.images_per_s, timed) == (
+            "float32", rate, calls
+        )

@@ -31,6 +31,7 @@ THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
 )
 _POLL_SECONDS = 0.5
+_CLOSE_SECONDS = 30  # For an idle worker to finish its output and exit.
 
 
 class WorkerProcessError(RuntimeError):
@@ -96,72 +97,99 @@ def training_threads():
     return usable_cores()
 
 
-def run_in_workers(target, state, numbers, *, jobs, threads, on_event):
-    """Calls `target(state, number)` for each of `numbers` in `jobs` worker
-    processes of `threads` threads each, in the order given.
+class Workers:
+    """`jobs` worker processes of `threads` threads each, started at once so
+    that their imports overlap this process's own preparation; `run` gives
+    them the work. A context manager: leaving it stops them.
 
     Args:
         target: `"module:function"`, imported in each worker once its
-            threads are set.
-        state: what `target` needs besides the number (pickled once per
-            worker).
-        numbers: the work items, longest first for the best packing.
+            threads are set, called as `function(state, number)`.
         jobs, threads: worker processes, and threads in each.
-        on_event: called in this process as `on_event(kind, number,
-            value)`: `"start"` (value None), `"line"` (a line the worker
-            printed: `(stream, text)`) and `"done"` (what `target` returned).
-
-    Returns:
-        `{number: what target returned}`.
-
-    Raises:
-        The first error of a worker (its traceback as a note), or
-        `WorkerProcessError` if a worker died without one; the other workers are
-        stopped first. A stopped experiment resumes from its last finished
-        epoch on a re-run.
     """
-    context = multiprocessing.get_context("spawn")
-    tasks, events = context.Queue(), context.Queue()
-    for number in numbers:
-        tasks.put(number)
-    workers = [
-        context.Process(
-            target=_worker_main,
-            args=(index, target, state, threads, tasks, events),
-            name=f"fcn-experiments-worker-{index + 1}",
-            daemon=True,
-        )
-        for index in range(min(jobs, len(numbers)))
-    ]
-    for _ in workers:
-        tasks.put(None)  # One stop sign each, after the work.
-    results, running = {}, {}
-    try:
-        for worker in workers:
-            worker.start()
-        while len(results) < len(numbers):
-            try:
-                kind, index, number, value = events.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                _check_alive(workers, running)
-                continue
-            if kind == "error":
-                raise value
-            if kind == "start":
-                running[index] = number
-            elif kind == "done":
-                running.pop(index, None)
-                results[number] = value
-            on_event(kind, number, value)
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-        for worker in workers:
-            worker.join()
-        tasks.close()
-        events.close()
-    return results
+
+    def __init__(self, target, *, jobs, threads):
+        context = multiprocessing.get_context("spawn")
+        self.tasks, self.events = context.Queue(), context.Queue()
+        self.processes = [
+            context.Process(
+                target=_worker_main,
+                args=(index, target, threads, self.tasks, self.events),
+                name=f"fcn-experiments-worker-{index + 1}",
+                daemon=True,
+            )
+            for index in range(jobs)
+        ]
+        for process in self.processes:
+            process.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc_info):
+        self.close(at_once=exc_type is not None)
+
+    def run(self, state, numbers, *, on_event):
+        """Has the workers call `target(state, number)` for each of
+        `numbers`, in the order given (the longest first packs best).
+
+        Args:
+            state: what `target` needs besides the number.
+            numbers: the work items.
+            on_event: called in this process as `on_event(kind, number,
+                value)`: `"start"` (value None), `"line"` (a line the worker
+                printed: `(stream, text)`) and `"done"` (what `target`
+                returned).
+
+        Returns:
+            `{number: what target returned}`.
+
+        Raises:
+            The first error of a worker (its traceback as a note), or
+            `WorkerProcessError` if a worker died without one; the other
+            workers are stopped first. A stopped experiment resumes from its
+            last finished epoch on a re-run.
+        """
+        for number in numbers:
+            self.tasks.put((state, number))
+        results, running = {}, {}
+        try:
+            while len(results) < len(numbers):
+                try:
+                    kind, index, number, value = self.events.get(
+                        timeout=_POLL_SECONDS
+                    )
+                except queue.Empty:
+                    _check_alive(self.processes, running)
+                    continue
+                if kind == "error":
+                    raise value
+                if kind == "start":
+                    running[index] = number
+                elif kind == "done":
+                    running.pop(index, None)
+                    results[number] = value
+                on_event(kind, number, value)
+        except BaseException:
+            self.close(at_once=True)
+            raise
+        return results
+
+    def close(self, at_once=False):
+        """Stops the workers: by a stop sign once their work is done, or
+        `at_once` (after an error: work still queued must not start)."""
+        if not at_once:
+            for _ in self.processes:
+                self.tasks.put(None)
+        for process in self.processes:
+            if not at_once:
+                process.join(timeout=_CLOSE_SECONDS)
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        self.tasks.close()
+        self.events.close()
+        self.processes = []
 
 
 def _check_alive(workers, running):
@@ -182,7 +210,7 @@ def _check_alive(workers, running):
         )
 
 
-def _worker_main(index, target, state, threads, tasks, events):
+def _worker_main(index, target, threads, tasks, events):
     # This process's thread counts, before the backend starts.
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
@@ -195,7 +223,8 @@ def _worker_main(index, target, state, threads, tasks, events):
         _limit_threads(threads)
         module, name = target.split(":")
         function = getattr(importlib.import_module(module), name)
-        while (number := tasks.get()) is not None:
+        while (task := tasks.get()) is not None:
+            state, number = task
             events.put(("start", index, number, None))
             result = function(state, number)
             sys.stdout.flush()

@@ -230,6 +230,7 @@ def resolve(
     cpu_flags=read_cpu_flags,
     gpu=gpu_present,
     recorded=None,
+    estimate=True,
 ):
     """The run's `PrecisionChoice`, printed in one line by `say`.
 
@@ -240,8 +241,10 @@ def resolve(
     The probe runs for `auto` on a bf16 CPU; the chosen policy alone is
     timed (for the epoch estimate) on other CPUs. Nothing is timed when
     the run is eager (the tiny test profile), on a GPU, or across several
-    replicas (every worker must choose the same policy). `cpu_flags` and
-    `gpu` are as in `choose_precision`.
+    replicas (every worker must choose the same policy), nor for the
+    estimate alone when `estimate` is False (experiments side by side time
+    each epoch themselves, on their own threads). `cpu_flags` and `gpu` are
+    as in `choose_precision`.
     """
     if config.mixed_precision == "auto" and recorded is not None:
         choice = PrecisionChoice(
@@ -260,7 +263,8 @@ def resolve(
         config.mixed_precision, probe, cpu_flags=cpu_flags, gpu=gpu
     )
     if (
-        choice.images_per_s is None
+        estimate
+        and choice.images_per_s is None
         and probe is not None
         and choice.policy != "mixed_float16"
     ):
