@@ -200,8 +200,9 @@ PARAMETER_HELP = {
     "low and high scores (AVA: 5); default the middle of score_range, else "
     "the median training score",
     "jobs": "experiments trained side by side, each in its own process "
-    "with its share of the cores: auto (one per core on a machine without "
-    "a GPU; 1 with a GPU, several replicas or callbacks) | N. A small model "
+    "with its share of the cores: auto (on a machine without a GPU one "
+    "more than the cores, one thread each, at most one per 2 GiB of "
+    "memory; 1 with a GPU, several replicas or callbacks) | N. A small model "
     "trains as fast on one thread as on two; the thread count changes the "
     "last digits of the arithmetic, so results.csv records it",
     "mixed_precision": "Keras dtype policy for training: "
@@ -241,8 +242,8 @@ PROFILES = {
         lr_patience=2,
         fcn_pooling="avg",
         cache_images=True,
-        # One experiment per core: MobileNetV2-0.35 at 32-96 px trains as
-        # fast on one thread as on two (BENCHMARKS.md).
+        # Experiments side by side on one thread each: MobileNetV2-0.35 at
+        # 32-96 px trains as fast on one thread as on two (BENCHMARKS.md).
         jobs="auto",
         data_cell_size=96,
         data_crops_per_cell=(5, 3, 5),

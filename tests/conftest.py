@@ -49,6 +49,7 @@ LONGEST_FIRST = (
     "test_experiments_splits.py",
     "test_experiments_backends.py",
     "test_experiments_resume.py",
+    "test_experiments_parallel.py",  # worker processes, a kill, a resume
     "test_installer_safety.py",
     "test_cli_failures.py",  # CLI subprocesses: two runs at once, full disk
     "test_predict.py",

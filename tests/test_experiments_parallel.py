@@ -147,7 +147,10 @@ def test_jobs_setting_is_checked():
 def test_auto_jobs_train_in_this_process_where_workers_do_not_fit():
     cores = parallel.usable_cores()
     assert parallel.resolve_jobs("auto", replicas=1, gpu=False,
-                                 callbacks=()) == cores
+                                 callbacks=()) == parallel.auto_jobs()
+    assert 1 <= parallel.auto_jobs() <= cores + 1
+    # One thread each wherever auto does not hit the memory cap.
+    assert parallel.threads_per_job(cores + 1) == 1
     assert parallel.resolve_jobs("auto", replicas=1, gpu=True,
                                  callbacks=()) == 1
     assert parallel.resolve_jobs("auto", replicas=2, gpu=False,

@@ -3,7 +3,8 @@
 On a CPU a small model's training step keeps hardly more than one core
 busy: the quick profile's MobileNetV2-0.35 at 32-96 px trains as fast on one
 thread as on two, so two experiments on one thread each finish in about half
-the time of one after the other (BENCHMARKS.md, "experiments side by side").
+the time of one after the other, and a third worker on two cores fills the
+gaps each leaves (BENCHMARKS.md, "experiments side by side").
 
 Each worker is a fresh interpreter (`spawn`) whose thread counts are set
 before the backend starts. An experiment's numbers depend on the threads it
@@ -47,6 +48,19 @@ def usable_cores():
         return os.cpu_count() or 1
 
 
+def auto_jobs():
+    """`jobs="auto"` on a CPU: one worker more than the cores, so that one
+    worker's single-threaded phases (tracing, checkpoints, the end of the
+    queue) leave no core idle; at most one per 2 GiB of memory (a worker
+    of the quick profile holds about 1.3-1.7 GiB)."""
+    jobs = usable_cores() + 1
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # Windows.
+        return jobs
+    return max(1, min(jobs, memory // 2**31))
+
+
 def resolve_jobs(jobs, *, replicas, gpu, callbacks):
     """The number of worker processes for `jobs` (1: train in this process).
 
@@ -58,7 +72,7 @@ def resolve_jobs(jobs, *, replicas, gpu, callbacks):
             process.
     """
     if jobs == "auto":
-        return 1 if gpu or replicas > 1 or callbacks else usable_cores()
+        return 1 if gpu or replicas > 1 or callbacks else auto_jobs()
     if jobs > 1 and replicas > 1:
         raise UsageError(
             "`jobs` > 1 trains experiments in separate processes, each on "
