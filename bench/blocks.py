@@ -44,6 +44,8 @@ from fcn_experiments.evaluation.accuracy_statistics import wilson_interval
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_DIR = os.path.join(ROOT, "docs", "results", "demo")
 BF16_DIR = os.path.join(ROOT, "docs", "results", "demo_bf16")
+# The float32 runs the bf16 ones were set against: one process, two threads.
+TWO_THREADS_DIR = os.path.join(ROOT, "docs", "results", "demo_two_threads")
 REGRESSION_DIR = os.path.join(ROOT, "docs", "results", "regression")
 CONFIDENCE = 0.95
 
@@ -258,7 +260,7 @@ def import_run(output_dir, seed, demo_dir=DEMO_DIR, predictions=False):
             f.write(text.replace(prefix, ""))
 
 
-def precision_table(fp32_dir=DEMO_DIR, mixed_dir=BF16_DIR):
+def precision_table(fp32_dir=TWO_THREADS_DIR, mixed_dir=BF16_DIR):
     """Test accuracy per seed of the experiments run under a mixed policy
     (`mixed_dir`), against the same experiments and seeds in float32
     (`fp32_dir`), with the mean over the seeds of each."""
@@ -286,8 +288,9 @@ def precision_table(fp32_dir=DEMO_DIR, mixed_dir=BF16_DIR):
         f"*{policy}: measured {mixed_info['date']} on {mixed_info['machine']}, "
         f"commit `{mixed_info['commit'][:10]}`, `{mixed_info['command']}`"
         f"{reproduce(mixed_info)}; "
-        f"float32: the runs of the first table (commit "
-        f"`{fp32_info['commit'][:10]}`). Rendered by `bench/report.py` from "
+        f"float32: measured {fp32_info['date']}, commit "
+        f"`{fp32_info['commit'][:10]}`, `{fp32_info['command']}`, in one "
+        "process on two threads. Rendered by `bench/report.py` from "
         f"`{folder}/` and `{os.path.relpath(fp32_dir, ROOT)}/`.*",
         "",
         f"| # | experiment | float32, seeds {names} | mean | "
@@ -517,7 +520,8 @@ TABLES = {
     for t in (
         Table(
             "demo-breakdown",
-            ("demo_breakdown_before.csv", "demo_breakdown.csv"),
+            ("demo_breakdown_before.csv", "demo_breakdown.csv",
+             "demo_breakdown_side_by_side.csv"),
             _BREAKDOWN,
         ),
         Table(

@@ -30,6 +30,7 @@ sys.path.insert(0, ROOT)
 
 from bench.blocks import BF16_DIR  # noqa: E402
 from bench.blocks import DEMO_DIR  # noqa: E402
+from bench.blocks import TWO_THREADS_DIR  # noqa: E402
 from bench.blocks import bench_renderers  # noqa: E402
 from bench.blocks import demo_table  # noqa: E402
 from bench.blocks import import_regression_run  # noqa: E402
@@ -152,7 +153,7 @@ def renderers(demo_dir=DEMO_DIR):
             "demo-table": demo,
             "demo-single-run": single,
             "demo-pairwise": pairwise,
-            "demo-bf16": lambda: precision_table(demo_dir, BF16_DIR),
+            "demo-bf16": lambda: precision_table(TWO_THREADS_DIR, BF16_DIR),
             **bench_renderers(),
         },
     }

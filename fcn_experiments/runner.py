@@ -402,7 +402,10 @@ def _run_experiments(run, *, worker, chief_dir):
         # precision choice.
         with parallel.Workers(
             "fcn_experiments.runner:_train_in_worker",
-            jobs=min(run.jobs, len(to_train)), threads=threads,
+            jobs=parallel.worker_count(
+                run.jobs, len(to_train), auto=config.jobs == "auto"
+            ),
+            threads=threads,
         ) as workers:
             run.prepare_training()
             rows.update(_train_in_workers(run, to_train, workers, threads))

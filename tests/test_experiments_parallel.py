@@ -161,6 +161,12 @@ def test_auto_jobs_train_in_this_process_where_workers_do_not_fit():
         parallel.resolve_jobs(2, replicas=2, gpu=False, callbacks=())
     with pytest.raises(UsageError, match="Pass jobs=1 to use callbacks"):
         parallel.resolve_jobs(2, replicas=1, gpu=False, callbacks=("cb",))
+    # The extra worker only for a queue longer than the workers.
+    assert parallel.worker_count(cores + 1, 9 + cores, auto=True) == cores + 1
+    assert parallel.worker_count(cores + 1, cores + 1, auto=True) == cores
+    assert parallel.worker_count(cores + 1, 1, auto=True) == 1
+    assert parallel.worker_count(cores + 1, cores + 1, auto=False) == cores + 1
+    assert parallel.worker_count(3, 2, auto=False) == 2
     assert parallel.threads_per_job(cores) == 1
     assert parallel.threads_per_job(1) == cores
 

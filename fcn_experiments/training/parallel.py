@@ -88,6 +88,17 @@ def resolve_jobs(jobs, *, replicas, gpu, callbacks):
     return jobs
 
 
+def worker_count(jobs, pending, *, auto):
+    """The worker processes to start for `pending` experiments: at most
+    one each. `auto`'s extra worker fills the gaps of a long queue, but
+    with no more experiments than workers it only shares the cores: three
+    experiments on 2 cores took 74 s on three workers, 63 s on two
+    (BENCHMARKS.md). The threads of each stay as `jobs` sets them."""
+    if auto and pending <= jobs:
+        return max(1, min(jobs, usable_cores(), pending))
+    return min(jobs, pending)
+
+
 def threads_per_job(jobs):
     """Each worker's share of the cores (at least one thread)."""
     return max(1, usable_cores() // jobs)
