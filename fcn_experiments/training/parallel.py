@@ -8,8 +8,9 @@ gaps each leaves (BENCHMARKS.md, "experiments side by side").
 
 Each worker is a fresh interpreter (`spawn`) whose thread counts are set
 before the backend starts. An experiment's numbers depend on the threads it
-trains with, not on the worker or the order: with the same `jobs` on the
-same machine, a run of one experiment gives what it gives inside the nine.
+trains with, not on the worker or the order: with the same threads per
+experiment on the same machine, a run of one experiment gives what it gives
+inside the nine.
 """
 
 import importlib
