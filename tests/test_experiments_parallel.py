@@ -108,7 +108,7 @@ def test_workers_end_when_the_run_is_killed(tmp_path):
     out = str(tmp_path / "out")
     log = os.path.join(out, get_experiment(1).folder, "training_log.csv")
     run = subprocess.Popen(
-        [sys.executable, "-m", "fcn_experiments", *TINY, "--epochs", "200",
+        [sys.executable, "-m", "fcn_experiments", *TINY, "--epochs", "100000",
          "--jobs", "2", "--experiments", "1,2", "--output-dir", out],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
@@ -120,12 +120,10 @@ def test_workers_end_when_the_run_is_killed(tmp_path):
         assert workers
         run.send_signal(signal.SIGKILL)
         run.wait()
-        # Each worker watches its parent and exits with it at once; an
-        # orphan would train on for minutes.
-        deadline = time.monotonic() + 60
-        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        # Each worker watches its parent and exits with it; an orphan
+        # would train its 100,000 epochs, so pytest-timeout fails the test.
+        while any(_alive(pid) for pid in workers):
             time.sleep(0.2)
-        assert not [pid for pid in workers if _alive(pid)]
     finally:
         run.kill()
         run.wait()
