@@ -120,7 +120,7 @@ class _Run:
         return {name: getattr(self, name) for name in names}
 
 
-def _say_estimate(run, splits, size, mode):
+def _say_estimate(run, splits, size, crops):
     config, precision = run.config, run.precision
     run.say(
         f"{splits[0].num_images} train, {splits[1].num_images} validation, "
@@ -132,7 +132,7 @@ def _say_estimate(run, splits, size, mode):
             splits[0].num_images,
             size,
             config.input_size,
-            crops=3 if mode == "multicrop" else 1,
+            crops=crops,
         )
         run.say(
             f"{run_precision.estimate_line(seconds)} (from "
@@ -172,7 +172,7 @@ def _run_one(run, experiment, folder):
         config.min_class_images,
     )
     if run.verbose:
-        _say_estimate(run, splits, size, mode)
+        _say_estimate(run, splits, size, experiment.crops(config))
     random_init = run.start["weights"] == "random"
     with run.strategy.scope():
         with watch.phase("build"):
@@ -445,8 +445,7 @@ def _train_in_workers(run, experiments, workers, threads):
     config = run.config
 
     def work(experiment):  # Pixels per training image.
-        crops = 3 if experiment.mode(config) == "multicrop" else 1
-        return experiment.input_size(config) ** 2 * crops
+        return experiment.input_size(config) ** 2 * experiment.crops(config)
 
     run.say(
         f"{len(experiments)} experiment(s) in {len(workers.processes)} "

@@ -26,6 +26,10 @@ class Experiment:
     def mode(self, config):
         return self.resize_mode or config.scale_resize_mode
 
+    def crops(self, config):
+        """Inputs per image: three for multi-crop, else one."""
+        return 3 if self.mode(config) == "multicrop" else 1
+
     @property
     def folder(self):
         return f"exp{self.number}_{self.name}"
