@@ -12,4 +12,5 @@ cd "$(dirname "$0")/../.."
 # core, so a second worker about halves JAX's share.
 ./run.sh backends --backends jax,torch -m "backend_suite and not cli_all_nine and not fcn_families" \
     -n 2 --dist loadfile
-FCN_TEST_WORKERS=0 ./run.sh test -m "backends_only and not cli_all_nine" -q -p no:cacheprovider
+FCN_TEST_WORKERS=0 ./run.sh test -m "backends_only and not cli_all_nine" -q -p no:cacheprovider \
+    -n 2 --dist loadfile
