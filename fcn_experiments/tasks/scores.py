@@ -241,8 +241,9 @@ class Regression(ScoreTask):
         # a noisy epoch cost 0.04) and the average smooths instead: 0.800;
         # with the Huber loss 0.803 (docs/experiments.md).
         if profile == "quick":
-            return {"batch_size": 16, "epochs": 24, "ema_momentum": 0.99,
-                    "lr_patience": 24, "regression_loss": "huber"}
+            epochs = 24
+            return {"batch_size": 16, "epochs": epochs, "ema_momentum": 0.99,
+                    "lr_patience": epochs, "regression_loss": "huber"}
         return {}
 
     def bundled_data_settings(self):
