@@ -19,8 +19,8 @@ from fcn_experiments.models.backbones import BACKBONES
 from fcn_experiments.models.backbones import get_backbone
 from fcn_experiments.reporting.results import read_results
 from fcn_model_helpers import GLOBAL_POOLING_FAMILIES
+from fcn_model_helpers import calibrate_batch_norm
 from fcn_model_helpers import photo_batch
-from fcn_model_helpers import randomize_batch_norm
 from weights_mirror import keras_home  # noqa: F401 (fixture)
 from weights_mirror import network_guard  # noqa: F401 (fixture)
 
@@ -106,7 +106,10 @@ def test_export_matches_keras(family, fmt, tmp_path):
 
     builder, preprocess, _ = GLOBAL_POOLING_FAMILIES[family]
     original = builder(weights=None, classes=5, classifier_activation=None)
-    randomize_batch_norm(original)
+    # Calibrated statistics: with random ones EfficientNetV2B0's logits
+    # reach about 2,000 and float32 rounding alone differs by 1e-4 of that.
+    rows, cols = original.input_shape[1:3]
+    calibrate_batch_norm(original, photo_batch(preprocess, rows, cols, 4))
     model = fcn.to_fcn(original, pooling=None)
     suffix = ".onnx" if fmt == "onnx" else ""
     path = export_keras_model(model, str(tmp_path / f"fcn{suffix}"), fmt)
@@ -125,7 +128,7 @@ def test_export_matches_keras(family, fmt, tmp_path):
         assert got.shape == expected.shape
         scale = max(1.0, float(np.abs(expected).max()))
         diff = float(np.abs(got - expected).max())
-        print(f"{family} {fmt} {rows}x{cols}: max abs diff {diff:.2e}")
+        print(f"{family} {fmt} {rows}x{cols}: max abs diff {diff:.2e}, scale {scale:.3g}")
         assert diff <= 1e-4 * scale
 
 
