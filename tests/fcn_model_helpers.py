@@ -158,6 +158,15 @@ def calibrate_batch_norm(model, images, seed=0):
         layer.momentum = momentum
 
 
+
+def calibrated_original(builder, preprocess_input, **kwargs):
+    """Keras' model from `builder` with random weights, logits out, and
+    BatchNorm statistics of four real photos at its native size."""
+    original = builder(weights=None, classifier_activation=None, **kwargs)
+    rows, cols = original.input_shape[1:3]
+    calibrate_batch_norm(original, photo_batch(preprocess_input, rows, cols, 4))
+    return original
+
 def build_original(family, classes=1000, **kwargs):
     """Keras' own model with random weights and logits output."""
     builder, _, family_kwargs = FAMILIES[family]

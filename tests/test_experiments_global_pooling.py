@@ -19,7 +19,7 @@ from fcn_experiments.models.backbones import BACKBONES
 from fcn_experiments.models.backbones import get_backbone
 from fcn_experiments.reporting.results import read_results
 from fcn_model_helpers import GLOBAL_POOLING_FAMILIES
-from fcn_model_helpers import calibrate_batch_norm
+from fcn_model_helpers import calibrated_original
 from fcn_model_helpers import photo_batch
 from weights_mirror import keras_home  # noqa: F401 (fixture)
 from weights_mirror import network_guard  # noqa: F401 (fixture)
@@ -105,11 +105,9 @@ def test_export_matches_keras(family, fmt, tmp_path):
     from fcn_experiments.predict.export import export_keras_model
 
     builder, preprocess, _ = GLOBAL_POOLING_FAMILIES[family]
-    original = builder(weights=None, classes=5, classifier_activation=None)
     # Calibrated statistics: with random ones EfficientNetV2B0's logits
     # reach about 2,000 and float32 rounding alone differs by 1e-4 of that.
-    rows, cols = original.input_shape[1:3]
-    calibrate_batch_norm(original, photo_batch(preprocess, rows, cols, 4))
+    original = calibrated_original(builder, preprocess, classes=5)
     model = fcn.to_fcn(original, pooling=None)
     suffix = ".onnx" if fmt == "onnx" else ""
     path = export_keras_model(model, str(tmp_path / f"fcn{suffix}"), fmt)

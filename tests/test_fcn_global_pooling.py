@@ -20,6 +20,7 @@ from fcn_model_helpers import GLOBAL_POOLING_FAMILIES
 from fcn_model_helpers import GLOBAL_POOLING_MEMBERS
 from fcn_model_helpers import assert_close
 from fcn_model_helpers import calibrate_batch_norm
+from fcn_model_helpers import calibrated_original
 from fcn_model_helpers import max_abs_diff
 from fcn_model_helpers import photo_batch
 from fcn_model_helpers import run
@@ -51,9 +52,8 @@ def _families():
 def build_calibrated(builder, preprocess, **kwargs):
     """Keras' model with random weights, logits out, BatchNorm statistics
     of real photos; and two native-size photos with its logits."""
-    original = builder(weights=None, classifier_activation=None, **kwargs)
+    original = calibrated_original(builder, preprocess, **kwargs)
     rows, cols = original.input_shape[1:3]
-    calibrate_batch_norm(original, photo_batch(preprocess, rows, cols, 4))
     images = photo_batch(preprocess, rows, cols)
     return original, images, run(original, images)
 
