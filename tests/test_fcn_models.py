@@ -202,7 +202,9 @@ def test_one_fit_step(case):
     fcn.compile(
         keras.optimizers.SGD(0.01),
         "sparse_categorical_crossentropy",
-        run_eagerly=True,  # One step: tracing would cost more than it.
+        # One step: tracing costs more than it, except under JAX, which
+        # eagerly compiles each operation (34 s against 9 s, MobileNetV2).
+        run_eagerly=keras.backend.backend() != "jax",
     )
     first = next(layer for layer in fcn.layers if layer.weights)
     watched = [first.kernel, fcn.get_layer("predictions").kernel]
