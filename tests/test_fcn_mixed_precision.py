@@ -18,6 +18,7 @@ import pytest
 import keras
 
 from fcn_model_helpers import FAMILIES
+from fcn_model_helpers import ONE_STEP_EAGERLY
 from fcn_model_helpers import assert_close
 from fcn_model_helpers import build_original
 from fcn_model_helpers import photos
@@ -116,9 +117,7 @@ def test_fit_step_under_mixed_policy(policy, global_policy):
     fcn.compile(
         optimizer,
         "sparse_categorical_crossentropy",
-        # One step: tracing costs more than it, except under JAX, which
-        # eagerly compiles each operation.
-        run_eagerly=keras.backend.backend() != "jax",
+        run_eagerly=ONE_STEP_EAGERLY,
     )
     head = fcn.get_layer("predictions").kernel
     assert head.dtype == "float32"

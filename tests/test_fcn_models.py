@@ -14,6 +14,7 @@ import keras
 
 from fcn_model_helpers import FAMILIES
 from fcn_model_helpers import GAP_FAMILIES
+from fcn_model_helpers import ONE_STEP_EAGERLY
 from fcn_model_helpers import assert_close
 from fcn_model_helpers import build_original
 from fcn_model_helpers import max_abs_diff
@@ -202,9 +203,7 @@ def test_one_fit_step(case):
     fcn.compile(
         keras.optimizers.SGD(0.01),
         "sparse_categorical_crossentropy",
-        # One step: tracing costs more than it, except under JAX, which
-        # eagerly compiles each operation (34 s against 9 s, MobileNetV2).
-        run_eagerly=keras.backend.backend() != "jax",
+        run_eagerly=ONE_STEP_EAGERLY,
     )
     first = next(layer for layer in fcn.layers if layer.weights)
     watched = [first.kernel, fcn.get_layer("predictions").kernel]

@@ -16,6 +16,7 @@ import keras
 from fcn_experiments.tasks.losses import EarthMoversDistance
 from fcn_experiments.tasks.losses import regression_loss
 from fcn_model_helpers import FAMILIES
+from fcn_model_helpers import ONE_STEP_EAGERLY
 from fcn_model_helpers import assert_close
 from fcn_model_helpers import calibrate_batch_norm
 from fcn_model_helpers import photos
@@ -172,9 +173,7 @@ def fit_one_step(model, loss, targets):
     model.compile(
         keras.optimizers.SGD(0.01),
         loss,
-        # One step: tracing would cost more than it, except under JAX, whose
-        # eager gradient compiles op by op (97 s against 36 s jitted here).
-        run_eagerly=keras.backend.backend() != "jax",
+        run_eagerly=ONE_STEP_EAGERLY,
     )
     watched = [
         model.get_layer("Conv1").kernel,
