@@ -117,7 +117,8 @@ def build_parser(prog="python -m fcn_experiments"):
             if sub is demo and field.name in DATA_FLAGS:
                 continue
             flag = "--" + field.name.replace("_", "-")
-            if field.type is bool:
+            # run_eagerly's "auto" is the tiny profile's, not a flag's.
+            if field.type is bool or field.name == "run_eagerly":
                 sub.add_argument(
                     flag,
                     dest=field.name,

@@ -62,7 +62,7 @@ class Config:
     data_crops_per_cell: tuple = (3, 3, 3)
     cache_images: bool = False
     seed: int = 1
-    run_eagerly: bool = False
+    run_eagerly: bool | str = False  # True, False or "auto"
     mixed_precision: str = "auto"
     jobs: int | str = 1
     force: bool = False
@@ -190,8 +190,9 @@ PARAMETER_HELP = {
     "keep them in memory (reshuffled and flipped each epoch): much faster "
     "epochs for a dataset that fits in RAM",
     "seed": "seed of weights init, shuffling and the bundled dataset",
-    "run_eagerly": "train without tf.function: no graph tracing, slower "
-    "steps (pays off for a few tiny steps, and for debugging)",
+    "run_eagerly": "train without tf.function or jax.jit: no tracing, slower "
+    "steps (pays off for a few tiny steps, and for debugging); the tiny "
+    "profile's 'auto' is eager on TensorFlow and PyTorch, traced on JAX",
     "force": "re-run experiments that already finished",
     "regression_loss": f"loss of task regression: {' | '.join(REGRESSION_LOSSES)}",
     "score_range": "LOW HIGH: every score must lie in it (AVA: 1 10; the "
@@ -256,7 +257,8 @@ PROFILES = {
         epochs=1,
         lr_patience=1,
         weights="random",
-        run_eagerly=True,
+        # Eager where tracing costs more than a few tiny steps (not JAX).
+        run_eagerly="auto",
         # Tests: the same policy on every machine.
         mixed_precision="float32",
         data_cell_size=384,
@@ -424,6 +426,11 @@ def _check_choices(c):
         raise UsageError(
             "`jobs` must be 'auto' or a positive integer. "
             f"Received: jobs={c.jobs!r}"
+        )
+    if c.run_eagerly not in (True, False, "auto"):
+        raise UsageError(
+            "`run_eagerly` must be True, False or 'auto'. "
+            f"Received: run_eagerly={c.run_eagerly!r}"
         )
     if c.mixed_precision not in PRECISIONS:
         raise UsageError(

@@ -100,7 +100,7 @@ class _Run:
                 recorded=run_record.recorded_precision(
                     config.output_dir, self.fingerprint
                 ) if single and not config.force else None,
-                estimate=self.jobs == 1,
+                estimate=self.jobs == 1 and bool(self.verbose),
             )
         keras.mixed_precision.set_global_policy(self.precision.policy)
         if worker_id(self.strategy) is None:

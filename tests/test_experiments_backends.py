@@ -31,8 +31,9 @@ pytestmark = pytest.mark.backend_suite
 
 
 # CI's share of the CLI on every backend: multi-crop, the FCN at 1.5x on
-# three crops of each image (each experiment costs about 2 min of tracing
-# under JAX). All nine stay in `./run.sh backends`, marker `cli_all_nine`.
+# three crops of each image (each experiment costs most of a minute of
+# compiling under JAX). All nine stay in `./run.sh backends`, marker
+# `cli_all_nine`.
 CI_EXPERIMENTS = (8,)
 
 
@@ -185,3 +186,62 @@ def _saved_dtype_policies(keras_file):
     with zipfile.ZipFile(keras_file) as archive:
         walk(json.loads(archive.read("config.json")))
     return counts
+
+
+def test_training_compiles_the_step_as_this_backend_runs_it_fastest(tmp_path):
+    """The tiny profile (`run_eagerly="auto"`) runs eagerly on TensorFlow
+    and PyTorch, and jits under JAX, whose eager mode compiles each
+    operation alone; a run that traces jits under JAX (there,
+    `jit_compile=False` would mean no jit at all) and not elsewhere."""
+    from fcn_experiments.config import make_config
+    from fcn_experiments.training import loop
+
+    jax = keras.backend.backend() == "jax"
+    for run_eagerly, eager, jitted in (
+        ("auto", not jax, jax),
+        (False, False, jax),
+        (True, True, False),
+    ):
+        config = make_config(
+            "tiny", output_dir=str(tmp_path), run_eagerly=run_eagerly
+        )
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        loop._compile(model, config, num_outputs=2)
+        assert (model.run_eagerly, model.jit_compile) == (eager, jitted), (
+            run_eagerly
+        )
+
+
+def test_test_scoring_compiles_the_model_once_per_shape():
+    """Scoring calls the model's Python code once per image shape where it
+    is traced (TensorFlow: once for all shapes; JAX: once per shape), and
+    on every batch only where it runs eagerly (PyTorch)."""
+    from fcn_experiments.evaluation.predictions import predict_with_labels
+
+    tf = pytest.importorskip("tensorflow")
+    calls = []
+
+    def mean_colour(x):
+        calls.append(tuple(x.shape))
+        return keras.ops.mean(x, axis=(1, 2))
+
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Lambda(mean_colour)(inputs))
+    model.compile(loss="mse")
+    calls.clear()
+    images = [np.full((8, 8, 3), i, "float32") for i in range(6)]
+    images += [np.full((6, 10, 3), i, "float32") for i in range(6)]
+    labels = np.zeros((12, 3), "float32")
+    dataset = tf.data.Dataset.from_generator(
+        lambda: zip(images, labels),
+        output_signature=(
+            tf.TensorSpec((None, None, 3), tf.float32),
+            tf.TensorSpec((3,), tf.float32),
+        ),
+    )
+    outputs, _ = predict_with_labels(model, dataset, batch_size=2)
+    np.testing.assert_allclose(outputs[:, 0], [*range(6), *range(6)])
+    backend = keras.backend.backend()
+    # Six batches of two images, in two shapes.
+    expected = {"tensorflow": 1, "jax": 2, "torch": 6}[backend]
+    assert len(calls) == expected, calls

@@ -101,6 +101,7 @@ def test_experiment_table():
         ({"weights": "nowhere.h5"}, "weights='nowhere.h5'"),
         ({"fcn_pooling": "sum"}, "fcn_pooling='sum'"),
         ({"optimizer": "rmsprop"}, "optimizer='rmsprop'"),
+        ({"run_eagerly": "yes"}, "True, False or 'auto'. Received: run_eagerly='yes'"),
     ],
 )
 def test_bad_settings_are_refused_with_the_value(overrides, message):

@@ -4,8 +4,8 @@
 # README's test command, which CI has just run, plus the `backends_only`
 # tests it leaves out. Together: every backend, and the framework's CLI on
 # each (tiny profile, experiment 8: multi-crop, the FCN at 1.5x on three
-# crops). The CLI's all-nine run (marker `cli_all_nine`: minutes per
-# experiment under JAX) stays in `./run.sh backends`.
+# crops). The CLI's all-nine run (marker `cli_all_nine`: 7 to 8 minutes
+# under JAX on a 2-core Xeon) stays in `./run.sh backends`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # Two pytest workers per backend: XLA compiles on one core, so a second

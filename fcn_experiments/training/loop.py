@@ -146,16 +146,31 @@ def recipe(config, random_init):
     )
 
 
+def compile_options(config):
+    """`Model.compile`'s `jit_compile` and `run_eagerly` for this backend.
+
+    `run_eagerly="auto"` (the tiny profile) runs eagerly where a few tiny
+    steps cost less than tracing them: TensorFlow and PyTorch. JAX compiles
+    every operation on its own when eager, so there it traces.
+    """
+    jax = keras.backend.backend() == "jax"
+    eager = config.run_eagerly
+    if eager == "auto":
+        eager = not jax
+    # On TensorFlow, XLA would recompile for every input shape (native-size
+    # buckets, the last partial batch), costing more than it saves on a
+    # CPU. Under JAX, `jit_compile=False` means no jit at all: each
+    # operation dispatched alone, 2-3x slower steps.
+    return {"jit_compile": jax and not eager, "run_eagerly": eager}
+
+
 def _compile(model, config, num_outputs):
     task = config.task_spec
     model.compile(
         optimizer=make_optimizer(config),
         loss=task.loss(config),
         metrics=list(task.metrics),
-        # XLA would recompile for every input shape (native-size buckets,
-        # the last partial batch), costing more than it saves on a CPU.
-        jit_compile=False,
-        run_eagerly=config.run_eagerly,
+        **compile_options(config),
     )
     # Optimizer slots and metric variables made now, not inside the first
     # traced step: otherwise TensorFlow traces the training step twice (the

@@ -175,6 +175,7 @@ def make_probe(config, num_classes):
     from fcn_experiments.models.experiments import build_model
     from fcn_experiments.models.experiments import get_experiment
     from fcn_experiments.models.starting_weights import build_original
+    from fcn_experiments.training.loop import compile_options
     from fcn_experiments.training.loop import make_optimizer
 
     size, batch = config.input_size, config.batch_size
@@ -191,7 +192,7 @@ def make_probe(config, num_classes):
             model.compile(
                 optimizer=make_optimizer(config),
                 loss=config.task_spec.loss(config),
-                jit_compile=False,
+                **compile_options(config),
             )
         finally:
             keras.mixed_precision.set_global_policy(previous)
@@ -240,11 +241,11 @@ def resolve(
 
     The probe runs for `auto` on a bf16 CPU; the chosen policy alone is
     timed (for the epoch estimate) on other CPUs. Nothing is timed when
-    the run is eager (the tiny test profile), on a GPU, or across several
-    replicas (every worker must choose the same policy), nor for the
-    estimate alone when `estimate` is False (experiments side by side time
-    each epoch themselves, on their own threads). `cpu_flags` and `gpu` are
-    as in `choose_precision`.
+    `run_eagerly` is True or "auto" (the tiny test profile), on a GPU, or
+    across several replicas (every worker must choose the same policy), nor
+    for the estimate alone when `estimate` is False (a quiet run prints no
+    estimate; experiments side by side time each epoch themselves, on their
+    own threads). `cpu_flags` and `gpu` are as in `choose_precision`.
     """
     if config.mixed_precision == "auto" and recorded is not None:
         choice = PrecisionChoice(
@@ -255,7 +256,8 @@ def resolve(
         return choice
     probe = None
     replicas = getattr(strategy, "num_replicas_in_sync", 1)
-    if not config.run_eagerly and replicas == 1 and not os.environ.get(
+    # Not for `run_eagerly` True or "auto": a few tiny steps to debug or test.
+    if config.run_eagerly is False and replicas == 1 and not os.environ.get(
         "TF_CONFIG"
     ):
         probe = make_probe(config, num_classes)
