@@ -162,7 +162,6 @@ def calibrate_batch_norm(model, images, seed=0):
         layer.momentum = momentum
 
 
-
 def calibrated_original(builder, preprocess_input, **kwargs):
     """Keras' model from `builder` with random weights, logits out, and
     BatchNorm statistics of four real photos at its native size."""

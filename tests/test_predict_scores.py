@@ -27,6 +27,7 @@ from fcn_experiments.predict.model_source import resolve_model_source
 from fcn_experiments.predict.model_source import save_best_model
 from fcn_experiments.predict.model_source import write_info
 from fcn_experiments.predict.reports import scores_markdown
+from fcn_model_helpers import calibrate_batch_norm
 from fcn_model_helpers import photos
 from loader_test_images import photo
 
@@ -41,24 +42,6 @@ PHOTOS = ("rocket", "coffee", "chelsea_portrait", "motorcycle_wide")
 TOLERANCE = 3e-4
 
 
-def _calibrate_batch_norm(model, images, seed=0):
-    """Sets each BatchNormalization's statistics to those of its inputs on
-    `images` (random scales and shifts): with Keras' defaults or random
-    statistics, a randomly initialized MobileNetV2 gives every image the
-    same output to 1e-8, which would test nothing."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            inputs = keras.Model(model.inputs, layer.input)(images)
-            inputs = keras.ops.convert_to_numpy(inputs)
-            axes = tuple(range(inputs.ndim - 1))
-            layer.moving_mean.assign(inputs.mean(axes))
-            layer.moving_variance.assign(inputs.var(axes) + 1e-3)
-            shape = layer.gamma.shape
-            layer.gamma.assign(rng.uniform(0.5, 1.5, shape).astype("float32"))
-            layer.beta.assign(rng.normal(0, 0.2, shape).astype("float32"))
-
-
 def _fcn(classes, activation, seed):
     keras.utils.set_random_seed(seed)
     original = keras.applications.MobileNetV2(
@@ -69,7 +52,9 @@ def _fcn(classes, activation, seed):
         classifier_activation=activation,
         alpha=0.35,
     )
-    _calibrate_batch_norm(original, photos("MobileNetV2", 32, 32, count=4), seed)
+    # With Keras' default statistics a random MobileNetV2 gives every image
+    # the same output: that would test nothing.
+    calibrate_batch_norm(original, photos("MobileNetV2", 32, 32, count=4), seed)
     return keras.applications.mobilenet_v2_fcn.to_fcn(original, pooling="avg")
 
 
