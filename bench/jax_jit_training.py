@@ -18,7 +18,6 @@ Needs `.venv-backends` (`./run.sh backends --help` makes it).
 """
 
 import argparse
-import csv
 import os
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.experiments_side_by_side import run_demo  # noqa: E402
+from bench.tables import read_run_results  # noqa: E402
 
 WAYS = (
     ("jax, jitted", "jax", ("--no-run-eagerly",)),
@@ -36,8 +36,7 @@ WAYS = (
 
 def experiment_seconds(output_dir):
     """The experiments' own wall seconds and training-step seconds."""
-    with open(os.path.join(output_dir, "results.csv"), newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_run_results(os.path.join(output_dir, "results.csv")).values()
     return (sum(float(row["wall_time_s"]) for row in rows),
             sum(float(row["seconds_steps"]) for row in rows))
 
